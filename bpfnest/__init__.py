@@ -1,0 +1,91 @@
+"""bpfnest: Linux BPF maps from Python, map-in-map first.
+
+Pure Python over the bpf(2) syscall (no libbpf at run time). See the README
+for the set-up commands and a first example.
+"""
+
+from .constants import (
+    ANY,
+    ENOTSUPP,
+    EXIST,
+    F_CLONE,
+    F_INNER_MAP,
+    F_LINK,
+    F_LOCK,
+    F_MMAPABLE,
+    F_NO_COMMON_LRU,
+    F_NO_PREALLOC,
+    F_NO_USER_CONV,
+    F_NUMA_NODE,
+    F_PATH_FD,
+    F_PRESERVE_ELEMS,
+    F_RDONLY,
+    F_RDONLY_PROG,
+    F_SEGV_ON_FAULT,
+    F_STACK_BUILD_ID,
+    F_TOKEN_FD,
+    F_VTYPE_BTF_OBJ_FD,
+    F_WRONLY,
+    F_WRONLY_PROG,
+    F_ZERO_SEED,
+    NOEXIST,
+    AttachType,
+    MapType,
+    ProgType,
+)
+from .errors import (
+    BPFError,
+    IterationAbortedError,
+    KeyNotFoundError,
+    NotSupportedError,
+    VerifierError,
+)
+from .maps import Map, PerCPUMap, map_ids, possible_cpus
+from .outer import OuterMap
+from .spec import PIN_BY_NAME, MapInfo, MapSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANY",
+    "ENOTSUPP",
+    "EXIST",
+    "F_CLONE",
+    "F_INNER_MAP",
+    "F_LINK",
+    "F_LOCK",
+    "F_MMAPABLE",
+    "F_NO_COMMON_LRU",
+    "F_NO_PREALLOC",
+    "F_NO_USER_CONV",
+    "F_NUMA_NODE",
+    "F_PATH_FD",
+    "F_PRESERVE_ELEMS",
+    "F_RDONLY",
+    "F_RDONLY_PROG",
+    "F_SEGV_ON_FAULT",
+    "F_STACK_BUILD_ID",
+    "F_TOKEN_FD",
+    "F_VTYPE_BTF_OBJ_FD",
+    "F_WRONLY",
+    "F_WRONLY_PROG",
+    "F_ZERO_SEED",
+    "NOEXIST",
+    "PIN_BY_NAME",
+    "AttachType",
+    "BPFError",
+    "IterationAbortedError",
+    "KeyNotFoundError",
+    "Map",
+    "MapInfo",
+    "MapSpec",
+    "MapType",
+    "NotSupportedError",
+    "OuterMap",
+    "PerCPUMap",
+    "ProgType",
+    "VerifierError",
+    "__version__",
+    "map_ids",
+    "possible_cpus",
+]

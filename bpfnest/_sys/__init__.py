@@ -1,0 +1,88 @@
+"""The kernel boundary: the one place that calls bpf(2).
+
+``bpf(cmd, attr)`` passes a ctypes structure from :mod:`bpfnest._sys.uapi` to
+the syscall and returns its result. Failures raise plain :class:`OSError`
+with the kernel's errno; turning them into :class:`bpfnest.BPFError` with a
+useful message is the job of the callers (maps, programs, collection).
+``BPF_PROG_LOAD`` is retried on ``EAGAIN`` as libbpf does. Every call is
+traced on the ``bpfnest.sys`` logger at DEBUG.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import platform
+
+from .uapi import Cmd
+
+__all__ = ["Cmd", "bpf", "syscall_number"]
+
+_log = logging.getLogger("bpfnest.sys")
+
+# bpf(2) system call numbers by machine (uname -m).
+_NR_BPF = {
+    "x86_64": 321,
+    "i386": 357,
+    "i686": 357,
+    "aarch64": 280,
+    "arm64": 280,
+    "armv7l": 386,
+    "armv6l": 386,
+    "riscv64": 280,
+    "loongarch64": 280,
+    "ppc64le": 361,
+    "ppc64": 361,
+    "s390x": 351,
+    "mips64": 5315,
+}
+
+_PROG_LOAD_RETRIES = 5
+
+
+def syscall_number(machine: str | None = None) -> int:
+    """Return the bpf(2) syscall number for ``machine`` (default: this one).
+
+    Raises:
+        OSError: ``ENOSYS`` for a machine whose number is not known.
+    """
+    machine = machine or platform.machine()
+    try:
+        return _NR_BPF[machine]
+    except KeyError:
+        raise OSError(38, f"bpf(2) syscall number unknown for machine {machine!r}") from None
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]
+_NR = syscall_number()
+_byref = ctypes.byref
+_sizeof = ctypes.sizeof
+_get_errno = ctypes.get_errno
+
+
+def bpf(cmd: Cmd, attr: ctypes.Structure) -> int:
+    """Run ``bpf(cmd, &attr, sizeof(attr))`` and return its (non-negative) result.
+
+    Raises:
+        OSError: with the kernel's errno when the call fails.
+    """
+    ret: int = _syscall(_NR, cmd, _byref(attr), _sizeof(attr))
+    if ret >= 0:
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("bpf(%s) = %d", cmd.name, ret)
+        return ret
+    err = _get_errno()
+    retries = _PROG_LOAD_RETRIES if cmd == Cmd.PROG_LOAD else 0
+    while err == 11 and retries > 0:  # EAGAIN
+        retries -= 1
+        ret = _syscall(_NR, cmd, _byref(attr), _sizeof(attr))
+        if ret >= 0:
+            return ret
+        err = _get_errno()
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug("bpf(%s) failed: errno %d", cmd.name, err)
+    raise OSError(err, os.strerror(err))
