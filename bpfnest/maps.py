@@ -1,0 +1,968 @@
+"""Live kernel maps: :class:`Map` owns one map file descriptor.
+
+A ``Map`` is opened by :meth:`Map.create`, :meth:`Map.from_id`,
+:meth:`Map.from_pinned` or :meth:`Map.from_fd` and closed by :meth:`Map.close`
+(or a ``with`` block). Keys and values are ``bytes`` of the map's sizes or
+``int`` (unsigned little-endian). Per-CPU maps read and write one value per
+possible CPU (:class:`PerCPUMap`); outer maps take inner maps and give back
+their ids (:class:`bpfnest.outer.OuterMap`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from . import codec
+from ._sys import ops
+from ._sys.fd import FD, dup_raw, fd_kind
+from ._sys.uapi import Cmd
+from .constants import ANY, ENOTSUPP, MapType
+from .errors import BPFError, IterationAbortedError, KeyNotFoundError, strerror
+from .spec import MapInfo, MapSpec
+
+__all__ = ["Map", "PerCPUMap", "map_ids", "possible_cpus"]
+
+V = TypeVar("V")
+
+_BATCH_CHUNK = 256
+_MAP_INODE = "anon_inode:bpf-map"
+# Errnos that mean "this map type has no such command" for batch operations.
+_NO_BATCH = (ENOTSUPP, errno.EINVAL, errno.EOPNOTSUPP)
+
+
+@functools.cache
+def possible_cpus() -> int:
+    """Return the number of possible CPUs: the length of a per-CPU value.
+
+    Read once from ``/sys/devices/system/cpu/possible``.
+    """
+    with open("/sys/devices/system/cpu/possible", encoding="ascii") as f:
+        return codec.parse_cpu_list(f.read())
+
+
+def _info_from_kernel(raw: Any) -> MapInfo:
+    try:
+        map_type: MapType | int = MapType(raw.type)
+    except ValueError:
+        map_type = int(raw.type)
+    return MapInfo(
+        type=map_type,
+        id=int(raw.id),
+        key_size=int(raw.key_size),
+        value_size=int(raw.value_size),
+        max_entries=int(raw.max_entries),
+        flags=int(raw.map_flags),
+        name=bytes(raw.name).split(b"\0", 1)[0].decode("utf-8", "replace"),
+        ifindex=int(raw.ifindex),
+        map_extra=int(raw.map_extra),
+        btf_id=int(raw.btf_id),
+        btf_key_type_id=int(raw.btf_key_type_id),
+        btf_value_type_id=int(raw.btf_value_type_id),
+        btf_vmlinux_value_type_id=int(raw.btf_vmlinux_value_type_id),
+    )
+
+
+def _type_name(t: MapType | int) -> str:
+    return t.name if isinstance(t, MapType) else f"type {t}"
+
+
+def _open_hint(err: int, how: str) -> str | None:
+    if err == errno.EPERM:
+        if how == "id":
+            return "opening a map by id needs CAP_SYS_ADMIN (CAP_BPF is not enough)"
+        return "needs root or CAP_BPF"
+    if err == errno.ENOENT:
+        return {"id": "no map has this id", "pin": "nothing is pinned at this path"}.get(how)
+    if err == errno.EBADF:
+        return "not an open file descriptor"
+    return None
+
+
+def check_fd(fd: object, what: str) -> int:
+    """Return ``fd`` as an int after checking it is an open BPF map descriptor.
+
+    Raises:
+        TypeError: ``fd`` is not an int.
+        BPFError: ``EBADF`` for a negative or closed fd, ``EINVAL`` for an fd
+            that is not a BPF map (the errnos the kernel would give).
+    """
+    if not isinstance(fd, int) or isinstance(fd, bool):
+        raise TypeError(f"{what} must be a Map or an int file descriptor, got {type(fd).__name__}")
+    try:
+        kind = fd_kind(fd)
+    except OSError:
+        raise BPFError(
+            errno.EBADF, f"{what}: fd {fd}: {strerror(errno.EBADF)} (not an open file descriptor)"
+        ) from None
+    if kind != _MAP_INODE:
+        raise BPFError(errno.EINVAL, f"{what}: fd {fd} is not a BPF map (it is {kind})")
+    return fd
+
+
+class Map(Generic[V]):
+    """A BPF map in the kernel; owns one file descriptor.
+
+    Open one with :meth:`create`, :meth:`from_id`, :meth:`from_pinned` or
+    :meth:`from_fd`; close it with :meth:`close` or a ``with`` block. Closing
+    the last fd (and pin) of a map frees it; an outer map holding it keeps it.
+
+    Keys and values are ``bytes`` of exactly ``key_size``/``value_size`` or
+    ``int`` (unsigned little-endian); lookups return ``bytes``. Operations on a
+    closed map raise ``ValueError``.
+    """
+
+    def __init__(self, fd: FD, info: MapInfo) -> None:
+        """Wrap ``fd`` (now owned by this object). Use the class methods instead."""
+        self._fd = fd
+        self._info = info
+        self._type: MapType | int = info.type
+        self._key_size = info.key_size
+        self._value_size = info.value_size
+
+    # ----------------------------------------------------------- construction
+
+    @staticmethod
+    def _wrap(
+        fd: FD, info: MapInfo, *, inner: MapSpec | None = None, template: MapInfo | None = None
+    ) -> Map[Any]:
+        """Return the right class of ``Map`` for ``info``'s type; owns ``fd``."""
+        if isinstance(info.type, MapType) and info.type.is_outer:
+            from .outer import OuterMap
+
+            return OuterMap(fd, info, inner=inner, template=template)
+        if isinstance(info.type, MapType) and info.type.is_per_cpu:
+            return PerCPUMap(fd, info)
+        return Map(fd, info)
+
+    @staticmethod
+    def _adopt(raw: int, op: str, what: str) -> Map[Any]:
+        """Own ``raw`` and read its info; closes it on failure."""
+        fd = FD(raw)
+        try:
+            info = _info_from_kernel(ops.map_info(fd.raw))
+        except OSError as err:
+            fd.close()
+            raise BPFError(err.errno or 0, f"{op} {what}: {err.strerror}") from None
+        except BaseException:
+            fd.close()
+            raise
+        return Map._wrap(fd, info)
+
+    @classmethod
+    def create(cls, spec: MapSpec) -> Map[Any]:
+        """Create a map from ``spec``; the caller owns (and closes) the result.
+
+        For ``ARRAY_OF_MAPS``/``HASH_OF_MAPS`` the inner template is created
+        from ``spec.inner`` (or the given ``Map`` is used) and closed before
+        this returns. Minimum kernel: 3.19 (ARRAY_OF_MAPS/HASH_OF_MAPS 4.12).
+
+        Raises:
+            TypeError, ValueError: a malformed spec; nothing was created.
+            BPFError: the kernel refused; the message names map and cause.
+        """
+        if not isinstance(spec, MapSpec):
+            raise TypeError(f"spec must be a MapSpec, got {type(spec).__name__}")
+        spec.validate()
+        if spec.type.is_outer:
+            from .outer import create_outer
+
+            return create_outer(spec)
+        return Map._create(spec, inner_fd=0)
+
+    @staticmethod
+    def _create(
+        spec: MapSpec,
+        *,
+        inner_fd: int,
+        inner: MapSpec | None = None,
+        template: MapInfo | None = None,
+    ) -> Map[Any]:
+        flags = spec.flags
+        numa = 0
+        if spec.numa_node is not None:
+            from .constants import F_NUMA_NODE
+
+            flags |= F_NUMA_NODE
+            numa = spec.numa_node
+        try:
+            raw = ops.map_create(
+                map_type=spec.type,
+                key_size=spec.key_size,
+                value_size=spec.value_size,
+                max_entries=spec.max_entries,
+                map_flags=flags,
+                inner_map_fd=inner_fd,
+                numa_node=numa,
+                map_name=spec.name.encode(),
+                map_ifindex=spec.ifindex,
+                map_extra=spec.map_extra,
+            )
+        except OSError as err:
+            code = err.errno or 0
+            hint = _create_hint(code, spec)
+            raise BPFError(
+                code,
+                f"create {spec.type.name} '{spec.name}': {strerror(code)}"
+                + (f" ({hint})" if hint else ""),
+            ) from None
+        fd = FD(raw)
+        try:
+            info = _info_from_kernel(ops.map_info(fd.raw))
+        except BaseException:
+            fd.close()
+            raise
+        return Map._wrap(fd, info, inner=inner, template=template)
+
+    @classmethod
+    def from_id(cls, map_id: int) -> Map[Any]:
+        """Open the map with id ``map_id``; the caller owns (and closes) it.
+
+        Needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
+
+        Raises:
+            BPFError: ``ENOENT`` when no map has this id, ``EPERM`` without
+                CAP_SYS_ADMIN.
+        """
+        if not isinstance(map_id, int) or isinstance(map_id, bool) or not 0 <= map_id < 1 << 32:
+            raise ValueError(f"map id must be an int in 0..{(1 << 32) - 1}, got {map_id!r}")
+        try:
+            raw = ops.get_fd_by_id(Cmd.MAP_GET_FD_BY_ID, map_id)
+        except OSError as err:
+            code = err.errno or 0
+            hint = _open_hint(code, "id")
+            raise BPFError(
+                code, f"open map id {map_id}: {err.strerror}" + (f" ({hint})" if hint else "")
+            ) from None
+        return Map._adopt(raw, "open", f"map id {map_id}")
+
+    @classmethod
+    def from_pinned(cls, path: str, *, readonly: bool = False) -> Map[Any]:
+        """Open the map pinned at ``path`` on a bpffs; the caller owns it.
+
+        ``readonly`` opens it with ``BPF_F_RDONLY`` (updates then fail with
+        EPERM). Minimum kernel: 4.4.
+
+        Raises:
+            BPFError: ``ENOENT`` when nothing is pinned there, ``EINVAL`` when
+                the pinned object is not a map, ``EPERM`` without privileges.
+        """
+        from ._sys.uapi import BPF_F_RDONLY
+
+        path = str(path)
+        try:
+            raw = ops.obj_get(path, BPF_F_RDONLY if readonly else 0)
+        except OSError as err:
+            code = err.errno or 0
+            hint = _open_hint(code, "pin")
+            raise BPFError(
+                code, f"open pinned '{path}': {err.strerror}" + (f" ({hint})" if hint else "")
+            ) from None
+        kind = fd_kind(raw)
+        if kind != _MAP_INODE:
+            FD(raw).close()
+            raise BPFError(errno.EINVAL, f"open pinned '{path}': not a map (it is {kind})")
+        return Map._adopt(raw, "open pinned", f"'{path}'")
+
+    @classmethod
+    def from_fd(cls, fd: int) -> Map[Any]:
+        """Return a ``Map`` owning a duplicate of ``fd``; the caller keeps ``fd``.
+
+        Raises:
+            TypeError: ``fd`` is not an int.
+            BPFError: ``EBADF`` for a closed fd, ``EINVAL`` for a non-map fd.
+        """
+        check_fd(fd, "from_fd")
+        return Map._adopt(dup_raw(fd), "open", f"fd {fd}")
+
+    # ------------------------------------------------------------- attributes
+
+    @property
+    def fd(self) -> int:
+        """The file descriptor (owned by this object: do not close it)."""
+        return self._raw()
+
+    @property
+    def id(self) -> int:
+        """The kernel's id of this map."""
+        return self._info.id
+
+    @property
+    def type(self) -> MapType | int:
+        """The map type (a plain int for a type newer than this library)."""
+        return self._type
+
+    @property
+    def key_size(self) -> int:
+        """Key size in bytes."""
+        return self._key_size
+
+    @property
+    def value_size(self) -> int:
+        """Value size in bytes (of one CPU's value for per-CPU maps)."""
+        return self._value_size
+
+    @property
+    def max_entries(self) -> int:
+        """The kernel's max_entries."""
+        return self._info.max_entries
+
+    @property
+    def flags(self) -> int:
+        """Map flags as the kernel reports them."""
+        return self._info.flags
+
+    @property
+    def name(self) -> str:
+        """The map's name (at most 15 characters)."""
+        return self._info.name
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._fd.closed
+
+    def info(self) -> MapInfo:
+        """Return what the kernel reports about this map now.
+
+        Raises:
+            BPFError: the kernel refused (never for an open map fd).
+        """
+        try:
+            return _info_from_kernel(ops.map_info(self._raw()))
+        except OSError as err:
+            raise self._error("info", err) from None
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"id={self.id}"
+        return f"<{type(self).__name__} {_type_name(self._type)} '{self.name}' {state}>"
+
+    # -------------------------------------------------------------- lifetime
+
+    def close(self) -> None:
+        """Close the file descriptor; idempotent."""
+        self._fd.close()
+
+    def __enter__(self: _M) -> _M:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: builtins.type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def pin(self, path: str) -> None:
+        """Pin the map at ``path`` on a bpffs; unlinking it is the caller's business.
+
+        Raises:
+            BPFError: ``EEXIST`` when the path exists, ``ENOENT`` when its
+                directory does not, ``EPERM`` when it is not on a bpffs.
+        """
+        path = str(path)
+        try:
+            ops.obj_pin(self._raw(), path)
+        except OSError as err:
+            hint = {
+                errno.EEXIST: "the path exists already",
+                errno.ENOENT: "the directory does not exist",
+                errno.EPERM: "the path must be on a bpffs (mount -t bpf bpf /sys/fs/bpf)"
+                " and this needs root or CAP_BPF",
+            }.get(err.errno or 0)
+            raise self._error(f"pin at '{path}'", err, hint=hint) from None
+
+    def freeze(self) -> None:
+        """Make the map read-only for user space (programs may still write).
+
+        Minimum kernel: 5.2.
+
+        Raises:
+            BPFError: ``EBUSY`` when it is frozen already or has a writable mmap.
+        """
+        try:
+            ops.map_freeze(self._raw())
+        except OSError as err:
+            hint = "already frozen, or mapped writable" if err.errno == errno.EBUSY else None
+            raise self._error("freeze", err, hint=hint) from None
+
+    # ----------------------------------------------------------------- codecs
+
+    def _raw(self) -> int:
+        if self._fd.closed:
+            raise ValueError(f"{_type_name(self._type)} '{self.name}' is closed")
+        return self._fd.raw
+
+    def _encode_key(self, key: object) -> bytes:
+        return codec.encode(key, self._key_size, "key")
+
+    def _encode_value(self, value: object) -> bytes:
+        return codec.encode(value, self._value_size, "value")
+
+    def _decode_value(self, raw: bytes) -> V:
+        return raw  # type: ignore[return-value]
+
+    @property
+    def _buf_size(self) -> int:
+        """Bytes the kernel writes for one value."""
+        return self._value_size
+
+    def _key_label(self, key: object) -> str:
+        if isinstance(key, int) and not isinstance(key, bool):
+            return f"key {key}"
+        if isinstance(key, (bytes, bytearray, memoryview)):
+            return f"key 0x{bytes(key).hex()}" if len(bytes(key)) else ""
+        return ""
+
+    def _error(
+        self, op: str, err: OSError, *, key: object = None, hint: str | None = None
+    ) -> BPFError:
+        code = err.errno or 0
+        if hint is None:
+            hint = self._hint(op, code, key)
+        label = self._key_label(key) if key is not None else ""
+        where = f" {label}" if label else ""
+        message = f"{op} {_type_name(self._type)} '{self.name}'{where}: {strerror(code)}"
+        if hint:
+            message += f" ({hint})"
+        if code == errno.ENOENT and op in ("lookup", "delete", "lookup_and_delete"):
+            return KeyNotFoundError(message)
+        return BPFError(code, message)
+
+    def _hint(self, op: str, code: int, key: object) -> str | None:
+        t = self._type
+        if code == errno.EPERM and op in (
+            "update",
+            "delete",
+            "push",
+            "pop",
+            "update_batch",
+            "delete_batch",
+        ):
+            return "the map is frozen or was opened read-only"
+        if code == errno.EPERM:
+            return "needs root or CAP_BPF"
+        if code == errno.E2BIG:
+            if isinstance(t, MapType) and t.is_array:
+                return f"index must be below max_entries {self.max_entries}"
+            return f"the map is full (max_entries {self.max_entries})"
+        if code == ENOTSUPP or code == errno.EOPNOTSUPP:
+            return f"{_type_name(t)} does not support {op}"
+        if code == errno.EEXIST and op == "update":
+            return "the key exists and NOEXIST was given"
+        if code == errno.ENOENT and op == "update":
+            return "the key does not exist and EXIST was given"
+        if code == errno.EINVAL and op == "delete" and isinstance(t, MapType) and t.is_array:
+            return f"elements of {t.name} cannot be deleted"
+        if code == errno.ENOENT and op in ("lookup", "delete", "lookup_and_delete"):
+            return "no such key"
+        return None
+
+    # ------------------------------------------------------------ elements
+
+    def _lookup_raw(self, key: object) -> bytes | None:
+        k = self._encode_key(key)
+        try:
+            return ops.map_lookup_elem(self._raw(), k, self._buf_size)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                return None
+            raise self._error("lookup", err, key=key) from None
+
+    def lookup(self, key: object) -> V | None:
+        """Return the value at ``key``, or None when there is none.
+
+        Raises:
+            ValueError, TypeError: a key of the wrong size or type.
+            BPFError: the kernel refused for another reason.
+        """
+        raw = self._lookup_raw(key)
+        return None if raw is None else self._decode_value(raw)
+
+    def get(self, key: object, default: Any = None) -> Any:
+        """Return the value at ``key``, or ``default`` when there is none."""
+        raw = self._lookup_raw(key)
+        return default if raw is None else self._decode_value(raw)
+
+    def __getitem__(self, key: object) -> V:
+        raw = self._lookup_raw(key)
+        if raw is None:
+            raise KeyNotFoundError(
+                f"lookup {_type_name(self._type)} '{self.name}' {self._key_label(key)}: no such key"
+            )
+        return self._decode_value(raw)
+
+    def __contains__(self, key: object) -> bool:
+        return self._lookup_raw(key) is not None
+
+    def update(self, key: object, value: Any, flags: int = ANY) -> None:
+        """Set ``key`` to ``value``. ``flags``: ANY, NOEXIST or EXIST (or F_LOCK).
+
+        Raises:
+            ValueError, TypeError: a key/value of the wrong size or type;
+                nothing is sent to the kernel.
+            BPFError: ``EEXIST`` (NOEXIST on an existing key), ``ENOENT``
+                (EXIST on a missing key), ``E2BIG`` (full, or index out of
+                range), ``EPERM`` (frozen or read-only), ...
+        """
+        self._check_flags(flags, "update", key)
+        k = self._encode_key(key)
+        v = self._encode_value(value)
+        try:
+            ops.map_update_elem(self._raw(), k, v, flags)
+        except OSError as err:
+            raise self._error("update", err, key=key) from None
+
+    def __setitem__(self, key: object, value: Any) -> None:
+        self.update(key, value)
+
+    def _check_flags(self, flags: object, op: str = "update", key: object = None) -> None:
+        """Raise before the syscall for flags this map cannot take."""
+        if not isinstance(flags, int) or isinstance(flags, bool) or not 0 <= flags < 1 << 64:
+            raise ValueError(
+                f"flags must be a u64 int (ANY, NOEXIST, EXIST, F_LOCK), got {flags!r}"
+            )
+
+    def delete(self, key: object) -> None:
+        """Delete ``key``.
+
+        Raises:
+            KeyError: (a :class:`KeyNotFoundError`) when the key is absent.
+            BPFError: ``EINVAL`` on array maps, whose elements cannot be deleted.
+        """
+        k = self._encode_key(key)
+        try:
+            ops.map_delete_elem(self._raw(), k)
+        except OSError as err:
+            raise self._error("delete", err, key=key) from None
+
+    def __delitem__(self, key: object) -> None:
+        self.delete(key)
+
+    def lookup_and_delete(self, key: object) -> V | None:
+        """Remove ``key`` and return its value, or None when absent.
+
+        Minimum kernel: 5.14 for hash maps.
+
+        Raises:
+            BPFError: ``ENOTSUPP`` for map types without the command.
+        """
+        k = self._encode_key(key)
+        try:
+            raw = ops.map_lookup_and_delete_elem(self._raw(), k, self._buf_size)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                return None
+            raise self._error("lookup_and_delete", err, key=key) from None
+        return self._decode_value(raw)
+
+    # ------------------------------------------- QUEUE, STACK, BLOOM_FILTER
+
+    def _check_keyless(self, op: str) -> None:
+        if not (isinstance(self._type, MapType) and self._type.is_keyless):
+            raise TypeError(
+                f"{op} is for QUEUE, STACK and BLOOM_FILTER maps, not {_type_name(self._type)}"
+            )
+
+    def push(self, value: Any, flags: int = ANY) -> None:
+        """Push ``value`` (QUEUE/STACK) or add it (BLOOM_FILTER).
+
+        With ``flags=EXIST`` a full QUEUE/STACK drops its oldest element.
+        Minimum kernel: 4.20 (BLOOM_FILTER 5.16).
+
+        Raises:
+            TypeError: the map is not a QUEUE, STACK or BLOOM_FILTER.
+            BPFError: ``E2BIG`` when full.
+        """
+        self._check_keyless("push")
+        v = self._encode_value(value)
+        self._check_flags(flags, "push")
+        try:
+            ops.map_update_elem(self._raw(), b"", v, flags)
+        except OSError as err:
+            raise self._error("push", err) from None
+
+    def pop(self) -> V | None:
+        """Remove and return the next value of a QUEUE/STACK; None when empty."""
+        self._check_keyless("pop")
+        try:
+            raw = ops.map_lookup_and_delete_elem(self._raw(), b"", self._buf_size)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                return None
+            raise self._error("pop", err) from None
+        return self._decode_value(raw)
+
+    def peek(self) -> V | None:
+        """Return the next value of a QUEUE/STACK without removing it; None when empty."""
+        self._check_keyless("peek")
+        try:
+            raw = ops.map_lookup_elem(self._raw(), b"", self._buf_size)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                return None
+            raise self._error("peek", err) from None
+        return self._decode_value(raw)
+
+    def contains_value(self, value: Any) -> bool:
+        """BLOOM_FILTER: True when ``value`` may be in the set (false positives happen)."""
+        if self._type != MapType.BLOOM_FILTER:
+            raise TypeError(f"contains_value is for BLOOM_FILTER, not {_type_name(self._type)}")
+        v = self._encode_value(value)
+        try:
+            ops.map_lookup_in(self._raw(), v)
+        except OSError as err:
+            if err.errno == errno.ENOENT:
+                return False
+            raise self._error("lookup", err) from None
+        return True
+
+    # ------------------------------------------------------------ iteration
+
+    def keys(self) -> Iterator[bytes]:
+        """Yield every key once, as bytes (BPF_MAP_GET_NEXT_KEY).
+
+        Survives concurrent deletion: when the kernel restarts from the first
+        key (the current one was deleted), keys already given are skipped.
+        A map that changes faster than it can be walked stops the iteration
+        with :class:`IterationAbortedError` instead of looping forever.
+        """
+        return self._iter_keys()
+
+    def _iter_keys(self) -> Iterator[bytes]:
+        if isinstance(self._type, MapType) and self._type.is_keyless:
+            raise TypeError(f"{self._type.name} has no keys: use pop() or peek()")
+        return self._gen_keys()
+
+    def _gen_keys(self) -> Iterator[bytes]:
+        if isinstance(self._type, MapType) and self._type.is_array:
+            for i in range(self.max_entries):
+                self._raw()
+                yield i.to_bytes(4, "little")
+            return
+        yield from self._walk_keys()
+
+    def _walk_keys(self) -> Iterator[bytes]:
+        seen: set[bytes] = set()
+        limit = 4 * self.max_entries + 64
+        steps = 0
+        key: bytes | None = None
+        while True:
+            try:
+                nxt = ops.map_get_next_key(self._raw(), key, self._key_size)
+            except OSError as err:
+                raise self._error("get_next_key", err, key=key) from None
+            if nxt is None:
+                return
+            steps += 1
+            if steps > limit:
+                raise IterationAbortedError(
+                    f"iterate {_type_name(self._type)} '{self.name}': aborted after {steps} steps"
+                    " (the map keeps changing under the iteration)"
+                )
+            key = nxt
+            if nxt in seen:
+                continue
+            seen.add(nxt)
+            yield nxt
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.keys()
+
+    def items(self) -> Iterator[tuple[bytes, V]]:
+        """Yield ``(key, value)`` for every element; elements deleted meanwhile are skipped."""
+        for key in self._iter_keys():
+            raw = self._lookup_raw(key)
+            if raw is not None:
+                yield key, self._decode_value(raw)
+
+    def values(self) -> Iterator[V]:
+        """Yield every value; see :meth:`items`."""
+        for _, value in self.items():
+            yield value
+
+    # ---------------------------------------------------------------- batch
+
+    def _token_size(self) -> int:
+        return max(self._key_size, 4)
+
+    def _batch_iter(self, *, delete: bool, chunk: int) -> Iterator[tuple[bytes, V]]:
+        """Walk the map with LOOKUP[_AND_DELETE]_BATCH; None-first sentinel on refusal."""
+        op = "lookup_and_delete_batch" if delete else "lookup_batch"
+        token: bytes | None = None
+        ks, vs = self._key_size, self._buf_size
+        while True:
+            try:
+                res = ops.map_lookup_batch(
+                    self._raw(), token, self._token_size(), ks, vs, chunk, delete=delete
+                )
+            except ops.BatchError as err:
+                if err.errno == errno.ENOSPC and err.count == 0:
+                    chunk *= 2  # one hash bucket holds more than `chunk` elements
+                    continue
+                raise self._error(op, err) from None
+            for i in range(res.n):
+                yield (
+                    res.keys[i * ks : (i + 1) * ks],
+                    self._decode_value(res.values[i * vs : (i + 1) * vs]),
+                )
+            if res.done:
+                return
+            token = res.token
+
+    def _has_batch(self, command: str) -> bool:
+        """False when the kernel is known to lack this ``*_BATCH`` command for the type."""
+        t = self._type
+        return not isinstance(t, MapType) or command in t.batch_commands
+
+    def lookup_batch(self, *, chunk: int = _BATCH_CHUNK) -> list[tuple[bytes, V]]:
+        """Return every ``(key, value)`` read with BPF_MAP_LOOKUP_BATCH.
+
+        ``chunk`` elements per syscall. Falls back to :meth:`items` where the
+        kernel has no batch command for the map type. Minimum kernel: 5.6.
+        """
+        return self._read_batch("lookup", chunk, lambda: list(self.items()))
+
+    def lookup_and_delete_batch(self, *, chunk: int = _BATCH_CHUNK) -> list[tuple[bytes, V]]:
+        """Remove every element and return them, with BPF_MAP_LOOKUP_AND_DELETE_BATCH.
+
+        Falls back per element (lookup_and_delete, or lookup then delete where
+        that is refused too: not atomic) where the kernel has no batch command
+        for the map type. Minimum kernel: 5.6.
+        """
+        return self._read_batch("lookup_and_delete", chunk, self._lookup_and_delete_each)
+
+    def _read_batch(
+        self, command: str, chunk: int, fallback: Callable[[], list[tuple[bytes, V]]]
+    ) -> list[tuple[bytes, V]]:
+        _check_chunk(chunk)
+        if not self._has_batch(command):
+            return fallback()
+        it = self._batch_iter(delete=command == "lookup_and_delete", chunk=chunk)
+        out: list[tuple[bytes, V]] = []
+        try:
+            out.append(next(it))
+        except StopIteration:
+            return out
+        except BPFError as err:
+            if err.errno not in _NO_BATCH:
+                raise
+            return fallback()
+        out.extend(it)
+        return out
+
+    def _lookup_and_delete_each(self) -> list[tuple[bytes, V]]:
+        out: list[tuple[bytes, V]] = []
+        atomic = True
+        for key in list(self._iter_keys()):
+            if atomic:
+                try:
+                    value = self.lookup_and_delete(key)
+                except BPFError as err:
+                    if err.errno not in _NO_BATCH:
+                        raise
+                    atomic = False
+                else:
+                    if value is not None:
+                        out.append((key, value))
+                    continue
+            raw = self._lookup_raw(key)
+            if raw is None:
+                continue
+            try:
+                self.delete(key)
+            except KeyNotFoundError:
+                continue
+            out.append((key, self._decode_value(raw)))
+        return out
+
+    def _encode_items(
+        self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]
+    ) -> list[tuple[Any, bytes, bytes]]:
+        pairs = items.items() if isinstance(items, Mapping) else items
+        out = []
+        for i, pair in enumerate(pairs):
+            try:
+                key, value = pair
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"update_batch item {i} must be a (key, value) pair, got {pair!r}"
+                ) from None
+            out.append((key, self._encode_key(key), self._encode_value(value)))
+        return out
+
+    def update_batch(
+        self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], flags: int = ANY
+    ) -> int:
+        """Set many elements with one BPF_MAP_UPDATE_BATCH; returns how many.
+
+        Every key and value is checked before anything is sent. The kernel
+        applies elements in order and stops at the first failure (not
+        atomic); the error says how many were applied. Falls back per element
+        where the map type has no batch command. Minimum kernel: 5.6.
+
+        Raises:
+            ValueError, TypeError: a bad key or value; nothing was sent.
+            BPFError: the kernel refused an element (message names it).
+        """
+        self._check_flags(flags, "update_batch")
+        encoded = self._encode_items(items)
+        if not encoded:
+            return 0
+        keys = b"".join(k for _, k, _ in encoded)
+        values = b"".join(v for _, _, v in encoded)
+        try:
+            if not self._has_batch("update"):
+                raise ops.BatchError(ENOTSUPP, len(encoded))
+            return ops.map_update_batch(self._raw(), keys, values, len(encoded), flags)
+        except ops.BatchError as err:
+            if _no_such_command(err, len(encoded)):
+                for key, k, v in encoded:
+                    try:
+                        ops.map_update_elem(self._raw(), k, v, flags)
+                    except OSError as each:
+                        raise self._error("update", each, key=key) from None
+                return len(encoded)
+            key = encoded[err.count][0] if err.count < len(encoded) else None
+            raise self._error(
+                "update_batch",
+                err,
+                key=key,
+                hint=(self._hint("update", err.errno or 0, key) or "")
+                + f"; {err.count} of {len(encoded)} elements applied",
+            ) from None
+
+    def delete_batch(self, keys: Iterable[Any]) -> int:
+        """Delete many keys with one BPF_MAP_DELETE_BATCH; returns how many.
+
+        Stops at the first missing key (``KeyError``; the keys before it are
+        deleted). Falls back per element where the map type has no batch
+        command. Minimum kernel: 5.6.
+        """
+        pairs = [(key, self._encode_key(key)) for key in keys]
+        if not pairs:
+            return 0
+        try:
+            if not self._has_batch("delete"):
+                raise ops.BatchError(ENOTSUPP, len(pairs))
+            return ops.map_delete_batch(self._raw(), b"".join(k for _, k in pairs), len(pairs))
+        except ops.BatchError as err:
+            if _no_such_command(err, len(pairs)):
+                for key, k in pairs:
+                    try:
+                        ops.map_delete_elem(self._raw(), k)
+                    except OSError as each:
+                        raise self._error("delete", each, key=key) from None
+                return len(pairs)
+            key = pairs[err.count][0] if err.count < len(pairs) else None
+            raise self._error(
+                "delete",
+                err,
+                key=key,
+                hint=f"no such key; {err.count} of {len(pairs)} keys deleted"
+                if err.errno == errno.ENOENT
+                else None,
+            ) from None
+
+
+_M = TypeVar("_M", bound=Map[Any])
+
+
+def _no_such_command(err: ops.BatchError, count: int) -> bool:
+    """True when a ``*_BATCH`` failure means the command is missing, not a bad element.
+
+    ENOTSUPP is the kernel's answer for a map type without the command; an
+    older kernel without the command at all answers EINVAL without touching
+    ``count``. A failing element makes the kernel report how many went before.
+    """
+    if err.errno in (ENOTSUPP, errno.EOPNOTSUPP):
+        return True
+    return err.errno == errno.EINVAL and err.count == count
+
+
+def _check_chunk(chunk: object) -> None:
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 1 <= chunk <= 1 << 20:
+        raise ValueError(f"chunk must be an int in 1..{1 << 20}, got {chunk!r}")
+
+
+def _create_hint(code: int, spec: MapSpec) -> str | None:
+    t = spec.type
+    if code == errno.EPERM:
+        return "needs root or CAP_BPF; on kernels before 5.11 also a higher RLIMIT_MEMLOCK"
+    if code == ENOTSUPP or code == errno.EOPNOTSUPP:
+        if t.is_outer and isinstance(spec.inner, MapSpec) and not spec.inner.type.can_be_inner:
+            return f"{spec.inner.type.name} cannot be an inner map"
+        return f"the kernel cannot create {t.name} with these parameters"
+    if code == errno.EINVAL:
+        if t.is_outer:
+            if spec.value_size != 4:
+                return f"an outer map's value_size must be 4, not {spec.value_size}"
+            if t == MapType.ARRAY_OF_MAPS and spec.key_size != 4:
+                return f"ARRAY_OF_MAPS key_size must be 4, not {spec.key_size}"
+            inner = spec.inner
+            if isinstance(inner, Map) and isinstance(inner.type, MapType) and inner.type.is_outer:
+                return f"the template is {inner.type.name}: only one level of nesting"
+            return (
+                "the inner template is refused: an outer map (only one level of nesting) or invalid"
+            )
+        if spec.max_entries == 0:
+            return "max_entries must be > 0"
+        if t.is_storage:
+            return f"{t.name} needs BTF for key and value"
+        return "a size or flag is not valid for this map type"
+    if code == errno.E2BIG:
+        return "key, value or max_entries too large for this map type"
+    if code == errno.EBADF:
+        return "the inner template fd is not open"
+    if code == errno.ENOMEM:
+        return "not enough memory (or memlock rlimit) for max_entries"
+    return None
+
+
+class PerCPUMap(Map[list[bytes]]):
+    """A per-CPU map: every value is one entry per possible CPU.
+
+    Lookups return a list of ``bytes``, one per possible CPU. Updates take
+    such a list (bytes or int each) or one bytes/int written to every CPU.
+    """
+
+    def __init__(self, fd: FD, info: MapInfo) -> None:
+        super().__init__(fd, info)
+        self._ncpus = possible_cpus()
+
+    @property
+    def _buf_size(self) -> int:
+        return codec.percpu_stride(self._value_size) * self._ncpus
+
+    def _encode_value(self, value: object) -> bytes:
+        return codec.encode_percpu(value, self._value_size, self._ncpus)
+
+    def _decode_value(self, raw: bytes) -> list[bytes]:
+        return codec.decode_percpu(raw, self._value_size, self._ncpus)
+
+
+def map_ids() -> Iterator[int]:
+    """Yield the id of every map in the system, in increasing order.
+
+    Needs root or CAP_BPF. Minimum kernel: 4.13.
+
+    Raises:
+        BPFError: ``EPERM`` without privileges.
+    """
+    cur = 0
+    while True:
+        try:
+            nxt = ops.get_next_id(Cmd.MAP_GET_NEXT_ID, cur)
+        except OSError as err:
+            code = err.errno or 0
+            hint = " (needs root or CAP_BPF)" if code == errno.EPERM else ""
+            raise BPFError(code, f"list maps: {strerror(code)}{hint}") from None
+        if nxt is None:
+            return
+        yield nxt
+        cur = nxt

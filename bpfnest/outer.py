@@ -1,0 +1,238 @@
+"""Outer maps (ARRAY_OF_MAPS, HASH_OF_MAPS): you write an fd, you read an id.
+
+The kernel's asymmetry, stated once: an update takes the inner map's **file
+descriptor** (:meth:`OuterMap._encode_inner`), a lookup returns the inner
+map's **id** (:meth:`OuterMap._decode_inner`). To work with the inner map,
+open it by id with :meth:`OuterMap.get_map`; the ``Map`` it returns is the
+caller's to close.
+
+Every inner map must match the outer map's template: type, key size, value
+size, flags, and for arrays max_entries unless both carry ``F_INNER_MAP``.
+This module checks that before the syscall and names the field that differs.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from ._sys import ops
+from .constants import ANY, MapType
+from .errors import BPFError
+from .maps import Map, _info_from_kernel, check_fd
+from .spec import MapInfo, MapSpec
+
+__all__ = ["OuterMap", "create_outer"]
+
+_GET_MAP_TRIES = 8
+
+
+def create_outer(spec: MapSpec) -> OuterMap:
+    """Create the outer map of ``spec`` (already validated); see :meth:`Map.create`.
+
+    A template made from ``spec.inner`` (a ``MapSpec``) is closed before this
+    returns; a ``Map`` given as ``spec.inner`` stays the caller's.
+    """
+    inner = spec.inner
+    if isinstance(inner, Map):
+        template = inner._info
+        made = Map._create(spec, inner_fd=inner.fd, inner=inner._info.to_spec(), template=template)
+    elif isinstance(inner, MapSpec):
+        with Map.create(inner) as tmpl:
+            made = Map._create(spec, inner_fd=tmpl.fd, inner=inner, template=tmpl._info)
+    else:
+        raise TypeError(
+            f"map '{spec.name}': inner must be a MapSpec or a Map, got {type(inner).__name__}"
+        )
+    assert isinstance(made, OuterMap)
+    return made
+
+
+class OuterMap(Map[int]):
+    """An ARRAY_OF_MAPS or HASH_OF_MAPS.
+
+    ``update(key, inner)`` takes a ``Map`` or an int fd; ``lookup(key)``,
+    ``m[key]``, ``values()`` and ``items()`` give inner map **ids**;
+    :meth:`get_map` opens the inner map (the caller closes it).
+    """
+
+    def __init__(
+        self,
+        fd: Any,
+        info: MapInfo,
+        *,
+        inner: MapSpec | None = None,
+        template: MapInfo | None = None,
+    ) -> None:
+        super().__init__(fd, info)
+        self._inner_spec = inner
+        self._template = template
+
+    # ------------------------------------------------------------ template
+
+    @property
+    def inner(self) -> MapSpec | None:
+        """The inner map's spec (the template), or None when it is unknown.
+
+        For a map created here, the ``MapSpec`` it was created from. For a map
+        opened by id, pin or fd, the kernel does not report the template: it
+        is learned from an element (opened by id, which needs CAP_SYS_ADMIN),
+        and is None while the map is empty.
+        """
+        if self._inner_spec is None:
+            template = self.template
+            if template is not None:
+                self._inner_spec = template.to_spec()
+        return self._inner_spec
+
+    @property
+    def template(self) -> MapInfo | None:
+        """The template as the kernel normalised it, or None when unknown (see :attr:`inner`)."""
+        if self._template is None:
+            self._template = self._learn_template()
+        return self._template
+
+    def _learn_template(self) -> MapInfo | None:
+        for _, inner_id in self.items():
+            try:
+                with Map.from_id(inner_id) as m:
+                    return m._info
+            except BPFError as err:
+                if err.errno == errno.ENOENT:
+                    continue  # replaced meanwhile
+                raise
+        return None
+
+    # ---------------------------------------------------------- fd in, id out
+
+    def _encode_inner(self, inner: object) -> bytes:
+        """Return the value the kernel takes for ``inner``: its fd as a u32.
+
+        Checks first that ``inner`` is an open map matching the template.
+
+        Raises:
+            TypeError: not a ``Map`` or an int.
+            ValueError: a closed ``Map``.
+            BPFError: ``EBADF`` (not an open fd), ``EINVAL`` (not a map, or
+                not matching the template: the message names the field).
+        """
+        what = f"update {_name(self)}"
+        if isinstance(inner, Map):
+            if inner.closed:
+                raise ValueError(f"{what}: the inner map '{inner.name}' is closed")
+            fd, info = inner.fd, inner._info
+        else:
+            fd = check_fd(inner, f"{what}: inner")
+            try:
+                info = _info_from_kernel(ops.map_info(fd))
+            except OSError as err:
+                raise BPFError(err.errno or 0, f"{what}: inner fd {fd}: {err.strerror}") from None
+        if isinstance(info.type, MapType) and info.type.is_outer:
+            raise BPFError(
+                errno.EINVAL,
+                f"{what}: Invalid argument"
+                f" (inner map is {info.type.name}: only one level of nesting)",
+            )
+        template = self._template
+        if template is not None:
+            why = template.template_mismatch(info)
+            if why is not None:
+                raise BPFError(errno.EINVAL, f"{what}: Invalid argument ({why})")
+        return fd.to_bytes(4, sys.byteorder)
+
+    @staticmethod
+    def _decode_inner(raw: bytes) -> int:
+        """Return the inner map id the kernel wrote (a u32)."""
+        return int.from_bytes(raw[:4], sys.byteorder)
+
+    def _encode_value(self, value: object) -> bytes:
+        return self._encode_inner(value)
+
+    def _decode_value(self, raw: bytes) -> int:
+        return self._decode_inner(raw)
+
+    def _key_label(self, key: object) -> str:
+        if self._type == MapType.ARRAY_OF_MAPS:
+            if isinstance(key, (bytes, bytearray, memoryview)) and len(bytes(key)) == 4:
+                return f"slot {int.from_bytes(bytes(key), 'little')}"
+            if isinstance(key, int) and not isinstance(key, bool):
+                return f"slot {key}"
+        return super()._key_label(key)
+
+    def _hint(self, op: str, code: int, key: object) -> str | None:
+        if code == errno.EINVAL and op in ("update", "update_batch"):
+            return "the inner map does not match the template, or the value is not a map"
+        if code == errno.EBADF and op in ("update", "update_batch"):
+            return "the inner map fd is not open"
+        if code == errno.E2BIG and self._type == MapType.ARRAY_OF_MAPS:
+            return f"slot must be below max_entries {self.max_entries}"
+        if code == errno.ENOENT and op == "delete" and self._type == MapType.ARRAY_OF_MAPS:
+            return "the slot is empty"
+        return super()._hint(op, code, key)
+
+    # ------------------------------------------------------------ operations
+
+    def update(self, key: object, value: Any, flags: int = ANY) -> None:
+        """Put the inner map ``value`` (a ``Map`` or an int fd) at ``key``.
+
+        The kernel takes its own reference: the caller may close ``value``
+        afterwards. Each successful update waits for an RCU grace period
+        (about 8 ms). ARRAY_OF_MAPS takes only ``ANY``.
+
+        Raises:
+            BPFError: ``EINVAL`` for an inner map that does not match the
+                template (checked before the syscall; the message names the
+                field and both values) or a flag ARRAY_OF_MAPS refuses,
+                ``E2BIG`` for a slot beyond max_entries, ``EEXIST``/``ENOENT``
+                for NOEXIST/EXIST on HASH_OF_MAPS.
+        """
+        super().update(key, value, flags)
+        if self._template is None and isinstance(value, Map):
+            self._template = value._info
+
+    def _check_flags(self, flags: object, op: str = "update", key: object = None) -> None:
+        super()._check_flags(flags, op, key)
+        if self._type == MapType.ARRAY_OF_MAPS and flags != ANY:
+            where = f" {self._key_label(key)}" if key is not None else ""
+            raise BPFError(
+                errno.EINVAL,
+                f"{op} {_name(self)}{where}: Invalid argument"
+                f" (ARRAY_OF_MAPS takes only ANY, not flags {flags})",
+            )
+
+    def get_map(self, key: object) -> Map[Any] | None:
+        """Open the inner map at ``key``; None when the slot is empty.
+
+        The returned ``Map`` is the caller's: close it (``with`` block).
+        Opening by id needs CAP_SYS_ADMIN. If the slot is replaced while this
+        runs, the map returned is one that was in the slot during the call.
+
+        Raises:
+            BPFError: ``EPERM`` without CAP_SYS_ADMIN.
+        """
+        for _ in range(_GET_MAP_TRIES):
+            inner_id = self.lookup(key)
+            if inner_id is None:
+                return None
+            try:
+                return Map.from_id(inner_id)
+            except BPFError as err:
+                if err.errno != errno.ENOENT:
+                    raise
+        raise BPFError(
+            errno.EAGAIN,
+            f"get_map {_name(self)} {self._key_label(key)}: the slot kept changing",
+        )
+
+    def keys(self) -> Iterator[bytes]:
+        """Yield the key of each filled slot (``items()`` gives the inner ids too)."""
+        if self._type == MapType.ARRAY_OF_MAPS:
+            return (k for k, _ in self.items())
+        return super().keys()
+
+
+def _name(m: Map[Any]) -> str:
+    t = m.type
+    return f"{t.name if isinstance(t, MapType) else t} '{m.name}'"

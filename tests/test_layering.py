@@ -1,0 +1,95 @@
+"""STYLE.md's layering: who may import whom, and the public names."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import bpfnest
+
+ROOT = pathlib.Path(bpfnest.__file__).parent
+
+
+def test_pure_modules_never_load_the_kernel_boundary() -> None:
+    # Import the pure submodules without bpfnest/__init__ (which loads everything).
+    code = "\n".join(
+        [
+            "import importlib, sys, types",
+            "pkg = types.ModuleType('bpfnest')",
+            f"pkg.__path__ = [{str(ROOT)!r}]",
+            "sys.modules['bpfnest'] = pkg",
+            "for n in ('spec', 'codec', 'constants', 'errors'):",
+            "    importlib.import_module('bpfnest.' + n)",
+            "bad = [m for m in sys.modules if m.startswith('bpfnest._sys') or m == 'ctypes']",
+            "print(bad)",
+            "raise SystemExit(1 if bad else 0)",
+        ]
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(node.module or "")
+    return names
+
+
+def test_ctypes_only_in_sys() -> None:
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in ROOT.rglob("*.py")
+        if "_sys" not in p.parts and "ctypes" in _imports(p)
+    ]
+    assert offenders == []
+
+
+def test_bpf_called_only_from_sys() -> None:
+    """Only bpfnest/_sys calls bpf(); other modules go through _sys.ops."""
+    offenders = []
+    for p in ROOT.rglob("*.py"):
+        if "_sys" in p.parts:
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and (node.module or "").endswith("_sys")
+                and any(a.name == "bpf" for a in node.names)
+            ):
+                offenders.append(str(p.relative_to(ROOT)))
+    assert offenders == []
+
+
+CONTRACT_NAMES = {
+    # Names of CONTRACT.md that exist as of the kernel-layer issue; the loader
+    # (CollectionSpec, Collection, Program) is added with its own issue.
+    "MapType",
+    "ProgType",
+    "ANY",
+    "NOEXIST",
+    "EXIST",
+    "F_NO_PREALLOC",
+    "F_RDONLY_PROG",
+    "F_INNER_MAP",
+    "MapSpec",
+    "Map",
+    "BPFError",
+    "VerifierError",
+}
+
+
+def test_all_covers_contract() -> None:
+    assert set(bpfnest.__all__) >= CONTRACT_NAMES
+    for name in bpfnest.__all__:
+        assert hasattr(bpfnest, name), name
+
+
+def test_flag_values() -> None:
+    assert (bpfnest.ANY, bpfnest.NOEXIST, bpfnest.EXIST) == (0, 1, 2)
+    assert bpfnest.F_NO_PREALLOC == 1 and bpfnest.F_INNER_MAP == 0x1000

@@ -1,0 +1,462 @@
+"""Map on the real kernel: every creatable type, CRUD, per-CPU, queues, batch, pins."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+from conftest import system_map_ids, wait_maps_gone
+
+import bpfnest
+from bpfnest import (
+    ANY,
+    ENOTSUPP,
+    EXIST,
+    F_NO_PREALLOC,
+    NOEXIST,
+    BPFError,
+    Map,
+    MapSpec,
+    MapType,
+    PerCPUMap,
+)
+from bpfnest.codec import lpm_key
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Every map type user space can create without BTF, with the smallest valid spec.
+CREATABLE = [
+    MapSpec(MapType.HASH, 4, 8, 16),
+    MapSpec(MapType.ARRAY, 4, 8, 16),
+    MapSpec(MapType.PROG_ARRAY, 4, 4, 4),
+    MapSpec(MapType.PERF_EVENT_ARRAY, 4, 4, 4),
+    MapSpec(MapType.PERCPU_HASH, 4, 8, 16),
+    MapSpec(MapType.PERCPU_ARRAY, 4, 8, 16),
+    MapSpec(MapType.STACK_TRACE, 4, 8 * 16, 16),
+    MapSpec(MapType.CGROUP_ARRAY, 4, 4, 4),
+    MapSpec(MapType.LRU_HASH, 4, 8, 16),
+    MapSpec(MapType.LRU_PERCPU_HASH, 4, 8, 16),
+    MapSpec(MapType.LPM_TRIE, 8, 8, 16, flags=F_NO_PREALLOC),
+    MapSpec(MapType.DEVMAP, 4, 4, 4),
+    MapSpec(MapType.SOCKMAP, 4, 4, 4),
+    MapSpec(MapType.CPUMAP, 4, 4, 4),
+    MapSpec(MapType.XSKMAP, 4, 4, 4),
+    MapSpec(MapType.SOCKHASH, 4, 4, 4),
+    MapSpec(MapType.CGROUP_STORAGE, 8, 8, 0),
+    MapSpec(MapType.REUSEPORT_SOCKARRAY, 4, 4, 4),
+    MapSpec(MapType.PERCPU_CGROUP_STORAGE, 8, 8, 0),
+    MapSpec(MapType.QUEUE, 0, 8, 16),
+    MapSpec(MapType.STACK, 0, 8, 16),
+    MapSpec(MapType.DEVMAP_HASH, 4, 4, 4),
+    MapSpec(MapType.RINGBUF, 0, 0, 4 * PAGE),
+    MapSpec(MapType.BLOOM_FILTER, 0, 8, 16, map_extra=3),
+    MapSpec(MapType.USER_RINGBUF, 0, 0, 4 * PAGE),
+    MapSpec(MapType.ARENA, 0, 0, 4, flags=bpfnest.F_MMAPABLE),
+]
+
+# Types the kernel creates only with BTF for key and value (or a struct_ops type).
+NEED_BTF = [
+    MapSpec(MapType.SK_STORAGE, 4, 8, 0, flags=F_NO_PREALLOC),
+    MapSpec(MapType.INODE_STORAGE, 4, 8, 0, flags=F_NO_PREALLOC),
+    MapSpec(MapType.TASK_STORAGE, 4, 8, 0, flags=F_NO_PREALLOC),
+    MapSpec(MapType.CGRP_STORAGE, 4, 8, 0, flags=F_NO_PREALLOC),
+    MapSpec(MapType.STRUCT_OPS, 4, 8, 1),
+]
+
+
+def test_every_type_is_in_a_table() -> None:
+    listed = {s.type for s in CREATABLE + NEED_BTF}
+    missing = set(MapType) - listed - {MapType.UNSPEC, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS}
+    assert not missing, f"map types with no create test: {sorted(t.name for t in missing)}"
+
+
+@pytest.mark.parametrize("spec", CREATABLE, ids=lambda s: s.type.name)
+def test_create_every_type(spec: MapSpec) -> None:
+    spec = MapSpec(**{**spec.__dict__, "name": f"t_{spec.type.name.lower()}"[:15]})
+    with Map.create(spec) as m:
+        assert m.type == spec.type
+        assert m.key_size == spec.key_size
+        assert m.value_size == spec.value_size
+        assert m.name == spec.name
+        assert m.id in system_map_ids()
+        info = m.info()
+        assert info.id == m.id and info.type == spec.type
+        assert isinstance(m, PerCPUMap) == spec.type.is_per_cpu
+        map_id = m.id
+    assert m.closed
+    assert not wait_maps_gone({map_id})
+
+
+@pytest.mark.parametrize("spec", NEED_BTF, ids=lambda s: s.type.name)
+def test_types_needing_btf_say_so(spec: MapSpec) -> None:
+    before = system_map_ids()
+    with pytest.raises(BPFError) as exc:
+        Map.create(spec)
+    assert exc.value.errno in (errno.EINVAL, ENOTSUPP, errno.EOPNOTSUPP)
+    assert f"create {spec.type.name}" in str(exc.value)
+    assert system_map_ids() - before == set()
+
+
+@pytest.fixture
+def hash_map() -> Iterator[Map[bytes]]:
+    with Map.create(MapSpec(MapType.HASH, 4, 8, 64, name="h")) as m:
+        yield m
+
+
+def test_crud(hash_map: Map[bytes]) -> None:
+    m = hash_map
+    assert m.lookup(1) is None
+    assert 1 not in m
+    m.update(1, 100)
+    m[2] = (200).to_bytes(8, "little")
+    assert m.lookup(1) == (100).to_bytes(8, "little")
+    assert m[b"\x02\x00\x00\x00"] == (200).to_bytes(8, "little")
+    assert 1 in m and m.get(3) is None and m.get(3, b"x") == b"x"
+    assert sorted(m.keys()) == [(1).to_bytes(4, "little"), (2).to_bytes(4, "little")]
+    assert dict(m.items()) == {
+        (1).to_bytes(4, "little"): (100).to_bytes(8, "little"),
+        (2).to_bytes(4, "little"): (200).to_bytes(8, "little"),
+    }
+    assert sorted(m.values()) == sorted([(100).to_bytes(8, "little"), (200).to_bytes(8, "little")])
+    del m[1]
+    with pytest.raises(KeyError) as exc:
+        m.delete(1)
+    assert exc.value.errno == errno.ENOENT
+    assert "delete HASH 'h' key 1" in str(exc.value)
+    with pytest.raises(KeyError):
+        m[1]
+    assert list(m) == [(2).to_bytes(4, "little")]
+
+
+def test_update_flags(hash_map: Map[bytes]) -> None:
+    m = hash_map
+    with pytest.raises(BPFError) as exc:
+        m.update(5, 1, EXIST)
+    assert exc.value.errno == errno.ENOENT
+    assert "EXIST" in str(exc.value)
+    m.update(5, 1, NOEXIST)
+    with pytest.raises(BPFError) as exc:
+        m.update(5, 2, NOEXIST)
+    assert exc.value.errno == errno.EEXIST
+    m.update(5, 3, EXIST)
+    assert m[5] == (3).to_bytes(8, "little")
+    m.update(5, 4, ANY)
+    assert m[5] == (4).to_bytes(8, "little")
+
+
+def test_hash_full_is_e2big() -> None:
+    with Map.create(MapSpec(MapType.HASH, 4, 4, 2, name="full")) as m:
+        m[1] = 1
+        m[2] = 2
+        with pytest.raises(BPFError) as exc:
+            m[3] = 3
+        assert exc.value.errno == errno.E2BIG
+        assert "full (max_entries 2)" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "error", "text"),
+    [
+        (b"\x01\x02\x03", 1, ValueError, "key must be 4 bytes, got 3"),
+        (1, b"\x00" * 7, ValueError, "value must be 8 bytes, got 7"),
+        (1 << 32, 1, ValueError, "key 4294967296 out of range for 4 bytes"),
+        (-1, 1, ValueError, "out of range"),
+        (1, 1 << 64, ValueError, "out of range for 8 bytes"),
+        ("1", 1, TypeError, "key must be bytes or int, got str"),
+        (1, 1.5, TypeError, "value must be bytes or int, got float"),
+        (True, 1, TypeError, "key must be bytes or int, got bool"),
+    ],
+)
+def test_bad_keys_and_values_change_nothing(
+    hash_map: Map[bytes], key: object, value: object, error: type[Exception], text: str
+) -> None:
+    hash_map[7] = 7
+    with pytest.raises(error) as exc:
+        hash_map.update(key, value)
+    assert text in str(exc.value)
+    assert dict(hash_map.items()) == {(7).to_bytes(4, "little"): (7).to_bytes(8, "little")}
+
+
+def test_array_semantics() -> None:
+    with Map.create(MapSpec(MapType.ARRAY, 4, 4, 4, name="arr")) as m:
+        assert m[3] == b"\0" * 4
+        m[3] = 9
+        assert [int.from_bytes(v, "little") for v in m.values()] == [0, 0, 0, 9]
+        assert len(list(m.keys())) == 4
+        with pytest.raises(BPFError) as exc:
+            m[4] = 1
+        assert exc.value.errno == errno.E2BIG
+        assert "below max_entries 4" in str(exc.value)
+        with pytest.raises(BPFError) as exc:
+            del m[1]
+        assert exc.value.errno == errno.EINVAL
+        assert "cannot be deleted" in str(exc.value)
+        assert m.lookup(4) is None
+
+
+@pytest.mark.parametrize("t", [MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH])
+def test_per_cpu_values(t: MapType) -> None:
+    n = bpfnest.possible_cpus()
+    with Map.create(MapSpec(t, 4, 4, 8, name="pcpu")) as m:
+        assert isinstance(m, PerCPUMap)
+        m[1] = list(range(10, 10 + n))
+        got = m[1]
+        assert [int.from_bytes(v, "little") for v in got] == list(range(10, 10 + n))
+        assert all(len(v) == 4 for v in got)
+        m[1] = 5  # one value for every CPU
+        assert m[1] == [(5).to_bytes(4, "little")] * n
+        with pytest.raises(ValueError, match=f"must have {n} entries"):
+            m[1] = [1] * (n + 1)
+        assert m[1] == [(5).to_bytes(4, "little")] * n
+        assert dict(m.items())[(1).to_bytes(4, "little")] == [(5).to_bytes(4, "little")] * n
+
+
+def test_per_cpu_count_matches_sysfs() -> None:
+    with open("/sys/devices/system/cpu/possible") as f:
+        text = f.read()
+    last = max(int(p.split("-")[-1]) for p in text.strip().split(","))
+    assert bpfnest.possible_cpus() == last + 1
+
+
+def test_lpm_trie() -> None:
+    spec = MapSpec(MapType.LPM_TRIE, 8, 4, 16, flags=F_NO_PREALLOC, name="lpm")
+    with Map.create(spec) as m:
+        m[lpm_key(16, bytes([10, 1, 0, 0]))] = 1
+        m[lpm_key(24, bytes([10, 1, 2, 0]))] = 2
+        assert m[lpm_key(32, bytes([10, 1, 2, 3]))] == (2).to_bytes(4, "little")
+        assert m[lpm_key(32, bytes([10, 1, 9, 9]))] == (1).to_bytes(4, "little")
+        assert m.lookup(lpm_key(32, bytes([10, 2, 0, 0]))) is None
+        assert len(list(m.keys())) == 2
+
+
+@pytest.mark.parametrize(("t", "order"), [(MapType.QUEUE, [1, 2, 3]), (MapType.STACK, [3, 2, 1])])
+def test_queue_and_stack(t: MapType, order: list[int]) -> None:
+    with Map.create(MapSpec(t, 0, 4, 3, name="q")) as m:
+        assert m.pop() is None and m.peek() is None
+        for v in (1, 2, 3):
+            m.push(v)
+        with pytest.raises(BPFError) as exc:
+            m.push(4)
+        assert exc.value.errno == errno.E2BIG
+        assert m.peek() == order[0].to_bytes(4, "little")
+        assert [int.from_bytes(m.pop() or b"", "little") for _ in range(3)] == order
+        assert m.pop() is None
+        with pytest.raises(TypeError, match="no keys"):
+            list(m.keys())
+
+
+def test_bloom_filter() -> None:
+    with Map.create(MapSpec(MapType.BLOOM_FILTER, 0, 4, 64, map_extra=3, name="bf")) as m:
+        m.push(42)
+        assert m.contains_value(42)
+        assert not m.contains_value(43)  # 64 bits of filter, one element: no false positive here
+
+
+def test_keyless_ops_refused_on_hash(hash_map: Map[bytes]) -> None:
+    with pytest.raises(TypeError, match="QUEUE, STACK and BLOOM_FILTER"):
+        hash_map.push(1)
+
+
+def test_lookup_and_delete(hash_map: Map[bytes]) -> None:
+    hash_map[1] = 11
+    assert hash_map.lookup_and_delete(1) == (11).to_bytes(8, "little")
+    assert hash_map.lookup_and_delete(1) is None
+    assert 1 not in hash_map
+
+
+def test_closed_map_raises(hash_map: Map[bytes]) -> None:
+    hash_map.close()
+    hash_map.close()  # idempotent
+    for call in (lambda: hash_map.lookup(1), lambda: hash_map.update(1, 1), lambda: hash_map.fd):
+        with pytest.raises(ValueError, match="HASH 'h' is closed"):
+            call()
+
+
+def test_from_id_pinned_fd_and_freeze(bpffs: str) -> None:
+    with Map.create(MapSpec(MapType.HASH, 4, 4, 8, name="shared")) as m:
+        m[1] = 1
+        with Map.from_id(m.id) as by_id:
+            assert by_id.id == m.id and by_id.fd != m.fd and by_id[1] == m[1]
+        path = os.path.join(bpffs, "shared")
+        m.pin(path)
+        with pytest.raises(BPFError) as exc:
+            m.pin(path)
+        assert exc.value.errno == errno.EEXIST
+        with Map.from_pinned(path) as pinned:
+            pinned[2] = 2
+        assert m[2] == (2).to_bytes(4, "little")
+        with Map.from_pinned(path, readonly=True) as ro:
+            assert ro[2] == (2).to_bytes(4, "little")
+            with pytest.raises(BPFError) as exc:
+                ro[3] = 3
+            assert exc.value.errno == errno.EPERM
+            assert "read-only" in str(exc.value)
+        with Map.from_fd(m.fd) as dup:
+            assert dup.id == m.id and dup.fd != m.fd
+        m.freeze()
+        with pytest.raises(BPFError) as exc:
+            m[3] = 3
+        assert exc.value.errno == errno.EPERM
+        assert "frozen" in str(exc.value)
+        os.unlink(path)
+
+
+def test_open_errors(bpffs: str) -> None:
+    with pytest.raises(BPFError) as exc:
+        Map.from_id(0xFFFFFFF0)
+    assert exc.value.errno == errno.ENOENT and "no map has this id" in str(exc.value)
+    with pytest.raises(BPFError) as exc:
+        Map.from_pinned(os.path.join(bpffs, "nothing"))
+    assert exc.value.errno == errno.ENOENT and "nothing is pinned" in str(exc.value)
+    with pytest.raises(BPFError) as exc:
+        Map.from_fd(9999)
+    assert exc.value.errno == errno.EBADF
+    with open("/dev/null") as f, pytest.raises(BPFError) as exc:
+        Map.from_fd(f.fileno())
+    assert exc.value.errno == errno.EINVAL and "not a BPF map" in str(exc.value)
+    with pytest.raises(ValueError, match="map id"):
+        Map.from_id(-1)
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "text"),
+    [
+        (MapSpec(MapType.HASH, 4, 8, 0), BPFError, "max_entries must be > 0"),
+        (MapSpec(MapType.HASH, 4, 8, 4, name="bad name"), ValueError, "not valid"),
+        (MapSpec(MapType.HASH, 4, 8, 4, name="x" * 16), ValueError, "at most 15"),
+        (MapSpec(MapType.HASH, -1, 8, 4), ValueError, "key_size -1 out of range"),
+        (
+            MapSpec(MapType.HASH, 4, 8, 4, inner=MapSpec(MapType.HASH, 4, 4, 1)),
+            ValueError,
+            "inner is only for",
+        ),
+        (MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 4), ValueError, "needs an inner map template"),
+        (MapSpec(MapType.HASH, "4", 8, 4), TypeError, "key_size must be int"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_specs(spec: MapSpec, error: type[Exception], text: str) -> None:
+    before = system_map_ids()
+    with pytest.raises(error, match=text):
+        Map.create(spec)
+    assert system_map_ids() == before
+
+
+def test_unknown_map_type_number() -> None:
+    with pytest.raises(ValueError, match="unknown map type 999"):
+        MapSpec(999, 4, 4, 4)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------- iteration
+
+
+def test_iteration_survives_deleting_as_you_go() -> None:
+    with Map.create(MapSpec(MapType.HASH, 4, 4, 256, name="del")) as m:
+        for i in range(200):
+            m[i] = i
+        seen = []
+        for key in m:
+            seen.append(key)
+            del m[key]
+        assert len(seen) == 200 and len(set(seen)) == 200
+        assert list(m) == []
+
+
+def test_iteration_survives_concurrent_deletion() -> None:
+    with Map.create(MapSpec(MapType.HASH, 4, 4, 4096, name="conc")) as m:
+        for i in range(4000):
+            m[i] = i
+        stop = threading.Event()
+
+        def deleter() -> None:
+            for i in range(0, 4000, 3):
+                if stop.is_set():
+                    return
+                m.delete(i)
+
+        t = threading.Thread(target=deleter)
+        t.start()
+        try:
+            keys = list(m.keys())
+        finally:
+            stop.set()
+            t.join()
+        assert len(keys) == len(set(keys))  # never the same key twice
+        survivors = {i.to_bytes(4, "little") for i in range(4000) if i % 3}
+        assert survivors <= set(keys)  # every key that was never deleted was seen
+
+
+# --------------------------------------------------------------------- batch
+
+
+@pytest.mark.parametrize("t", [MapType.HASH, MapType.LRU_HASH, MapType.ARRAY, MapType.PERCPU_HASH])
+def test_batch_roundtrip(t: MapType) -> None:
+    with Map.create(MapSpec(t, 4, 8, 1024, name="b")) as m:
+        items = {i: i * 3 for i in range(1000)}
+        assert m.update_batch(items) == 1000
+        got = m.lookup_batch(chunk=64)
+        expect = dict(m.items())
+        assert len(got) == len(expect) == (1000 if not t.is_array else 1024)
+        assert dict(got) == expect
+        if t.is_array:
+            return
+        assert m.delete_batch(range(500)) == 500
+        assert len(list(m.keys())) == 500
+        drained = m.lookup_and_delete_batch(chunk=7)
+        assert len(drained) == 500
+        assert list(m.keys()) == []
+
+
+def test_batch_fallback_on_lpm_trie() -> None:
+    spec = MapSpec(MapType.LPM_TRIE, 8, 4, 16, flags=F_NO_PREALLOC, name="lpmb")
+    with Map.create(spec) as m:
+        items = {lpm_key(32, bytes([10, 0, 0, i])): i for i in range(5)}
+        assert m.update_batch(items) == 5
+        assert dict(m.lookup_batch()) == {k: v.to_bytes(4, "little") for k, v in items.items()}
+        assert m.delete_batch(list(items)[:2]) == 2
+        assert len(m.lookup_and_delete_batch()) == 3
+        assert list(m.keys()) == []
+
+
+def test_update_batch_bad_input_changes_nothing(hash_map: Map[bytes]) -> None:
+    with pytest.raises(ValueError, match="value must be 8 bytes"):
+        hash_map.update_batch([(1, 1), (2, b"short")])
+    assert list(hash_map.keys()) == []
+
+
+def test_delete_batch_missing_key(hash_map: Map[bytes]) -> None:
+    hash_map.update_batch({1: 1, 2: 2})
+    with pytest.raises(KeyError) as exc:
+        hash_map.delete_batch([1, 5, 2])
+    assert "key 5" in str(exc.value)
+    assert [int.from_bytes(k, "little") for k in hash_map] == [2]
+
+
+@pytest.mark.parametrize("spec", CREATABLE, ids=lambda s: s.type.name)
+def test_batch_commands_match_kernel(spec: MapSpec) -> None:
+    from bpfnest._sys import ops
+
+    with Map.create(spec) as m:
+        probes = {
+            "lookup": lambda: ops.map_lookup_batch(
+                m.fd, None, max(m.key_size, 4), m.key_size, 64, 4
+            ),
+            "lookup_and_delete": lambda: ops.map_lookup_batch(
+                m.fd, None, max(m.key_size, 4), m.key_size, 64, 4, delete=True
+            ),
+            "update": lambda: ops.map_update_batch(m.fd, b"", b"", 0),
+            "delete": lambda: ops.map_delete_batch(m.fd, b"", 0),
+        }
+        supported = set()
+        for name, probe in probes.items():
+            try:
+                probe()
+            except OSError as err:
+                assert err.errno == ENOTSUPP, (name, err)
+                continue
+            supported.add(name)
+        assert supported == spec.type.batch_commands

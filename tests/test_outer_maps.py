@@ -1,0 +1,486 @@
+"""Map-in-map from user space on the real kernel, for ARRAY_OF_MAPS and HASH_OF_MAPS.
+
+The seed walk-through (create the outer map from a template, insert, look up
+the id, open by id, read the inner entries, replace, delete), the template's
+and inner maps' lifetimes, template checks, and every errno of the table in
+KERNEL.md, through the library.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+from conftest import system_map_ids, wait_maps_gone
+
+from bpfnest import (
+    ANY,
+    ENOTSUPP,
+    EXIST,
+    F_INNER_MAP,
+    F_NO_PREALLOC,
+    F_RDONLY_PROG,
+    NOEXIST,
+    BPFError,
+    Map,
+    MapSpec,
+    MapType,
+    OuterMap,
+)
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+OUTER = [MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS]
+AOM, HOM = MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS
+INNER = MapSpec(MapType.HASH, 4, 4, 16, name="inner")
+
+MakeOuter = Callable[..., OuterMap]
+
+
+@pytest.fixture
+def maps() -> Iterator[Callable[[MapSpec], Map]]:
+    """Create maps that are closed at the end of the test."""
+    made: list[Map] = []
+
+    def make(spec: MapSpec) -> Map:
+        m = Map.create(spec)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.close()
+
+
+@pytest.fixture
+def make_outer(maps: Callable[[MapSpec], Map]) -> MakeOuter:
+    def make(
+        t: MapType, inner: MapSpec | Map = INNER, max_entries: int = 4, **kw: object
+    ) -> OuterMap:
+        m = maps(MapSpec(t, 4, 4, max_entries, name="outer", inner=inner, **kw))  # type: ignore[arg-type]
+        assert isinstance(m, OuterMap)
+        return m
+
+    return make
+
+
+def filled_inner(
+    maps: Callable[[MapSpec], Map], values: dict[int, int], spec: MapSpec = INNER
+) -> Map:
+    m = maps(spec)
+    for k, v in values.items():
+        m[k] = v
+    return m
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_walkthrough(t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]) -> None:
+    before = system_map_ids()
+    outer = make_outer(t)
+    # The template was closed before create returned: only the outer map is new.
+    assert system_map_ids() - before == {outer.id}
+    assert outer.inner == INNER
+    assert outer.lookup(0) is None and 0 not in outer and outer.get_map(0) is None
+
+    first = filled_inner(maps, {1: 10, 2: 20})
+    outer[0] = first  # a Map
+    assert outer.lookup(0) == first.id
+    assert outer[0] == first.id
+    with outer.get_map(0) as got:  # type: ignore[union-attr]
+        assert got.id == first.id
+        assert dict(got.items()) == {
+            (1).to_bytes(4, "little"): (10).to_bytes(4, "little"),
+            (2).to_bytes(4, "little"): (20).to_bytes(4, "little"),
+        }
+
+    second = filled_inner(maps, {1: 11})
+    outer.update(0, second.fd)  # an int fd
+    assert outer[0] == second.id
+    assert list(outer.items()) == [((0).to_bytes(4, "little"), second.id)]
+    assert list(outer.keys()) == [(0).to_bytes(4, "little")]
+    assert list(outer.values()) == [second.id]
+
+    del outer[0]
+    assert outer.lookup(0) is None
+    with pytest.raises(KeyError):
+        outer[0]
+    with pytest.raises(KeyError) as exc:
+        outer.delete(0)
+    assert exc.value.errno == errno.ENOENT
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_inner_lives_while_outer_holds_it(t: MapType, make_outer: MakeOuter) -> None:
+    outer = make_outer(t)
+    with Map.create(INNER) as inner:
+        inner[7] = 70
+        inner_id = inner.id
+        outer[1] = inner
+    # The user's fd is closed; the outer map's reference keeps the map alive.
+    assert inner_id in system_map_ids()
+    with outer.get_map(1) as again:  # type: ignore[union-attr]
+        assert again[7] == (70).to_bytes(4, "little")
+    del outer[1]
+    assert not wait_maps_gone({inner_id})
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_closing_outer_releases_inners(t: MapType) -> None:
+    with Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=INNER)) as outer:
+        with Map.create(INNER) as inner:
+            outer[2] = inner
+            inner_id = inner.id
+        outer_id = outer.id
+    assert not wait_maps_gone({inner_id, outer_id})
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_template_map_stays_callers(t: MapType, maps: Callable[[MapSpec], Map]) -> None:
+    template = maps(INNER)
+    outer = maps(MapSpec(t, 4, 4, 4, name="outer", inner=template))
+    assert isinstance(outer, OuterMap)
+    assert not template.closed
+    assert outer.inner == MapSpec(MapType.HASH, 4, 4, 16, name="inner")
+    outer[0] = template
+    assert outer[0] == template.id
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_inner_map_with_own_max_entries(
+    t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    arr = MapSpec(MapType.ARRAY, 4, 4, 4, flags=F_INNER_MAP, name="arr")
+    outer = make_outer(t, inner=arr)
+    big = maps(MapSpec(MapType.ARRAY, 4, 4, 64, flags=F_INNER_MAP, name="big"))
+    big[63] = 5
+    outer[0] = big
+    with outer.get_map(0) as got:  # type: ignore[union-attr]
+        assert got.max_entries == 64 and got[63] == (5).to_bytes(4, "little")
+    # HASH and PERCPU_ARRAY inner maps may differ in max_entries without any flag.
+    houter = make_outer(t, inner=INNER)
+    houter[0] = maps(MapSpec(MapType.HASH, 4, 4, 1000, name="bighash"))
+    pouter = make_outer(t, inner=MapSpec(MapType.PERCPU_ARRAY, 4, 4, 4))
+    pouter[0] = maps(MapSpec(MapType.PERCPU_ARRAY, 4, 4, 100))
+
+
+@pytest.mark.parametrize("t", OUTER)
+@pytest.mark.parametrize(
+    ("template", "inner", "why"),
+    [
+        (INNER, MapSpec(MapType.HASH, 8, 4, 16), "inner key_size 8 != template 4"),
+        (INNER, MapSpec(MapType.HASH, 4, 8, 16), "inner value_size 8 != template 4"),
+        (INNER, MapSpec(MapType.ARRAY, 4, 4, 16), "inner type ARRAY != template HASH"),
+        (
+            INNER,
+            MapSpec(MapType.HASH, 4, 4, 16, flags=F_NO_PREALLOC),
+            "inner flags 0x1 != template 0x0",
+        ),
+        (
+            MapSpec(MapType.ARRAY, 4, 4, 4),
+            MapSpec(MapType.ARRAY, 4, 4, 8),
+            "inner max_entries 8 != template 4",
+        ),
+        (
+            MapSpec(MapType.ARRAY, 4, 4, 4, flags=F_INNER_MAP),
+            MapSpec(MapType.ARRAY, 4, 4, 4),
+            "inner flags 0x0 != template 0x1000",
+        ),
+    ],
+)
+def test_mismatched_inner_is_refused_before_the_kernel(
+    t: MapType,
+    template: MapSpec,
+    inner: MapSpec,
+    why: str,
+    make_outer: MakeOuter,
+    maps: Callable[[MapSpec], Map],
+) -> None:
+    outer = make_outer(t, inner=template)
+    good = maps(template)
+    outer[1] = good
+    bad = maps(inner)
+    for value in (bad, bad.fd):
+        with pytest.raises(BPFError) as exc:
+            outer.update(1, value)
+        assert exc.value.errno == errno.EINVAL
+        assert why in str(exc.value), str(exc.value)
+        assert str(exc.value).startswith(f"update {t.name} 'outer'")
+        assert outer[1] == good.id  # nothing changed
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_kernel_agrees_with_the_template_check(
+    t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    """With the template unknown (opened by id, empty), the kernel refuses the same inner maps."""
+    outer = make_outer(t)
+    with Map.from_id(outer.id) as opened:
+        assert isinstance(opened, OuterMap)
+        assert opened.inner is None  # empty: the template is unknown
+        for bad in (MapSpec(MapType.HASH, 8, 4, 16), MapSpec(MapType.ARRAY, 4, 4, 16)):
+            with pytest.raises(BPFError) as exc:
+                opened[0] = maps(bad)
+            assert exc.value.errno == errno.EINVAL
+            assert "does not match the template" in str(exc.value)
+        opened[0] = maps(INNER)
+        # Learned from the element the kernel accepted.
+        assert opened.inner == MapSpec(MapType.HASH, 4, 4, 16, name="inner")
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_template_learned_from_element(
+    t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map], bpffs: str
+) -> None:
+    outer = make_outer(t)
+    outer[3] = maps(INNER)
+    path = os.path.join(bpffs, "outer")
+    outer.pin(path)
+    for opener in (
+        lambda: Map.from_id(outer.id),
+        lambda: Map.from_pinned(path),
+        lambda: Map.from_fd(outer.fd),
+    ):
+        with opener() as m:
+            assert isinstance(m, OuterMap)
+            assert m.inner == MapSpec(MapType.HASH, 4, 4, 16, name="inner")
+            with pytest.raises(BPFError, match="inner value_size 8 != template 4"):
+                m[0] = maps(MapSpec(MapType.HASH, 4, 8, 16))
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_pinned_outer_keeps_slots(t: MapType, bpffs: str) -> None:
+    path = os.path.join(bpffs, "keep")
+    with Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=INNER)) as outer:
+        with Map.create(INNER) as inner:
+            inner[1] = 1
+            outer[2] = inner
+            inner_id = inner.id
+        outer.pin(path)
+    assert inner_id in system_map_ids()
+    with Map.from_pinned(path) as outer, outer.get_map(2) as inner:  # type: ignore[union-attr]
+        assert inner.id == inner_id and inner[1] == (1).to_bytes(4, "little")
+    os.unlink(path)
+    assert not wait_maps_gone({inner_id})
+
+
+# ------------------------------------------------------- errno table (6.18)
+
+
+def test_aom_slot_out_of_range(make_outer: MakeOuter, maps: Callable[[MapSpec], Map]) -> None:
+    outer = make_outer(AOM)
+    inner = maps(INNER)
+    with pytest.raises(BPFError) as exc:
+        outer[4] = inner
+    assert exc.value.errno == errno.E2BIG
+    assert str(exc.value) == (
+        "update ARRAY_OF_MAPS 'outer' slot 4: Argument list too long"
+        " (slot must be below max_entries 4)"
+    )
+    with pytest.raises(BPFError) as exc:
+        del outer[4]
+    assert exc.value.errno == errno.E2BIG
+    assert outer.lookup(4) is None  # the kernel answers ENOENT for lookups
+
+
+def test_aom_empty_slot(make_outer: MakeOuter) -> None:
+    outer = make_outer(AOM)
+    assert outer.lookup(1) is None
+    with pytest.raises(KeyError) as exc:
+        del outer[1]
+    assert exc.value.errno == errno.ENOENT
+    assert "slot is empty" in str(exc.value)
+
+
+@pytest.mark.parametrize("flags", [NOEXIST, EXIST])
+def test_aom_takes_only_any(
+    flags: int, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    outer = make_outer(AOM)
+    inner = maps(INNER)
+    with pytest.raises(BPFError) as exc:
+        outer.update(0, inner, flags)
+    assert exc.value.errno == errno.EINVAL
+    assert "ARRAY_OF_MAPS takes only ANY" in str(exc.value)
+    assert outer.lookup(0) is None
+    outer.update(0, inner, ANY)
+
+
+def test_hom_noexist_and_exist(make_outer: MakeOuter, maps: Callable[[MapSpec], Map]) -> None:
+    outer = make_outer(HOM)
+    a, b = maps(INNER), maps(INNER)
+    with pytest.raises(BPFError) as exc:
+        outer.update(5, a, EXIST)
+    assert exc.value.errno == errno.ENOENT
+    outer.update(5, a, NOEXIST)
+    with pytest.raises(BPFError) as exc:
+        outer.update(5, b, NOEXIST)
+    assert exc.value.errno == errno.EEXIST
+    assert outer[5] == a.id
+    outer.update(5, b, EXIST)
+    assert outer[5] == b.id
+
+
+def test_hom_full(make_outer: MakeOuter, maps: Callable[[MapSpec], Map]) -> None:
+    outer = make_outer(HOM, max_entries=1)
+    outer[1] = maps(INNER)
+    with pytest.raises(BPFError) as exc:
+        outer[2] = maps(INNER)
+    assert exc.value.errno == errno.E2BIG
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_bad_inner_values(
+    t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    outer = make_outer(t)
+    with open("/dev/null") as f, pytest.raises(BPFError) as exc:
+        outer[0] = f.fileno()
+    assert exc.value.errno == errno.EINVAL and "is not a BPF map" in str(exc.value)
+    for fd in (9999, -1):
+        with pytest.raises(BPFError) as exc:
+            outer[0] = fd
+        assert exc.value.errno == errno.EBADF
+    with pytest.raises(TypeError, match="must be a Map or an int"):
+        outer[0] = "3"
+    closed = Map.create(INNER)
+    closed.close()
+    with pytest.raises(ValueError, match="inner map 'inner' is closed"):
+        outer[0] = closed
+    with pytest.raises(BPFError) as exc:
+        outer[0] = outer
+    assert exc.value.errno == errno.EINVAL and "only one level of nesting" in str(exc.value)
+    assert outer.lookup(0) is None
+
+
+@pytest.mark.parametrize("t", OUTER)
+@pytest.mark.parametrize(
+    ("template", "code", "text"),
+    [
+        (MapSpec(MapType.PROG_ARRAY, 4, 4, 4), ENOTSUPP, "PROG_ARRAY cannot be an inner map"),
+        (
+            MapSpec(MapType.CGROUP_STORAGE, 8, 8, 0),
+            ENOTSUPP,
+            "CGROUP_STORAGE cannot be an inner map",
+        ),
+        (MapSpec(MapType.PERCPU_CGROUP_STORAGE, 8, 8, 0), ENOTSUPP, "cannot be an inner map"),
+    ],
+)
+def test_forbidden_template_types(t: MapType, template: MapSpec, code: int, text: str) -> None:
+    before = system_map_ids()
+    with pytest.raises(BPFError) as exc:
+        Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=template))
+    assert exc.value.errno == code
+    assert text in str(exc.value)
+    assert "ENOTSUPP" in str(exc.value)
+    assert not wait_maps_gone(system_map_ids() - before)
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_outer_map_as_template(t: MapType, make_outer: MakeOuter) -> None:
+    nested = make_outer(t)
+    with pytest.raises(BPFError) as exc:
+        Map.create(MapSpec(t, 4, 4, 4, name="outer2", inner=nested))
+    assert exc.value.errno == errno.EINVAL
+    assert "only one level of nesting" in str(exc.value)
+    with pytest.raises(ValueError, match="one level of nesting"):
+        Map.create(MapSpec(t, 4, 4, 4, inner=MapSpec(AOM, 4, 4, 1, inner=INNER)))
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_outer_value_size_must_be_4(t: MapType) -> None:
+    with pytest.raises(BPFError) as exc:
+        Map.create(MapSpec(t, 4, 8, 4, name="outer", inner=INNER))
+    assert exc.value.errno == errno.EINVAL
+    assert "value_size must be 4, not 8" in str(exc.value)
+
+
+def test_devmap_inner_flags_normalised(
+    make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    """The kernel adds F_RDONLY_PROG to DEVMAPs; the template check must not trip on it."""
+    devmap = MapSpec(MapType.DEVMAP, 4, 4, 4, name="dev")
+    outer = make_outer(AOM, inner=devmap)
+    assert outer.template is not None and outer.template.flags & F_RDONLY_PROG
+    outer[0] = maps(devmap)
+
+
+# ------------------------------------------------------------------ batch
+
+
+def test_hom_batch(make_outer: MakeOuter, maps: Callable[[MapSpec], Map]) -> None:
+    outer = make_outer(HOM, max_entries=64)
+    inners = [maps(INNER) for _ in range(10)]
+    assert outer.update_batch({i: m for i, m in enumerate(inners)}) == 10
+    assert dict(outer.lookup_batch()) == {
+        i.to_bytes(4, "little"): m.id for i, m in enumerate(inners)
+    }
+    assert outer.delete_batch(range(5)) == 5
+    assert sorted(outer.values()) == sorted(m.id for m in inners[5:])
+    drained = outer.lookup_and_delete_batch()
+    assert sorted(v for _, v in drained) == sorted(m.id for m in inners[5:])
+    assert list(outer.items()) == []
+
+
+def test_aom_batch_and_fallbacks(make_outer: MakeOuter, maps: Callable[[MapSpec], Map]) -> None:
+    outer = make_outer(AOM, max_entries=8)
+    inners = [maps(INNER) for _ in range(4)]
+    assert outer.update_batch([(i * 2, m.fd) for i, m in enumerate(inners)]) == 4
+    assert dict(outer.lookup_batch()) == {
+        (i * 2).to_bytes(4, "little"): m.id for i, m in enumerate(inners)
+    }
+    # AOM has no DELETE_BATCH / LOOKUP_AND_DELETE_BATCH (524): per-slot fallback.
+    assert outer.delete_batch([0, 2]) == 2
+    assert sorted(v for _, v in outer.lookup_and_delete_batch()) == sorted(m.id for m in inners[2:])
+    assert list(outer.items()) == []
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_update_batch_checks_every_inner_first(
+    t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    outer = make_outer(t)
+    good, bad = maps(INNER), maps(MapSpec(MapType.HASH, 4, 8, 16))
+    with pytest.raises(BPFError, match="inner value_size 8 != template 4"):
+        outer.update_batch({0: good, 1: bad})
+    assert list(outer.items()) == []
+
+
+# ------------------------------------------------------------------ churn
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_churn_leaves_nothing(t: MapType) -> None:
+    """5000 inner maps created, inserted, closed and dropped: no fd or map is left.
+
+    Each successful outer update or delete waits for an RCU grace period
+    (~8-15 ms here), so 4900 cycles go through batches of 50 slots (one wait
+    per batch; on ARRAY_OF_MAPS each batch replaces the previous one, which
+    drops it, on HASH_OF_MAPS each batch is deleted again) and 100 cycles go
+    one by one (insert, close, delete).
+    """
+    fds_before = len(os.listdir("/proc/self/fd"))
+    maps_before = system_map_ids()
+    spec = MapSpec(MapType.ARRAY, 4, 4, 8, name="churn")
+    slots = 50
+    with Map.create(MapSpec(t, 4, 4, slots, name="outer", inner=spec)) as outer:
+        for _ in range(98):
+            batch = [Map.create(spec) for _ in range(slots)]
+            try:
+                assert outer.update_batch({i: m for i, m in enumerate(batch)}) == slots
+            finally:
+                for m in batch:
+                    m.close()
+            if t == HOM:
+                assert len(outer.lookup_and_delete_batch()) == slots
+        if t == AOM:
+            assert outer.delete_batch(range(slots)) == slots
+        for i in range(100):
+            with Map.create(spec) as m:
+                m[1] = i
+                outer[i % slots] = m
+            del outer[i % slots]
+        assert list(outer.items()) == []
+    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert not wait_maps_gone(system_map_ids() - maps_before)
