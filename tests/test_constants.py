@@ -8,10 +8,11 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import skip_or_fail
 
 import bpfnest
 from bpfnest import AttachType, MapType, ProgType
+
+from conftest import skip_or_fail
 
 
 @pytest.fixture(scope="module")

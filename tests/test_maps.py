@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import system_map_ids, wait_maps_gone
 
 import bpfnest
 from bpfnest import (
@@ -24,6 +23,8 @@ from bpfnest import (
     PerCPUMap,
 )
 from bpfnest.codec import lpm_key
+
+from conftest import system_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -388,6 +389,20 @@ def test_iteration_survives_concurrent_deletion() -> None:
         assert len(keys) == len(set(keys))  # never the same key twice
         survivors = {i.to_bytes(4, "little") for i in range(4000) if i % 3}
         assert survivors <= set(keys)  # every key that was never deleted was seen
+
+
+def test_iteration_aborts_instead_of_looping_forever() -> None:
+    """A map that gains a new key for every key read never ends: give up, loudly."""
+    with Map.create(MapSpec(MapType.HASH, 4, 4, 16, name="grow")) as m:
+        for i in range(8):
+            m[i] = i
+        fresh = iter(range(1000, 100000))
+        with pytest.raises(bpfnest.IterationAbortedError) as exc:
+            for key in m:
+                del m[key]
+                m[next(fresh)] = 0
+        assert exc.value.errno == errno.EAGAIN
+        assert "aborted after" in str(exc.value) and "keeps changing" in str(exc.value)
 
 
 # --------------------------------------------------------------------- batch

@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from conftest import system_map_ids, wait_maps_gone
 
 from bpfnest import (
     ANY,
@@ -29,6 +28,8 @@ from bpfnest import (
     MapType,
     OuterMap,
 )
+
+from conftest import system_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

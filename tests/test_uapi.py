@@ -38,9 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import skip_or_fail
 
 from bpfnest._sys import uapi
+
+from conftest import skip_or_fail
 
 VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
 
