@@ -4,6 +4,7 @@ Pure Python over the bpf(2) syscall (no libbpf at run time). See the README
 for the set-up commands and a first example.
 """
 
+from .collection import Collection
 from .constants import (
     ANY,
     ENOTSUPP,
@@ -38,11 +39,13 @@ from .errors import (
     IterationAbortedError,
     KeyNotFoundError,
     NotSupportedError,
+    ParseError,
     VerifierError,
 )
 from .maps import Map, PerCPUMap, map_ids, possible_cpus
 from .outer import OuterMap
-from .spec import PIN_BY_NAME, MapInfo, MapSpec
+from .programs import Program, TestRun
+from .spec import PIN_BY_NAME, CollectionSpec, MapInfo, MapSpec, ProgramSpec
 
 __version__ = "0.1.0"
 
@@ -74,6 +77,8 @@ __all__ = [
     "PIN_BY_NAME",
     "AttachType",
     "BPFError",
+    "Collection",
+    "CollectionSpec",
     "IterationAbortedError",
     "KeyNotFoundError",
     "Map",
@@ -82,8 +87,12 @@ __all__ = [
     "MapType",
     "NotSupportedError",
     "OuterMap",
+    "ParseError",
     "PerCPUMap",
     "ProgType",
+    "Program",
+    "ProgramSpec",
+    "TestRun",
     "VerifierError",
     "__version__",
     "map_ids",

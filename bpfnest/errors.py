@@ -24,6 +24,7 @@ __all__ = [
     "IterationAbortedError",
     "KeyNotFoundError",
     "NotSupportedError",
+    "ParseError",
     "VerifierError",
     "strerror",
 ]
@@ -111,3 +112,46 @@ class VerifierError(BPFError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.errno, self.message, self.log))
+
+
+class ParseError(ValueError):
+    """An ELF object or its BTF is malformed.
+
+    ``file``, ``section`` and ``offset`` (within the section) say where;
+    ``str()`` names all three. Parsing never touches the kernel, so nothing
+    is left behind.
+    """
+
+    def __init__(
+        self, message: str, *, file: str = "", section: str = "", offset: int | None = None
+    ) -> None:
+        where = ": ".join(
+            part
+            for part in (
+                file,
+                section,
+                f"offset {offset:#x}" if offset is not None else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.message = message
+        self.file = file
+        self.section = section
+        self.offset = offset
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_parse_error, (self.message, self.file, self.section, self.offset))
+
+    def at(self, *, file: str | None = None, section: str | None = None) -> ParseError:
+        """Return a copy with ``file`` and/or ``section`` filled in."""
+        return ParseError(
+            self.message,
+            file=self.file if file is None else file,
+            section=self.section if section is None else section,
+            offset=self.offset,
+        )
+
+
+def _rebuild_parse_error(message: str, file: str, section: str, offset: int | None) -> ParseError:
+    return ParseError(message, file=file, section=section, offset=offset)

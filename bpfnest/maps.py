@@ -198,7 +198,7 @@ class Map(Generic[V]):
                 map_flags=flags,
                 inner_map_fd=inner_fd,
                 numa_node=numa,
-                map_name=spec.name.encode(),
+                map_name=spec.name[:15].encode(),
                 map_ifindex=spec.ifindex,
                 map_extra=spec.map_extra,
             )

@@ -12,12 +12,24 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Union
 
-from .constants import F_INNER_MAP, MapType
+from .constants import F_INNER_MAP, AttachType, MapType, ProgType
 
 if TYPE_CHECKING:
+    from .btf import BTF
+    from .collection import Collection
     from .maps import Map
 
-__all__ = ["PIN_BY_NAME", "MapInfo", "MapSpec"]
+__all__ = [
+    "PIN_BY_NAME",
+    "CollectionSpec",
+    "FuncInfoSpec",
+    "LineInfoSpec",
+    "MapInfo",
+    "MapRef",
+    "MapSpec",
+    "ProgramSpec",
+    "VariableSpec",
+]
 
 #: ``pinning`` value meaning "pin under the collection's pin directory by name"
 #: (libbpf's ``LIBBPF_PIN_BY_NAME``).
@@ -30,12 +42,13 @@ _U32 = (1 << 32) - 1
 def check_name(name: str) -> None:
     """Raise ``ValueError`` unless ``name`` is a valid kernel object name.
 
-    The kernel takes at most 15 characters of ``[A-Za-z0-9_.]``.
+    Names are made of ``[A-Za-z0-9_.]``; the kernel keeps the first 15
+    characters of a longer one (as libbpf does).
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be str, got {type(name).__name__}")
-    if len(name) > 15 or not _NAME_RE.fullmatch(name):
-        raise ValueError(f"map name {name!r} is not valid: at most 15 characters of [A-Za-z0-9_.]")
+    if not _NAME_RE.fullmatch(name):
+        raise ValueError(f"map name {name!r} is not valid: only [A-Za-z0-9_.] characters")
 
 
 @dataclasses.dataclass
@@ -174,3 +187,154 @@ def _type_name(value: int) -> str:
         return MapType(value).name
     except ValueError:
         return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class MapRef:
+    """An instruction of a program that refers to a map.
+
+    ``insn`` is the index (in 8-byte units) of an ``ld_imm64``. With
+    ``offset`` None it loads the map itself (``BPF_PSEUDO_MAP_FD``); with an
+    offset it loads the address of that byte of the map's value 0
+    (``BPF_PSEUDO_MAP_VALUE``: global data).
+    """
+
+    insn: int
+    map: str
+    offset: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FuncInfoSpec:
+    """``bpf_func_info``: the BTF FUNC type of the function starting at ``insn``."""
+
+    insn: int
+    type_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LineInfoSpec:
+    """``bpf_line_info``: the source line of the instruction at ``insn``."""
+
+    insn: int
+    file_name_off: int
+    line_off: int
+    line: int
+    col: int
+
+
+@dataclasses.dataclass
+class ProgramSpec:
+    """A program as read from an object; no kernel object.
+
+    ``instructions`` is the linked code (the program's function followed by
+    every subprogram it calls, calls relocated) in ``byteorder``.
+    ``type`` and ``attach_type`` come from the section name by libbpf's
+    conventions and may be changed before loading.
+    """
+
+    name: str
+    type: ProgType
+    instructions: bytes
+    section: str = ""
+    attach_type: AttachType | None = None
+    attach_to: str = ""
+    license: str = ""
+    kernel_version: int = 0
+    flags: int = 0
+    byteorder: str = "little"
+    map_refs: list[MapRef] = dataclasses.field(default_factory=list)
+    func_info: list[FuncInfoSpec] = dataclasses.field(default_factory=list)
+    line_info: list[LineInfoSpec] = dataclasses.field(default_factory=list)
+    core_relos: int = 0
+
+    @property
+    def insn_count(self) -> int:
+        """Number of 8-byte instruction slots."""
+        return len(self.instructions) // 8
+
+
+@dataclasses.dataclass(frozen=True)
+class VariableSpec:
+    """A global variable: ``size`` bytes at ``offset`` in the value of map ``map``."""
+
+    name: str
+    map: str
+    offset: int
+    size: int
+
+
+@dataclasses.dataclass
+class CollectionSpec:
+    """Everything an object file declares: maps, programs, global variables.
+
+    Read with :meth:`from_file` / :meth:`from_bytes`; change freely (e.g.
+    give a legacy outer map its ``inner``); load with :meth:`load`.
+    """
+
+    maps: dict[str, MapSpec] = dataclasses.field(default_factory=dict)
+    programs: dict[str, ProgramSpec] = dataclasses.field(default_factory=dict)
+    variables: dict[str, VariableSpec] = dataclasses.field(default_factory=dict)
+    btf: BTF | None = None
+    byteorder: str = "little"
+    file: str = ""
+
+    @classmethod
+    def from_file(cls, path: str) -> CollectionSpec:
+        """Read an ELF object (``clang -target bpf`` output).
+
+        Raises:
+            ParseError: malformed ELF or BTF (names file, section, offset).
+            OSError: the file cannot be read.
+        """
+        with open(path, "rb") as f:
+            data = f.read()
+        return cls.from_bytes(data, file=str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, file: str = "") -> CollectionSpec:
+        """Read an ELF object from memory; see :meth:`from_file`."""
+        from .elf import read_collection
+
+        return read_collection(data, file=file)
+
+    def get_global(self, name: str) -> bytes:
+        """Return the initial bytes of global variable ``name`` (before load).
+
+        Raises:
+            KeyError: no such variable.
+        """
+        var = self.variables[name]
+        value = self._data_value(var)
+        return value[var.offset : var.offset + var.size]
+
+    def set_global(self, name: str, value: bytes | int) -> None:
+        """Set the initial value of global variable ``name`` before loading.
+
+        ``value`` is bytes of the variable's size or an unsigned int.
+
+        Raises:
+            KeyError: no such variable.
+            ValueError: a value of the wrong size.
+        """
+        from .codec import encode
+
+        var = self.variables[name]
+        raw = encode(value, var.size, f"variable '{name}'")
+        old = self._data_value(var)
+        new = old[: var.offset] + raw + old[var.offset + var.size :]
+        self.maps[var.map].contents = {0: new}
+
+    def _data_value(self, var: VariableSpec) -> bytes:
+        spec = self.maps[var.map]
+        contents = spec.contents or {}
+        value = contents.get(0, bytes(spec.value_size))
+        if not isinstance(value, bytes):
+            raise TypeError(f"map '{var.map}' value 0 is not bytes")
+        return value
+
+    def load(self, *, pin_root: str = "/sys/fs/bpf", log_level: int = 0) -> Collection:
+        """Create every map and program; see :class:`bpfnest.Collection`."""
+        from .collection import Collection
+
+        return Collection(self, pin_root=pin_root, log_level=log_level)

@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -137,3 +137,59 @@ def bpffs(kernel: None) -> Iterator[str]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ objects
+
+BPF_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bpf")
+OBJ_CACHE = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".objs")
+
+
+def _clang_flags(target: str) -> list[str]:
+    import subprocess
+
+    multiarch = subprocess.run(
+        ["gcc", "-print-multiarch"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    flags = ["-O2", "-g", "-target", target, "-I", BPF_DIR]
+    if multiarch:
+        flags += ["-I", f"/usr/include/{multiarch}"]
+    return flags
+
+
+def compile_bpf(name: str, target: str = "bpfel") -> str:
+    """Compile tests/bpf/<name>.c with clang for ``target``; return the object's path.
+
+    Objects are cached in tests/.objs by a hash of the sources, flags and clang.
+    """
+    import hashlib
+    import subprocess
+
+    clang = shutil.which("clang")
+    if clang is None:
+        skip_or_fail("clang is not installed (apt-get install clang)")
+    src = os.path.join(BPF_DIR, f"{name}.c")
+    flags = _clang_flags(target)
+    h = hashlib.sha256()
+    for path in (src, os.path.join(BPF_DIR, "common.h")):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    h.update(" ".join(flags).encode())
+    h.update(subprocess.run([clang, "--version"], capture_output=True, check=False).stdout)
+    os.makedirs(OBJ_CACHE, exist_ok=True)
+    out = os.path.join(OBJ_CACHE, f"{name}.{target}.{h.hexdigest()[:16]}.o")
+    if not os.path.exists(out):
+        tmp = f"{out}.{os.getpid()}.tmp"
+        res = subprocess.run(
+            [clang, *flags, "-c", src, "-o", tmp], capture_output=True, text=True, check=False
+        )
+        if res.returncode != 0:
+            pytest.fail(f"clang failed on {name}.c:\n{res.stderr}", pytrace=False)
+        os.replace(tmp, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def objs() -> Any:
+    """``objs(name, target="bpfel") -> path`` of tests/bpf/<name>.c compiled by clang."""
+    return compile_bpf

@@ -85,4 +85,9 @@ def bpf(cmd: Cmd, attr: ctypes.Structure) -> int:
         err = _get_errno()
     if _log.isEnabledFor(logging.DEBUG):
         _log.debug("bpf(%s) failed: errno %d", cmd.name, err)
-    raise OSError(err, os.strerror(err))
+    raise OSError(err, _strerror(err))
+
+
+def _strerror(err: int) -> str:
+    # 524 is the kernel-internal ENOTSUPP, which libc has no text for.
+    return "Operation not supported (ENOTSUPP)" if err == 524 else os.strerror(err)

@@ -11,9 +11,12 @@ import ctypes
 import os
 from typing import NamedTuple
 
-from . import bpf
+from . import _strerror, bpf
 from .uapi import (
+    BPF_OBJ_NAME_LEN,
     BpfMapInfo,
+    BpfProgInfo,
+    BtfLoadAttr,
     Cmd,
     GetIdAttr,
     InfoAttr,
@@ -21,11 +24,18 @@ from .uapi import (
     MapCreateAttr,
     MapElemAttr,
     ObjAttr,
+    ProgLoadAttr,
+    TestRunAttr,
 )
 
 __all__ = [
     "BatchError",
+    "BtfLoadError",
     "LookupBatch",
+    "ProgLoadError",
+    "TestRunError",
+    "TestRunResult",
+    "btf_load",
     "get_fd_by_id",
     "get_next_id",
     "map_create",
@@ -41,6 +51,10 @@ __all__ = [
     "map_update_elem",
     "obj_get",
     "obj_pin",
+    "prog_info",
+    "prog_load",
+    "prog_map_ids",
+    "prog_test_run",
 ]
 
 _ENOENT = 2
@@ -276,3 +290,222 @@ def map_info(fd: int) -> BpfMapInfo:
     attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
     bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
     return info
+
+
+# --- programs and BTF --------------------------------------------------------
+
+
+def _log_text(buf: ctypes.Array[ctypes.c_char] | None) -> str:
+    """The C string the kernel wrote into ``buf``, decoded (empty for no buffer)."""
+    if buf is None:
+        return ""
+    return buf.raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+class ProgLoadError(OSError):
+    """BPF_PROG_LOAD failed; ``log`` is what the verifier wrote (maybe empty).
+
+    ``log_true_size`` is the buffer size the whole log needs, NUL included,
+    as the kernel reports it (Linux 6.4+; 0 from older kernels).
+    """
+
+    def __init__(self, code: int, log: str, log_true_size: int) -> None:
+        super().__init__(code, _strerror(code))
+        self.log = log
+        self.log_true_size = log_true_size
+
+
+class BtfLoadError(OSError):
+    """BPF_BTF_LOAD failed; ``log`` is what the kernel wrote (maybe empty)."""
+
+    def __init__(self, code: int, log: str, log_true_size: int) -> None:
+        super().__init__(code, _strerror(code))
+        self.log = log
+        self.log_true_size = log_true_size
+
+
+def prog_load(
+    *,
+    prog_type: int,
+    insns: bytes,
+    license: bytes,
+    kern_version: int = 0,
+    prog_flags: int = 0,
+    prog_name: bytes = b"",
+    expected_attach_type: int = 0,
+    prog_btf_fd: int = 0,
+    func_info: bytes = b"",
+    func_info_rec_size: int = 0,
+    func_info_cnt: int = 0,
+    line_info: bytes = b"",
+    line_info_rec_size: int = 0,
+    line_info_cnt: int = 0,
+    attach_btf_id: int = 0,
+    attach_prog_fd: int = 0,
+    log_level: int = 0,
+    log_size: int = 0,
+) -> tuple[int, str]:
+    """BPF_PROG_LOAD; returns ``(fd, log)``; the caller owns the fd.
+
+    With ``log_size`` > 0 a buffer of that many bytes receives the verifier
+    log (``log_level`` must then be non-zero, as the kernel demands).
+
+    Raises:
+        ProgLoadError: with the kernel's errno, the log text and the log's
+            true size (``ENOSPC`` when the log did not fit the buffer).
+    """
+    ibuf = _in(insns)
+    lic = ctypes.create_string_buffer(license)  # NUL-terminated; never NULL
+    fbuf = _in(func_info)
+    lbuf = _in(line_info)
+    logbuf = ctypes.create_string_buffer(log_size) if log_size > 0 else None
+    attr = ProgLoadAttr(
+        prog_type=prog_type,
+        insn_cnt=len(insns) // 8,
+        insns=_addr(ibuf),
+        license=ctypes.addressof(lic),
+        log_level=log_level,
+        log_size=log_size if logbuf is not None else 0,
+        log_buf=_addr(logbuf),
+        kern_version=kern_version,
+        prog_flags=prog_flags,
+        prog_name=prog_name[: BPF_OBJ_NAME_LEN - 1],
+        expected_attach_type=expected_attach_type,
+        prog_btf_fd=prog_btf_fd,
+        func_info_rec_size=func_info_rec_size,
+        func_info=_addr(fbuf),
+        func_info_cnt=func_info_cnt,
+        line_info_rec_size=line_info_rec_size,
+        line_info=_addr(lbuf),
+        line_info_cnt=line_info_cnt,
+        attach_btf_id=attach_btf_id,
+        attach_prog_fd=attach_prog_fd,
+    )
+    try:
+        fd = bpf(Cmd.PROG_LOAD, attr)
+    except OSError as err:
+        raise ProgLoadError(err.errno or 0, _log_text(logbuf), int(attr.log_true_size)) from None
+    return fd, _log_text(logbuf)
+
+
+class TestRunResult(NamedTuple):
+    """What BPF_PROG_TEST_RUN reported; ``duration`` is the mean in ns per run."""
+
+    retval: int
+    data_out: bytes
+    ctx_out: bytes
+    duration: int
+
+
+class TestRunError(OSError):
+    """BPF_PROG_TEST_RUN failed; the sizes are what the kernel wrote back.
+
+    ``data_size_out``/``ctx_size_out`` tell how much output the program made
+    when the error is ``ENOSPC`` (the output buffers were too small).
+    """
+
+    __test__ = False
+
+    def __init__(self, code: int, data_size_out: int, ctx_size_out: int) -> None:
+        super().__init__(code, _strerror(code))
+        self.data_size_out = data_size_out
+        self.ctx_size_out = ctx_size_out
+
+
+def prog_test_run(
+    prog_fd: int,
+    *,
+    data_in: bytes,
+    data_size_out: int,
+    ctx_in: bytes | None,
+    ctx_size_out: int,
+    repeat: int,
+    flags: int = 0,
+    cpu: int = 0,
+) -> TestRunResult:
+    """BPF_PROG_TEST_RUN: run the program on ``data_in`` (and ``ctx_in``).
+
+    No output buffer is passed for a size of 0 (program types such as
+    SYSCALL refuse one). ``data_out``/``ctx_out`` are cut to the size the
+    kernel reports (and to the buffer). Without a ctx output buffer,
+    ``ctx_out`` is the ``ctx_in`` buffer after the run (SYSCALL programs
+    write their context back there).
+
+    Raises:
+        TestRunError: with the kernel's errno and the sizes it wrote back.
+    """
+    dbuf = _in(data_in)
+    cbuf = _in(ctx_in) if ctx_in is not None else None
+    dout = ctypes.create_string_buffer(data_size_out) if data_size_out > 0 else None
+    cout = ctypes.create_string_buffer(ctx_size_out) if ctx_size_out > 0 else None
+    attr = TestRunAttr(
+        prog_fd=prog_fd,
+        data_size_in=len(data_in),
+        data_size_out=data_size_out if dout is not None else 0,
+        data_in=_addr(dbuf),
+        data_out=_addr(dout),
+        repeat=repeat,
+        ctx_size_in=len(ctx_in) if ctx_in is not None else 0,
+        ctx_size_out=ctx_size_out if cout is not None else 0,
+        ctx_in=_addr(cbuf),
+        ctx_out=_addr(cout),
+        flags=flags,
+        cpu=cpu,
+    )
+    try:
+        bpf(Cmd.PROG_TEST_RUN, attr)
+    except OSError as err:
+        raise TestRunError(
+            err.errno or 0, int(attr.data_size_out), int(attr.ctx_size_out)
+        ) from None
+    data_out = dout.raw[: min(int(attr.data_size_out), data_size_out)] if dout is not None else b""
+    if cout is not None:
+        ctx_out = cout.raw[: min(int(attr.ctx_size_out), ctx_size_out)]
+    else:  # SYSCALL programs write their context back into ctx_in
+        ctx_out = cbuf.raw[: len(ctx_in)] if cbuf is not None and ctx_in is not None else b""
+    return TestRunResult(int(attr.retval), data_out, ctx_out, int(attr.duration))
+
+
+def btf_load(raw: bytes, *, log_level: int = 0, log_size: int = 0) -> tuple[int, str]:
+    """BPF_BTF_LOAD of the raw ``.BTF`` blob; returns ``(fd, log)``.
+
+    Raises:
+        BtfLoadError: with the kernel's errno and the log text.
+    """
+    bbuf = _in(raw)
+    logbuf = ctypes.create_string_buffer(log_size) if log_size > 0 else None
+    attr = BtfLoadAttr(
+        btf=_addr(bbuf),
+        btf_log_buf=_addr(logbuf),
+        btf_size=len(raw),
+        btf_log_size=log_size if logbuf is not None else 0,
+        btf_log_level=log_level,
+    )
+    try:
+        fd = bpf(Cmd.BTF_LOAD, attr)
+    except OSError as err:
+        raise BtfLoadError(err.errno or 0, _log_text(logbuf), int(attr.btf_log_true_size)) from None
+    return fd, _log_text(logbuf)
+
+
+def prog_info(fd: int) -> BpfProgInfo:
+    """BPF_OBJ_GET_INFO_BY_FD for a program fd (no arrays are fetched)."""
+    info = BpfProgInfo()
+    attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
+    bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
+    return info
+
+
+def prog_map_ids(fd: int) -> list[int]:
+    """The ids of the maps a program uses (BPF_OBJ_GET_INFO_BY_FD, two calls)."""
+    for _ in range(4):  # a program's map set is fixed; retry only for safety
+        count = int(prog_info(fd).nr_map_ids)
+        if count == 0:
+            return []
+        ids = (ctypes.c_uint32 * count)()
+        info = BpfProgInfo(nr_map_ids=count, map_ids=ctypes.addressof(ids))
+        attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
+        bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
+        if int(info.nr_map_ids) <= count:
+            return [int(i) for i in ids[: int(info.nr_map_ids)]]
+    return [int(i) for i in ids]

@@ -1,0 +1,399 @@
+"""Loading a :class:`CollectionSpec`: maps, outer maps, programs, slots.
+
+:class:`Collection` owns every map and program it creates. Its private
+:class:`_Loader` works in the order the kernel needs and is all-or-nothing:
+
+1. BTF, when programs carry func_info/line_info (``BPF_BTF_LOAD``);
+2. plain maps (pinned ones reused when compatible), global data filled in,
+   ``.rodata`` and ``.kconfig`` frozen;
+3. outer maps, each from a template that is closed right after;
+4. programs, with map references resolved to fds;
+5. declared slots of outer maps and PROG_ARRAYs;
+6. pins of new pinned maps.
+
+Everything created goes on an ``ExitStack`` that is released only when the
+last step succeeded, so a failure anywhere closes all of it and removes new
+pins. Each step is logged at DEBUG on the ``"bpfnest"`` logger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import logging
+import os
+import platform
+import sys
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Literal
+
+from ._sys import ops
+from ._sys.fd import FD
+from .codec import encode
+from .constants import MapType
+from .errors import BPFError, NotSupportedError
+from .maps import Map
+from .outer import OuterMap
+from .programs import Program
+from .spec import PIN_BY_NAME, CollectionSpec, MapSpec
+
+__all__ = ["Collection"]
+
+log = logging.getLogger("bpfnest")
+
+
+class Collection:
+    """The maps and programs of a loaded object; owns all of them.
+
+    ``maps`` and ``programs`` are keyed by the names in the spec. Close with
+    :meth:`close` or a ``with`` block: that closes every fd (maps that are
+    pinned, or held by an outer map or a program, live on in the kernel).
+
+    Raises:
+        ValueError: the spec is incomplete (e.g. a legacy outer map without
+            an inner map); nothing was created.
+        BPFError: the kernel refused a step; everything created was closed.
+        VerifierError: a program was rejected (its ``log`` has the reason).
+    """
+
+    def __init__(
+        self, spec: CollectionSpec, *, pin_root: str = "/sys/fs/bpf", log_level: int = 0
+    ) -> None:
+        self.spec = spec
+        self.maps: dict[str, Map[Any]] = {}
+        self.programs: dict[str, Program] = {}
+        _Loader(spec, self, pin_root=pin_root, log_level=log_level).load()
+
+    def close(self) -> None:
+        """Close every map and program fd; idempotent."""
+        for prog in self.programs.values():
+            prog.close()
+        for m in self.maps.values():
+            m.close()
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def get_global(self, name: str) -> bytes:
+        """Read global variable ``name`` from its map now.
+
+        Raises:
+            KeyError: no such variable.
+        """
+        var = self.spec.variables[name]
+        value = self.maps[var.map][0]
+        assert isinstance(value, bytes)
+        return value[var.offset : var.offset + var.size]
+
+    def set_global(self, name: str, value: bytes | int) -> None:
+        """Write global variable ``name`` in its map (read-modify-write of value 0).
+
+        Raises:
+            KeyError: no such variable.
+            ValueError: a value of the wrong size.
+            BPFError: ``EPERM`` for ``.rodata``/``.kconfig``, frozen at load.
+        """
+        var = self.spec.variables[name]
+        raw = encode(value, var.size, f"variable '{name}'")
+        m = self.maps[var.map]
+        old = m[0]
+        m[0] = old[: var.offset] + raw + old[var.offset + var.size :]
+
+    def __repr__(self) -> str:
+        return f"<Collection {len(self.maps)} maps, {len(self.programs)} programs>"
+
+
+class _Loader:
+    def __init__(
+        self, spec: CollectionSpec, coll: Collection, *, pin_root: str, log_level: int
+    ) -> None:
+        self.spec = spec
+        self.coll = coll
+        self.pin_root = pin_root
+        self.log_level = log_level
+        self.reused: set[str] = set()
+        self.to_pin: list[tuple[str, str]] = []
+
+    def load(self) -> None:
+        self.check()
+        with contextlib.ExitStack() as stack:
+            btf_fd = self.load_btf(stack)
+            for name, ms in self.spec.maps.items():
+                if not ms.type.is_outer:
+                    self.create_map(name, ms, stack)
+            for name, ms in self.spec.maps.items():
+                if ms.type.is_outer:
+                    self.create_map(name, ms, stack)
+            for name, ps in self.spec.programs.items():
+                prog = Program.load(
+                    ps, self.coll.maps, btf_fd=btf_fd.raw if btf_fd else 0, log_level=self.log_level
+                )
+                stack.callback(prog.close)
+                self.coll.programs[name] = prog
+                log.debug("program '%s': loaded as %s, id %d", name, ps.type.name, prog.id)
+            self.fill_slots()
+            self.pin(stack)
+            if btf_fd is not None:
+                btf_fd.close()  # programs and maps hold their own references
+            stack.pop_all()
+
+    # ------------------------------------------------------------ checks
+
+    def check(self) -> None:
+        if self.spec.byteorder != _native():
+            raise NotSupportedError(
+                f"load '{self.spec.file}': the object is {self.spec.byteorder}-endian and this"
+                f" machine is {_native()}-endian (build it with -target bpf)",
+                feature="byte order",
+            )
+        for pname, ps in self.spec.programs.items():
+            if ps.core_relos:
+                raise NotSupportedError(
+                    f"load program '{pname}': it has {ps.core_relos} CO-RE relocations,"
+                    " which bpfnest does not support yet",
+                    feature="CO-RE relocations",
+                )
+        names = set(self.spec.maps)
+        progs = set(self.spec.programs)
+        for name, ms in self.spec.maps.items():
+            if ms.type.is_outer and ms.inner is None:
+                raise ValueError(
+                    f"map '{name}': {ms.type.name} has no inner map definition"
+                    f" (legacy SEC(\"maps\")): set spec.maps['{name}'].inner to a MapSpec"
+                    " or a Map before loading"
+                )
+            for slot, target in (ms.contents or {}).items():
+                if ms.type.is_outer and isinstance(target, str) and target not in names:
+                    raise ValueError(f"map '{name}': slot [{slot}] names unknown map '{target}'")
+                if (
+                    ms.type == MapType.PROG_ARRAY
+                    and isinstance(target, str)
+                    and target not in progs
+                ):
+                    raise ValueError(
+                        f"map '{name}': slot [{slot}] names unknown program '{target}'"
+                    )
+        for pname, ps in self.spec.programs.items():
+            for ref in ps.map_refs:
+                if ref.map not in names:
+                    raise ValueError(f"program '{pname}' refers to unknown map '{ref.map}'")
+
+    # ------------------------------------------------------------ BTF
+
+    def load_btf(self, stack: contextlib.ExitStack) -> FD | None:
+        btf = self.spec.btf
+        if btf is None or not any(p.func_info for p in self.spec.programs.values()):
+            return None
+        if btf.byteorder != self.spec.byteorder or self.spec.byteorder != _native():
+            return None  # the program load refuses the byte order with a clear error
+        try:
+            raw, _ = ops.btf_load(btf.raw)
+        except ops.BtfLoadError as err:
+            try:
+                _, _ = ops.btf_load(btf.raw, log_level=1, log_size=1 << 20)
+            except ops.BtfLoadError as again:
+                text = again.log
+            else:
+                text = ""
+            last = _last_line(text)
+            raise BPFError(
+                err.errno or 0,
+                f"load BTF of '{self.spec.file}': {err.strerror}" + (f": {last}" if last else ""),
+            ) from None
+        fd = FD(raw)
+        stack.callback(fd.close)
+        log.debug("BTF of '%s' loaded", self.spec.file)
+        return fd
+
+    # ------------------------------------------------------------ maps
+
+    def create_map(self, name: str, ms: MapSpec, stack: contextlib.ExitStack) -> None:
+        if ms.pinning == PIN_BY_NAME:
+            path = os.path.join(self.pin_root, name)
+            if os.path.exists(path):
+                m = Map.from_pinned(path)
+                stack.callback(m.close)
+                _check_compatible(name, path, m, ms)
+                self.coll.maps[name] = m
+                self.reused.add(name)
+                log.debug("map '%s': reused pinned map at %s, id %d", name, path, m.id)
+                return
+            self.to_pin.append((name, path))
+        create = ms
+        if name == ".kconfig":
+            create = MapSpec(**{**ms.__dict__, "contents": {0: _kconfig_value(self.spec)}})
+        m = Map.create(_without_contents(create))
+        stack.callback(m.close)
+        self.coll.maps[name] = m
+        log.debug("map '%s': created %s, id %d", name, ms.type.name, m.id)
+        if not (ms.type.is_outer or ms.type == MapType.PROG_ARRAY):
+            for key, value in (create.contents or {}).items():
+                m[key] = value
+            if name.startswith(".rodata") or name == ".kconfig":
+                m.freeze()
+                log.debug("map '%s': frozen", name)
+
+    def fill_slots(self) -> None:
+        for name, ms in self.spec.maps.items():
+            if not (ms.type.is_outer or ms.type == MapType.PROG_ARRAY) or name in self.reused:
+                continue
+            outer = self.coll.maps[name]
+            for slot, target in sorted((ms.contents or {}).items(), key=lambda kv: str(kv[0])):
+                value: Any
+                if isinstance(target, str):
+                    value = (
+                        self.coll.maps[target]
+                        if ms.type.is_outer
+                        else self.coll.programs[target].fd
+                    )
+                else:
+                    value, target = target, getattr(target, "name", repr(target))
+                what = "map" if ms.type.is_outer else "program"
+                try:
+                    outer[slot] = value
+                except BPFError as err:
+                    reason = str(err).rpartition(": ")[2]
+                    raise BPFError(
+                        err.errno or errno.EINVAL,
+                        f"map '{name}': slot [{slot}] cannot be set to {what} '{target}': {reason}",
+                    ) from None
+                fd = value.fd if isinstance(value, (Map, Program)) else value
+                log.debug("map '%s': slot [%s] set to %s '%s' fd=%d", name, slot, what, target, fd)
+
+    def pin(self, stack: contextlib.ExitStack) -> None:
+        for name, path in self.to_pin:
+            self.coll.maps[name].pin(path)
+            stack.callback(_unlink_quietly, path)
+            log.debug("map '%s': pinned at %s", name, path)
+
+
+def _without_contents(ms: MapSpec) -> MapSpec:
+    return MapSpec(**{**ms.__dict__, "contents": None, "pinning": None})
+
+
+def _check_compatible(name: str, path: str, m: Map[Any], ms: MapSpec) -> None:
+    for field, theirs, mine in (
+        ("type", m.type, ms.type),
+        ("key_size", m.key_size, ms.key_size),
+        ("value_size", m.value_size, ms.value_size),
+        ("max_entries", m.max_entries, ms.max_entries),
+        ("flags", m.flags, ms.flags),
+    ):
+        if theirs != mine:
+            raise BPFError(
+                errno.EINVAL,
+                f"reuse pinned map '{name}' at {path}:"
+                f" {field} {_show(theirs)} != spec {_show(mine)}",
+            )
+    if isinstance(m, OuterMap) and isinstance(ms.inner, MapSpec) and m.template is not None:
+        t = m.template
+        for field, theirs, mine in (
+            ("type", t.type, ms.inner.type),
+            ("key_size", t.key_size, ms.inner.key_size),
+            ("value_size", t.value_size, ms.inner.value_size),
+            ("flags", t.flags, ms.inner.flags),
+        ):
+            if theirs != mine:
+                raise BPFError(
+                    errno.EINVAL,
+                    f"reuse pinned map '{name}' at {path}: inner {field} {_show(theirs)}"
+                    f" != spec {_show(mine)}",
+                )
+
+
+def _show(v: object) -> str:
+    return v.name if isinstance(v, MapType) else str(v)
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _native() -> Literal["little", "big"]:
+    return sys.byteorder
+
+
+def _last_line(text: str) -> str:
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    return lines[-1] if lines else ""
+
+
+# ------------------------------------------------------------------ kconfig
+
+
+def kernel_version_code(release: str | None = None) -> int:
+    """``KERNEL_VERSION(a, b, c)`` of the running kernel (c capped at 255)."""
+    release = release or platform.release()
+    parts = []
+    for piece in release.split("-", 1)[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    while len(parts) < 3:
+        parts.append(0)
+    return (parts[0] << 16) | (parts[1] << 8) | min(parts[2], 255)
+
+
+def read_kernel_config() -> dict[str, str]:
+    """The running kernel's config from /proc/config.gz or /boot/config-<release>.
+
+    Raises:
+        FileNotFoundError: neither exists.
+    """
+    paths = ["/proc/config.gz", f"/boot/config-{platform.release()}"]
+    for path in paths:
+        if not os.path.exists(path):
+            continue
+        opener: Any = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            config = {}
+            for line in f:
+                line = line.strip()
+                if line.startswith("CONFIG_") and "=" in line:
+                    key, _, value = line.partition("=")
+                    config[key] = value
+            return config
+    raise FileNotFoundError(f"no kernel config at {' or '.join(paths)}")
+
+
+def _kconfig_value(spec: CollectionSpec) -> bytes:
+    ms = spec.maps[".kconfig"]
+    buf = bytearray(ms.value_size)
+    config: Mapping[str, str] | None = None
+    for name, var in spec.variables.items():
+        if var.map != ".kconfig":
+            continue
+        if name == "LINUX_KERNEL_VERSION":
+            value: int | bytes = kernel_version_code()
+        elif name.startswith("CONFIG_"):
+            if config is None:
+                try:
+                    config = read_kernel_config()
+                except FileNotFoundError as err:
+                    raise ValueError(f"extern '{name}' (.kconfig): {err}") from None
+            if name not in config:
+                raise ValueError(
+                    f"extern '{name}' (.kconfig): not set in the running kernel's config"
+                )
+            text = config[name]
+            if text in ("y", "m", "n"):
+                value = {"y": 1, "m": 2, "n": 0}[text]
+            elif text.startswith('"'):
+                value = text.strip('"').encode()[: var.size - 1].ljust(var.size, b"\0")
+            else:
+                value = int(text, 0)
+        else:
+            raise ValueError(f"extern '{name}' (.kconfig): the loader cannot answer it")
+        raw = value if isinstance(value, bytes) else value.to_bytes(var.size, _native())
+        buf[var.offset : var.offset + var.size] = raw
+    return bytes(buf)

@@ -1,0 +1,783 @@
+"""ELF objects from ``clang -target bpf`` -> :class:`CollectionSpec`. No kernel here.
+
+Reads, with pyelftools and :mod:`bpfnest.btf`:
+
+- BTF-defined maps in ``.maps`` (``__uint``, ``__type``, ``__array(values,
+  ...)``), with declared slots ``.values = {[i] = &m}`` from ``.rel.maps``;
+- legacy ``struct bpf_map_def SEC("maps")`` definitions (any length >= 16
+  bytes, one symbol each); an outer map there has no inner definition;
+- global data (``.data``, ``.rodata``, ``.bss``, ``.data.*``, ``.rodata.*``)
+  as single-element ARRAY maps, and ``.kconfig`` externs;
+- programs: every global function in an executable section, linked with the
+  subprograms of ``.text`` it calls, with their map references, BTF
+  func_info and line_info.
+
+Every malformed input raises :class:`bpfnest.ParseError` naming the file,
+the section and the offset.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .btf import BTF, Array, Datasec, FuncProto, Pointer, Struct, Var, parse_ext
+from .btf.ext import BTFExt
+from .constants import F_RDONLY_PROG, MapType, ProgType
+from .errors import ParseError
+from .sections import program_type
+from .spec import (
+    CollectionSpec,
+    FuncInfoSpec,
+    LineInfoSpec,
+    MapRef,
+    MapSpec,
+    ProgramSpec,
+    VariableSpec,
+)
+
+__all__ = ["read_collection"]
+
+EM_BPF = 247
+SHT_PROGBITS = "SHT_PROGBITS"
+SHT_NOBITS = "SHT_NOBITS"
+SHF_EXECINSTR = 0x4
+SHN_UNDEF = "SHN_UNDEF"
+
+OP_LD_IMM64 = 0x18
+OP_CALL = 0x85
+PSEUDO_CALL = 1
+PSEUDO_FUNC = 4
+
+_UINT_FIELDS = (
+    "type",
+    "max_entries",
+    "map_flags",
+    "numa_node",
+    "pinning",
+    "map_extra",
+    "key_size",
+    "value_size",
+)
+BTF_TYPE_SIZE = 12  # struct btf_type, followed by struct btf_var { u32 linkage; }
+BTF_VAR_GLOBAL_ALLOCATED = 1
+BTF_VAR_GLOBAL_EXTERN = 2
+_LEGACY_FIELDS = ("type", "key_size", "value_size", "max_entries", "map_flags")
+
+
+def read_collection(data: bytes, *, file: str = "") -> CollectionSpec:
+    """Parse an ELF object into a :class:`CollectionSpec`.
+
+    Raises:
+        ParseError: anything malformed, naming file, section and offset.
+    """
+    try:
+        return _Reader(bytes(data), file).read()
+    except ParseError as err:
+        raise err.at(file=file) if not err.file else err from None
+    except RecursionError:
+        raise ParseError("structure nested too deeply", file=file) from None
+    except Exception as err:  # pyelftools raises many kinds on corrupt input
+        raise ParseError(f"malformed ELF: {type(err).__name__}: {err}", file=file) from None
+
+
+@dataclass
+class _Function:
+    name: str
+    section: str
+    shndx: int
+    first: int  # instruction index in its section
+    count: int  # instructions
+    is_program: bool
+
+    @property
+    def end(self) -> int:
+        return self.first + self.count
+
+
+@dataclass
+class _Ref:
+    kind: str  # "map", "call", "func"
+    map: str = ""
+    offset: int | None = None
+    target_shndx: int = 0
+    target_insn: int = 0
+
+
+@dataclass
+class _Section:
+    index: int
+    name: str
+    data: bytes
+    exec: bool
+    size: int
+    refs: dict[int, _Ref] = field(default_factory=dict)
+
+
+class _Reader:
+    def __init__(self, data: bytes, file: str) -> None:
+        from elftools.elf.elffile import ELFFile
+
+        self.file = file
+        self.elf = ELFFile(io.BytesIO(data))
+        machine = self.elf["e_machine"]
+        if machine not in ("EM_BPF", EM_BPF):
+            raise ParseError(f"not a BPF object (e_machine {machine})", file=file)
+        self.byteorder: Literal["little", "big"] = "little" if self.elf.little_endian else "big"
+        self.sections: dict[int, _Section] = {}
+        self.by_name: dict[str, _Section] = {}
+        for index, sec in enumerate(self.elf.iter_sections()):
+            stype = sec["sh_type"]
+            nobits = stype == SHT_NOBITS
+            raw = b"" if nobits else sec.data()
+            s = _Section(
+                index=index,
+                name=sec.name,
+                data=raw,
+                exec=bool(sec["sh_flags"] & SHF_EXECINSTR),
+                size=sec["sh_size"],
+            )
+            self.sections[index] = s
+            self.by_name.setdefault(sec.name, s)
+        from elftools.elf.sections import SymbolTableSection
+
+        symtab = self.elf.get_section_by_name(".symtab")
+        if not isinstance(symtab, SymbolTableSection):
+            raise ParseError("no symbol table (.symtab)", file=file)
+        self.symbols = list(symtab.iter_symbols())
+        btf_sec = self.by_name.get(".BTF")
+        self.btf: BTF | None = BTF.parse(btf_sec.data, file=file) if btf_sec else None
+        ext_sec = self.by_name.get(".BTF.ext")
+        self.ext: BTFExt | None = (
+            parse_ext(ext_sec.data, self.btf, file=file) if ext_sec and self.btf else None
+        )
+        self.maps: dict[str, MapSpec] = {}
+        self.variables: dict[str, VariableSpec] = {}
+        # (section index, offset) -> map name, for symbols that name maps
+        self.map_at: dict[tuple[int, int], str] = {}
+
+    # ------------------------------------------------------------ helpers
+
+    def err(self, message: str, section: str = "", offset: int | None = None) -> ParseError:
+        return ParseError(message, file=self.file, section=section, offset=offset)
+
+    def sym_section(self, sym: Any) -> _Section | None:
+        shndx = sym["st_shndx"]
+        if not isinstance(shndx, int):
+            return None
+        return self.sections.get(shndx)
+
+    def symbols_in(self, sec: _Section) -> Iterator[Any]:
+        for sym in self.symbols:
+            if sym["st_shndx"] == sec.index:
+                yield sym
+
+    def relocations(self, target: _Section) -> Iterator[tuple[int, Any]]:
+        """Yield (offset, symbol) of every relocation applying to ``target``."""
+        from elftools.elf.relocation import RelocationSection
+
+        for sec in self.elf.iter_sections():
+            if not isinstance(sec, RelocationSection) or sec["sh_info"] != target.index:
+                continue
+            for n, rel in enumerate(sec.iter_relocations()):
+                offset = rel["r_offset"]
+                symi = rel["r_info_sym"]
+                if symi >= len(self.symbols):
+                    raise self.err(
+                        f"relocation {n} refers to symbol {symi} of {len(self.symbols)}",
+                        sec.name,
+                        n * sec["sh_entsize"],
+                    )
+                if offset >= max(target.size, 1):
+                    raise self.err(
+                        f"relocation {n} at offset {offset:#x} is outside section"
+                        f" {target.name} ({target.size} bytes)",
+                        sec.name,
+                        n * sec["sh_entsize"],
+                    )
+                yield offset, self.symbols[symi]
+
+    def u32(self, data: bytes, off: int) -> int:
+        return int.from_bytes(data[off : off + 4], self.byteorder)
+
+    # --------------------------------------------------------------- read
+
+    def read(self) -> CollectionSpec:
+        license_ = self.read_license()
+        version = self.read_version()
+        self.read_data_sections()
+        self.read_kconfig()
+        self.read_legacy_maps()
+        functions = self.read_functions()
+        self.read_btf_maps(functions)
+        for sec in self.sections.values():
+            if sec.exec and sec.size:
+                self.read_code_relocations(sec)
+        programs = self.link_programs(functions, license_, version)
+        if programs and license_ is None:
+            raise self.err('no license section: add char LICENSE[] SEC("license") = "GPL";')
+        btf = self.fixed_btf()
+        return CollectionSpec(
+            maps=self.maps,
+            programs=programs,
+            variables=self.variables,
+            btf=btf,
+            byteorder=self.byteorder,
+            file=self.file,
+        )
+
+    def read_license(self) -> str | None:
+        sec = self.by_name.get("license")
+        if sec is None:
+            return None
+        text = sec.data.split(b"\0", 1)[0]
+        try:
+            return text.decode("ascii")
+        except UnicodeDecodeError:
+            raise self.err("license is not ASCII text", "license", 0) from None
+
+    def read_version(self) -> int:
+        sec = self.by_name.get("version")
+        if sec is None:
+            return 0
+        if len(sec.data) != 4:
+            raise self.err(f"version must be 4 bytes, got {len(sec.data)}", "version", 0)
+        return self.u32(sec.data, 0)
+
+    # ------------------------------------------------------------ data
+
+    @staticmethod
+    def is_data_section(name: str) -> bool:
+        return name in (".data", ".rodata", ".bss") or name.startswith(
+            (".data.", ".rodata.", ".bss.")
+        )
+
+    def read_data_sections(self) -> None:
+        for sec in self.sections.values():
+            if not self.is_data_section(sec.name) or sec.size == 0:
+                continue
+            readonly = sec.name.startswith(".rodata")
+            value = sec.data if sec.data else bytes(sec.size)
+            self.maps[sec.name] = MapSpec(
+                type=MapType.ARRAY,
+                key_size=4,
+                value_size=sec.size,
+                max_entries=1,
+                flags=F_RDONLY_PROG if readonly else 0,
+                name=_kernel_name(sec.name),
+                contents={0: value},
+            )
+            for sym in self.symbols_in(sec):
+                if sym["st_info"]["type"] == "STT_OBJECT" and sym.name:
+                    off, size = sym["st_value"], sym["st_size"]
+                    if off + size > sec.size:
+                        raise self.err(
+                            f"variable '{sym.name}' ({size} bytes at {off:#x}) runs past the end",
+                            sec.name,
+                            off,
+                        )
+                    self.variables[sym.name] = VariableSpec(sym.name, sec.name, off, size)
+
+    def read_kconfig(self) -> None:
+        if self.btf is None:
+            return
+        try:
+            ds = self.btf.find(".kconfig", Datasec)
+        except KeyError:
+            return
+        offset = 0
+        for vsi in ds.vars:
+            var = vsi.type
+            if not isinstance(var, Var):
+                raise self.err(f"'.kconfig' entry {var.name!r} is not a variable", ".BTF")
+            size = self.btf.sizeof(var.type)
+            align = min(size, 8) or 1
+            offset = (offset + align - 1) // align * align
+            self.variables[var.name] = VariableSpec(var.name, ".kconfig", offset, size)
+            offset += size
+        if offset:
+            self.maps[".kconfig"] = MapSpec(
+                type=MapType.ARRAY,
+                key_size=4,
+                value_size=offset,
+                max_entries=1,
+                flags=F_RDONLY_PROG,
+                name=".kconfig",
+                contents=None,
+            )
+
+    # ------------------------------------------------------------ legacy maps
+
+    def read_legacy_maps(self) -> None:
+        sec = self.by_name.get("maps")
+        if sec is None:
+            return
+        syms = sorted(
+            (s for s in self.symbols_in(sec) if s.name and s["st_info"]["type"] != "STT_SECTION"),
+            key=lambda s: s["st_value"],
+        )
+        if not syms:
+            return
+        for i, sym in enumerate(syms):
+            off = sym["st_value"]
+            size = sym["st_size"] or (
+                (syms[i + 1]["st_value"] if i + 1 < len(syms) else sec.size) - off
+            )
+            if size < 16 or off + size > len(sec.data):
+                raise self.err(
+                    f"legacy map '{sym.name}': definition of {size} bytes does not fit"
+                    " (struct bpf_map_def needs at least 16)",
+                    "maps",
+                    off,
+                )
+            raw = sec.data[off : off + size]
+            fields = [self.u32(raw, 4 * k) for k in range(min(size // 4, len(_LEGACY_FIELDS)))]
+            values = dict(zip(_LEGACY_FIELDS, fields, strict=False))
+            mtype = self.map_type(values["type"], sym.name, "maps", off)
+            numa = self.u32(raw, 24) if size >= 28 else 0
+            self.maps[sym.name] = MapSpec(
+                type=mtype,
+                key_size=values["key_size"],
+                value_size=values["value_size"],
+                max_entries=values["max_entries"],
+                flags=values.get("map_flags", 0),
+                name=_kernel_name(sym.name),
+                numa_node=numa or None,
+            )
+            self.map_at[(sec.index, off)] = sym.name
+
+    def map_type(self, value: int, name: str, section: str, offset: int) -> MapType:
+        try:
+            return MapType(value)
+        except ValueError:
+            raise self.err(f"map '{name}': unknown map type {value}", section, offset) from None
+
+    # ------------------------------------------------------------ BTF maps
+
+    def read_btf_maps(self, functions: dict[tuple[int, int], _Function]) -> None:
+        sec = self.by_name.get(".maps")
+        if sec is None:
+            return
+        if self.btf is None:
+            raise self.err("a .maps section needs BTF (compile with -g)", ".maps")
+        try:
+            ds = self.btf.find(".maps", Datasec)
+        except KeyError:
+            raise self.err("no DATASEC '.maps' in BTF", ".BTF") from None
+        layout: list[tuple[int, int, str, int | None]] = []  # offset, size, name, values_off
+        offsets = {s.name: s["st_value"] for s in self.symbols_in(sec) if s.name}
+        sizes = {s.name: s["st_size"] for s in self.symbols_in(sec) if s.name}
+        for vsi in ds.vars:
+            var = vsi.type
+            if not isinstance(var, Var):
+                raise self.err("'.maps' holds something that is not a variable", ".BTF")
+            name = var.name
+            offset = offsets.get(name, vsi.offset)
+            struct_t = self.btf.resolve(var.type)
+            if not isinstance(struct_t, Struct):
+                raise self.err(f"map '{name}': definition is not a struct", ".maps", offset)
+            spec, values_off = self.map_def(name, struct_t, offset, inner=False)
+            self.maps[name] = spec
+            self.map_at[(sec.index, offset)] = name
+            # The symbol's size includes initialised `values` (a flexible array).
+            size = max(sizes.get(name, 0), self.btf.sizeof(struct_t))
+            layout.append((offset, size, name, values_off))
+        self.read_values(sec, layout, functions)
+
+    def map_def(
+        self, name: str, st: Struct, offset: int, *, inner: bool
+    ) -> tuple[MapSpec, int | None]:
+        assert self.btf is not None
+        where = ".maps"
+        fields: dict[str, int] = {}
+        inner_spec: MapSpec | None = None
+        values_off: int | None = None
+        values_kind = ""
+        for i, m in enumerate(st.members):
+            t = self.btf.resolve(m.type)
+            if m.name in _UINT_FIELDS:
+                if not isinstance(t, Pointer) or not isinstance(
+                    arr := self.btf.resolve(t.target), Array
+                ):
+                    raise self.err(f"map '{name}': field '{m.name}' is not __uint()", where, offset)
+                fields[m.name] = arr.nelems
+            elif m.name in ("key", "value"):
+                if not isinstance(t, Pointer):
+                    raise self.err(f"map '{name}': field '{m.name}' is not __type()", where, offset)
+                size = self.btf.sizeof(t.target)
+                other = fields.get(f"{m.name}_size")
+                if other is not None and other != size:
+                    raise self.err(
+                        f"map '{name}': {m.name}_size {other} != size of {m.name} type {size}",
+                        where,
+                        offset,
+                    )
+                fields[f"{m.name}_size"] = size
+            elif m.name == "values":
+                if i != len(st.members) - 1:
+                    raise self.err(f"map '{name}': 'values' must be the last field", where, offset)
+                if not isinstance(t, Array) or not isinstance(
+                    ptr := self.btf.resolve(t.type), Pointer
+                ):
+                    raise self.err(f"map '{name}': 'values' is not __array()", where, offset)
+                target = self.btf.resolve(ptr.target)
+                values_off = m.bit_offset // 8
+                if isinstance(target, Struct):
+                    if inner:
+                        raise self.err(f"map '{name}': nested map-in-map", where, offset)
+                    inner_spec, _ = self.map_def(
+                        _kernel_name(f"{name}.inner"), target, offset, inner=True
+                    )
+                    values_kind = "maps"
+                elif isinstance(target, FuncProto):
+                    values_kind = "programs"
+                else:
+                    raise self.err(
+                        f"map '{name}': __array(values, ...) must hold a map struct or a"
+                        " function prototype",
+                        where,
+                        offset,
+                    )
+            else:
+                raise self.err(f"map '{name}': unknown field '{m.name}'", where, offset)
+        if "type" not in fields:
+            raise self.err(f"map '{name}': no type", where, offset)
+        mtype = self.map_type(fields["type"], name, where, offset)
+        if values_kind == "maps" and not mtype.is_outer:
+            raise self.err(
+                f"map '{name}': values of maps on {mtype.name}, which is not an outer map",
+                where,
+                offset,
+            )
+        if values_kind == "programs" and mtype != MapType.PROG_ARRAY:
+            raise self.err(
+                f"map '{name}': values of programs on {mtype.name}, which is not PROG_ARRAY",
+                where,
+                offset,
+            )
+        if values_kind == "" and mtype.is_outer and not inner:
+            pass  # an outer map whose inner map is given before load
+        if inner and fields.get("pinning"):
+            raise self.err(f"map '{name}': an inner map definition cannot be pinned", where, offset)
+        if inner and mtype.is_outer:
+            raise self.err(f"map '{name}': nested map-in-map", where, offset)
+        if mtype.is_outer or mtype == MapType.PROG_ARRAY:
+            vsize = fields.setdefault("value_size", 4)
+            if vsize != 4:
+                raise self.err(
+                    f"map '{name}': {mtype.name} value_size must be 4, not {vsize}", where, offset
+                )
+            fields.setdefault("key_size", 4)
+        spec = MapSpec(
+            type=mtype,
+            key_size=fields.get("key_size", 0),
+            value_size=fields.get("value_size", 0),
+            max_entries=fields.get("max_entries", 0),
+            flags=fields.get("map_flags", 0),
+            name=_kernel_name(name),
+            inner=inner_spec,
+            pinning=fields.get("pinning") or None,
+            numa_node=fields.get("numa_node"),
+            map_extra=fields.get("map_extra", 0),
+        )
+        return spec, values_off
+
+    def read_values(
+        self,
+        sec: _Section,
+        layout: list[tuple[int, int, str, int | None]],
+        functions: dict[tuple[int, int], _Function],
+    ) -> None:
+        for roff, sym in self.relocations(sec):
+            owner = next(((o, s, n, v) for o, s, n, v in layout if o <= roff < o + s), None)
+            if owner is None:
+                raise self.err(f"relocation at {roff:#x} is outside every map", ".rel.maps", roff)
+            start, _, name, values_off = owner
+            spec = self.maps[name]
+            if values_off is None or roff < start + values_off:
+                raise self.err(
+                    f"map '{name}': relocation at {roff:#x} outside its values",
+                    ".rel.maps",
+                    roff,
+                )
+            slot, rem = divmod(roff - start - values_off, 8)
+            if rem:
+                raise self.err(f"map '{name}': misaligned slot relocation", ".rel.maps", roff)
+            if slot >= spec.max_entries and spec.type == MapType.ARRAY_OF_MAPS:
+                raise self.err(
+                    f"map '{name}': slot {slot} >= max_entries {spec.max_entries}",
+                    ".rel.maps",
+                    roff,
+                )
+            target_sec = self.sym_section(sym)
+            if spec.type.is_outer:
+                target = (
+                    self.map_at.get((target_sec.index, sym["st_value"])) if target_sec else None
+                )
+                if target is None or target_sec is None or target_sec.name != ".maps":
+                    raise self.err(
+                        f"map '{name}': slot {slot} refers to '{sym.name}', not a map in .maps",
+                        ".rel.maps",
+                        roff,
+                    )
+            else:
+                fn = functions.get((target_sec.index, sym["st_value"] // 8)) if target_sec else None
+                if fn is None or not fn.is_program:
+                    raise self.err(
+                        f"map '{name}': slot {slot} refers to '{sym.name}', not a program",
+                        ".rel.maps",
+                        roff,
+                    )
+                target = fn.name
+            contents = dict(spec.contents or {})
+            contents[slot] = target
+            spec.contents = contents
+
+    # ------------------------------------------------------------ code
+
+    def read_functions(self) -> dict[tuple[int, int], _Function]:
+        functions: dict[tuple[int, int], _Function] = {}
+        for sym in self.symbols:
+            if sym["st_info"]["type"] != "STT_FUNC":
+                continue
+            sec = self.sym_section(sym)
+            if sec is None or not sec.exec:
+                continue
+            value, size = sym["st_value"], sym["st_size"]
+            if value % 8 or size % 8 or value + size > sec.size or size == 0:
+                raise self.err(
+                    f"function '{sym.name}' ({size} bytes at {value:#x}) is not whole"
+                    " instructions inside its section",
+                    sec.name,
+                    value,
+                )
+            is_program = sec.name != ".text" and sym["st_info"]["bind"] in (
+                "STB_GLOBAL",
+                "STB_WEAK",
+            )
+            functions[(sec.index, value // 8)] = _Function(
+                sym.name, sec.name, sec.index, value // 8, size // 8, is_program
+            )
+        return functions
+
+    def insn(self, sec: _Section, idx: int) -> tuple[int, int, int]:
+        """(opcode, src_reg, imm) of instruction ``idx``."""
+        off = idx * 8
+        if off + 8 > len(sec.data):
+            raise self.err(f"instruction {idx} is past the end", sec.name, off)
+        code, regs = sec.data[off], sec.data[off + 1]
+        src = regs >> 4 if self.byteorder == "little" else regs & 0xF
+        imm = int.from_bytes(sec.data[off + 4 : off + 8], self.byteorder, signed=True)
+        return code, src, imm
+
+    def read_code_relocations(self, sec: _Section) -> None:
+        for roff, sym in self.relocations(sec):
+            if roff % 8:
+                raise self.err("relocation not on an instruction boundary", sec.name, roff)
+            idx = roff // 8
+            code, src, imm = self.insn(sec, idx)
+            target = self.sym_section(sym)
+            if target is not None and target.name in (".maps", "maps"):
+                if code != OP_LD_IMM64:
+                    raise self.err(f"map '{sym.name}' used by a non-ld_imm64", sec.name, roff)
+                name = self.map_at.get((target.index, sym["st_value"]))
+                if name is None:
+                    raise self.err(f"'{sym.name}' is not a map", sec.name, roff)
+                sec.refs[idx] = _Ref("map", map=name)
+            elif target is not None and self.is_data_section(target.name):
+                if code != OP_LD_IMM64:
+                    raise self.err(f"global '{sym.name}' used by a non-ld_imm64", sec.name, roff)
+                offset = sym["st_value"] + imm
+                if not 0 <= offset <= target.size:
+                    raise self.err(
+                        f"global data offset {offset} outside {target.name}", sec.name, roff
+                    )
+                sec.refs[idx] = _Ref("map", map=target.name, offset=offset)
+            elif target is not None and target.exec:
+                if code == OP_CALL and src == PSEUDO_CALL:
+                    sec.refs[idx] = _Ref(
+                        "call",
+                        target_shndx=target.index,
+                        target_insn=sym["st_value"] // 8 + imm + 1,
+                    )
+                elif code == OP_LD_IMM64 and src == PSEUDO_FUNC:
+                    sec.refs[idx] = _Ref(
+                        "func",
+                        target_shndx=target.index,
+                        target_insn=(sym["st_value"] + imm) // 8,
+                    )
+                else:
+                    raise self.err(
+                        f"relocation to code '{sym.name}' on instruction {code:#x}", sec.name, roff
+                    )
+            elif target is None and sym.name in self.variables:
+                var = self.variables[sym.name]
+                if var.map != ".kconfig":
+                    raise self.err(f"unresolved extern '{sym.name}'", sec.name, roff)
+                sec.refs[idx] = _Ref("map", map=".kconfig", offset=var.offset + imm)
+            else:
+                raise self.err(
+                    f"relocation against '{sym.name}' ({target.name if target else 'undefined'})"
+                    " is not supported",
+                    sec.name,
+                    roff,
+                )
+
+    def link_programs(
+        self, functions: dict[tuple[int, int], _Function], license_: str | None, version: int
+    ) -> dict[str, ProgramSpec]:
+        programs: dict[str, ProgramSpec] = {}
+        for fn in functions.values():
+            if not fn.is_program:
+                continue
+            defn = program_type(fn.section)
+            programs[fn.name] = self.link(fn, functions, defn, license_ or "", version)
+        return programs
+
+    def containing(
+        self,
+        functions: dict[tuple[int, int], _Function],
+        shndx: int,
+        idx: int,
+        where: _Function,
+        at: int,
+    ) -> _Function:
+        for fn in functions.values():
+            if fn.shndx == shndx and fn.first <= idx < fn.end:
+                return fn
+        raise self.err(
+            f"function '{where.name}' calls instruction {idx} of"
+            f" {self.sections[shndx].name}, which is in no function",
+            where.section,
+            at * 8,
+        )
+
+    def link(
+        self,
+        prog: _Function,
+        functions: dict[tuple[int, int], _Function],
+        defn: Any,
+        license_: str,
+        version: int,
+    ) -> ProgramSpec:
+        order = [prog]
+        start = {id(prog): 0}
+        total = prog.count
+        i = 0
+        while i < len(order):  # breadth-first: every function reached by a call
+            fn = order[i]
+            i += 1
+            sec = self.sections[fn.shndx]
+            for idx in range(fn.first, fn.end):
+                ref = sec.refs.get(idx)
+                target_shndx, target_insn = fn.shndx, -1
+                if ref is not None and ref.kind in ("call", "func"):
+                    target_shndx, target_insn = ref.target_shndx, ref.target_insn
+                elif ref is None:
+                    code, src, imm = self.insn(sec, idx)
+                    if code == OP_CALL and src == PSEUDO_CALL:
+                        target_insn = idx + imm + 1
+                if target_insn < 0:
+                    continue
+                callee = self.containing(functions, target_shndx, target_insn, fn, idx)
+                if id(callee) not in start:
+                    start[id(callee)] = total
+                    total += callee.count
+                    order.append(callee)
+        out = bytearray()
+        refs: list[MapRef] = []
+        func_info: list[FuncInfoSpec] = []
+        line_info: list[LineInfoSpec] = []
+        core = 0
+        for fn in order:
+            sec = self.sections[fn.shndx]
+            base = start[id(fn)]
+            code_bytes = bytearray(sec.data[fn.first * 8 : fn.end * 8])
+            for idx in range(fn.first, fn.end):
+                rel = idx - fn.first
+                ref = sec.refs.get(idx)
+                if ref is not None and ref.kind == "map":
+                    refs.append(MapRef(base + rel, ref.map, ref.offset))
+                    continue
+                code, src, imm = self.insn(sec, idx)
+                if ref is not None:
+                    t_shndx, t_insn = ref.target_shndx, ref.target_insn
+                elif code == OP_CALL and src == PSEUDO_CALL:
+                    t_shndx, t_insn = fn.shndx, idx + imm + 1
+                else:
+                    continue
+                callee = self.containing(functions, t_shndx, t_insn, fn, idx)
+                new_target = start[id(callee)] + (t_insn - callee.first)
+                new_imm = new_target - (base + rel) - (1 if code == OP_CALL else 0)
+                code_bytes[rel * 8 + 4 : rel * 8 + 8] = new_imm.to_bytes(
+                    4, self.byteorder, signed=True
+                )
+            out += code_bytes
+            if self.ext is not None:
+                for fi in self.ext.func_info.get(fn.section, []):
+                    if fn.first <= fi.insn_off // 8 < fn.end:
+                        func_info.append(
+                            FuncInfoSpec(base + fi.insn_off // 8 - fn.first, fi.type_id)
+                        )
+                for li in self.ext.line_info.get(fn.section, []):
+                    if fn.first <= li.insn_off // 8 < fn.end:
+                        line_info.append(
+                            LineInfoSpec(
+                                base + li.insn_off // 8 - fn.first,
+                                li.file_name_off,
+                                li.line_off,
+                                li.line,
+                                li.col,
+                            )
+                        )
+                core += sum(
+                    1
+                    for cr in self.ext.core_relos.get(fn.section, [])
+                    if fn.first <= cr.insn_off // 8 < fn.end
+                )
+        ptype = defn.type if defn is not None else ProgType.UNSPEC
+        return ProgramSpec(
+            name=prog.name,
+            type=ptype,
+            instructions=bytes(out),
+            section=prog.section,
+            attach_type=defn.attach_type if defn is not None else None,
+            attach_to=defn.attach_to if defn is not None else "",
+            license=license_,
+            kernel_version=version,
+            flags=defn.flags if defn is not None else 0,
+            byteorder=self.byteorder,
+            map_refs=refs,
+            func_info=func_info,
+            line_info=line_info,
+            core_relos=core,
+        )
+
+    # ------------------------------------------------------------ BTF for load
+
+    def fixed_btf(self) -> BTF | None:
+        """The BTF with DATASEC sizes and variable offsets from the ELF (libbpf's fixup)."""
+        if self.btf is None:
+            return None
+        sizes = {s.name: s.size for s in self.sections.values() if s.name and not s.exec and s.size}
+        if ".kconfig" in self.maps:
+            sizes[".kconfig"] = self.maps[".kconfig"].value_size
+        offsets = {name: v.offset for name, v in self.variables.items()}
+        for (_, off), name in self.map_at.items():
+            offsets.setdefault(name, off)
+        raw = bytearray(self.btf.with_datasec_fixups(sizes, offsets))
+        # The kernel refuses extern VARs (.kconfig): libbpf makes them allocated globals.
+        for t in self.btf.types:
+            if isinstance(t, Var) and t.linkage == BTF_VAR_GLOBAL_EXTERN:
+                rec = self.btf.record_offset(t)
+                if rec is not None:
+                    at = rec + BTF_TYPE_SIZE
+                    raw[at : at + 4] = BTF_VAR_GLOBAL_ALLOCATED.to_bytes(4, self.btf.byteorder)
+        return BTF.parse(bytes(raw), file=self.file)
+
+
+def _kernel_name(name: str) -> str:
+    """``name`` with characters the kernel refuses replaced (it keeps the first 15)."""
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "_." else "_" for c in name)

@@ -1,0 +1,26 @@
+/* PROG_ARRAY with declared program slots: __array(values, int (void *)). */
+#include "common.h"
+
+SEC("xdp")
+int tail_target(struct xdp_md *ctx)
+{
+	return 42;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 2);
+	__uint(key_size, sizeof(__u32));
+	__array(values, int (void *));
+} jump_table SEC(".maps") = {
+	.values = { [1] = (void *)&tail_target },
+};
+
+SEC("xdp")
+int entry(struct xdp_md *ctx)
+{
+	bpf_tail_call(ctx, &jump_table, 1);
+	return 7;
+}
+
+char LICENSE[] SEC("license") = "GPL";

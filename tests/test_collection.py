@@ -1,0 +1,209 @@
+"""Loading clang objects on the real kernel: map-in-map, legacy maps, globals, programs."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Callable
+
+import pytest
+
+from bpfnest import (
+    BPFError,
+    CollectionSpec,
+    Map,
+    MapSpec,
+    MapType,
+    NotSupportedError,
+    OuterMap,
+    VerifierError,
+)
+
+from conftest import system_map_ids, wait_maps_gone
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+Objs = Callable[..., str]
+PACKET = bytes(64)
+XDP_PASS, XDP_REDIRECT = 2, 4
+
+
+def u32(n: int) -> bytes:
+    return n.to_bytes(4, "little")
+
+
+def test_declared_slots_and_program(objs: Objs, caplog: pytest.LogCaptureFixture) -> None:
+    spec = CollectionSpec.from_file(objs("outer_init"))
+    with caplog.at_level(logging.DEBUG, logger="bpfnest"), spec.load() as coll:
+        arr, hsh = coll.maps["outer_arr"], coll.maps["outer_hash"]
+        m1, m2 = coll.maps["inner_map1"], coll.maps["inner_map2"]
+        assert isinstance(arr, OuterMap) and isinstance(hsh, OuterMap)
+        assert dict(arr.items()) == {u32(0): m2.id, u32(2): m1.id}  # slot 1 stays a hole
+        assert dict(hsh.items()) == {u32(0): m2.id, u32(4): m1.id}
+        coll.set_global("input", 10)
+        prog = coll.programs["write_through"]
+        assert prog.test_run(PACKET).retval == XDP_PASS
+        assert m2[0] == u32(11)  # both slot 0 are inner_map2: input, then input + 1
+        arr[0] = m1  # swap: the program now writes through inner_map1
+        assert prog.test_run(PACKET).retval == XDP_PASS
+        assert (m1[0], m2[0]) == (u32(10), u32(11))
+    text = caplog.text
+    assert "map 'outer_arr': slot [0] set to map 'inner_map2' fd=" in text
+    assert "map 'outer_hash': slot [4] set to map 'inner_map1' fd=" in text
+
+
+def test_array_of_devmaps_redirect(objs: Objs) -> None:
+    with CollectionSpec.from_file(objs("devmap_redirect")).load() as coll:
+        prog = coll.programs["redirect_by_priority"]
+        assert prog.test_run(PACKET).retval == XDP_PASS  # no device at key 0
+        coll.maps["inner_map1"][0] = 1  # ifindex of lo
+        assert prog.test_run(PACKET).retval == XDP_REDIRECT
+
+
+def test_legacy_outer_needs_an_inner_map(objs: Objs) -> None:
+    spec = CollectionSpec.from_file(objs("legacy_maps"))
+    assert spec.maps["outer_hash"].inner is None
+    before = system_map_ids()
+    with pytest.raises(ValueError, match="map 'outer_hash': HASH_OF_MAPS has no inner map"):
+        spec.load()
+    assert system_map_ids() == before
+    spec.maps["outer_hash"].inner = MapSpec(MapType.ARRAY, 4, 4, 1)
+    with spec.load() as coll, Map.create(MapSpec(MapType.ARRAY, 4, 4, 1)) as inner:
+        inner[0] = 77
+        prog = coll.programs["read_legacy"]
+        assert prog.test_run(PACKET).retval == 0
+        coll.maps["outer_hash"][1] = inner
+        assert prog.test_run(PACKET).retval == 77
+        assert coll.maps["counters"][0] == (2).to_bytes(8, "little")
+
+
+def test_legacy_inner_given_as_map(objs: Objs) -> None:
+    spec = CollectionSpec.from_file(objs("legacy_maps"))
+    with Map.create(MapSpec(MapType.ARRAY, 4, 4, 1, name="tmpl")) as tmpl:
+        spec.maps["outer_hash"].inner = tmpl
+        with spec.load() as coll:
+            coll.maps["outer_hash"][1] = tmpl
+            tmpl[0] = 5
+            assert coll.programs["read_legacy"].test_run(PACKET).retval == 5
+
+
+def test_config_swap(objs: Objs) -> None:
+    with CollectionSpec.from_file(objs("config_swap")).load() as coll:
+        prog, configs = coll.programs["read_config"], coll.maps["configs"]
+        assert prog.test_run(PACKET).retval == 1000  # no config yet
+        spec = MapSpec(MapType.ARRAY, 4, 4, 4, name="config")
+        for value in (1, 2, 3):
+            with Map.create(spec) as cfg:
+                cfg[0] = value
+                configs[0] = cfg
+            assert prog.test_run(PACKET).retval == value
+
+
+@pytest.mark.parametrize(
+    ("program", "helper"),
+    [("update_outer", "bpf_map_update_elem"), ("delete_outer", "bpf_map_delete_elem")],
+)
+def test_program_may_only_look_up_in_outer_maps(objs: Objs, program: str, helper: str) -> None:
+    spec = CollectionSpec.from_file(objs("rejected"))
+    spec.programs = {program: spec.programs[program]}
+    before = system_map_ids()
+    with pytest.raises(VerifierError) as exc:
+        spec.load()
+    assert exc.value.errno == errno.EINVAL
+    assert helper in exc.value.log
+    assert "map_type 13" in exc.value.log
+    # BTF line_info went with the program: the log quotes the C source.
+    assert f"; {helper}(&outer, &key" in exc.value.log and "@ rejected.c:" in exc.value.log
+    assert "\n" not in str(exc.value) and program in str(exc.value)
+    assert not wait_maps_gone(system_map_ids() - before)
+
+
+def test_mismatched_declared_slot(objs: Objs) -> None:
+    before = system_map_ids()
+    with pytest.raises(BPFError) as exc:
+        CollectionSpec.from_file(objs("values_mismatch")).load()
+    assert exc.value.errno == errno.EINVAL
+    assert "map 'outer': slot [1] cannot be set to map 'wide'" in str(exc.value)
+    assert "value_size 8 != template 4" in str(exc.value)
+    assert not wait_maps_gone(system_map_ids() - before)
+
+
+def test_globals_and_subprograms(objs: Objs) -> None:
+    spec = CollectionSpec.from_file(objs("globals"))
+    assert spec.get_global("counter") == u32(7)
+    spec.set_global("factor", 5)
+    with spec.load() as coll:
+        use_globals, use_scale = coll.programs["use_globals"], coll.programs["use_scale"]
+        assert use_scale.test_run(PACKET).retval == 10
+        assert use_globals.test_run(PACKET).retval == (7 + 1) * 5 + 40
+        assert coll.get_global("counter") == u32(8)
+        assert coll.get_global("zeroed") == u32(1)
+        coll.set_global("counter", 100)
+        coll.set_global("extra", 0)
+        assert use_globals.test_run(PACKET).retval == 101 * 5
+        with pytest.raises(BPFError) as exc:
+            coll.set_global("factor", 1)
+        assert exc.value.errno == errno.EPERM
+
+
+def test_hash_of_maps_with_wide_keys(objs: Objs) -> None:
+    spec = CollectionSpec.from_file(objs("hom_key8"))
+    assert spec.maps["wide_keys"].key_size == 8
+    with spec.load() as coll:
+        outer = coll.maps["wide_keys"]
+        assert dict(outer.items()) == {
+            (1).to_bytes(8, "little"): coll.maps["a"].id,
+            (3).to_bytes(8, "little"): coll.maps["b"].id,
+        }
+        assert coll.programs["probe"].test_run(PACKET).retval == XDP_PASS
+
+
+def test_prog_array_slots(objs: Objs) -> None:
+    with CollectionSpec.from_file(objs("tail_calls")).load() as coll:
+        assert coll.programs["entry"].test_run(PACKET).retval == 42
+        del coll.maps["jump_table"][1]
+        assert coll.programs["entry"].test_run(PACKET).retval == 7
+
+
+def test_pinning_by_name(objs: Objs, bpffs: str) -> None:
+    spec = CollectionSpec.from_file(objs("pinned"))
+    with spec.load(pin_root=bpffs) as first:
+        ids = {n: first.maps[n].id for n in ("pinned_stats", "pinned_outer")}
+        assert sorted(os.listdir(bpffs)) == ["pinned_outer", "pinned_stats"]
+        first.maps["pinned_outer"].delete(2)  # a reused outer map keeps its slots as they are
+    with CollectionSpec.from_file(objs("pinned")).load(pin_root=bpffs) as second:
+        assert {n: second.maps[n].id for n in ids} == ids
+        assert list(second.maps["pinned_outer"].items()) == []
+    bad = CollectionSpec.from_file(objs("pinned"))
+    bad.maps["pinned_stats"].max_entries = 99
+    with pytest.raises(BPFError, match="max_entries 16 != spec 99"):
+        bad.load(pin_root=bpffs)
+
+
+def test_kconfig(objs: Objs) -> None:
+    import platform
+
+    with CollectionSpec.from_file(objs("kconfig")).load() as coll:
+        major = int(platform.release().split(".")[0])
+        assert coll.programs["kver"].test_run(bytes(16)).retval == major
+
+
+def test_core_relocations_not_supported(objs: Objs) -> None:
+    spec = CollectionSpec.from_file(objs("core"))
+    with pytest.raises(NotSupportedError, match="uses_core"):
+        spec.load()
+
+
+def test_xdp_pass_echoes(objs: Objs) -> None:
+    with CollectionSpec.from_file(objs("xdp_pass")).load() as coll:
+        res = coll.programs["pass"].test_run(b"\x01" * 32, repeat=3)
+        assert res.retval == XDP_PASS and res.data == b"\x01" * 32
+
+
+def test_foreign_byte_order_refused_before_anything(objs: Objs) -> None:
+    spec = CollectionSpec.from_file(objs("outer_init", "bpfeb"))
+    before = system_map_ids()
+    with pytest.raises(NotSupportedError, match="big-endian"):
+        spec.load()
+    assert system_map_ids() == before

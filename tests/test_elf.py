@@ -1,0 +1,243 @@
+"""Reading clang objects into CollectionSpecs: no kernel, both byte orders."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import pytest
+
+from bpfnest import (
+    F_NO_PREALLOC,
+    F_RDONLY_PROG,
+    AttachType,
+    CollectionSpec,
+    MapSpec,
+    MapType,
+    ParseError,
+    ProgType,
+)
+from bpfnest.spec import MapRef, VariableSpec
+
+Objs = Callable[..., str]
+TARGETS = ["bpfel", "bpfeb"]
+ARRAY_1 = dict(type=MapType.ARRAY, key_size=4, value_size=4, max_entries=1)
+
+
+def load(objs: Objs, name: str, target: str = "bpfel") -> CollectionSpec:
+    return CollectionSpec.from_file(objs(name, target))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_declared_map_in_map(objs: Objs, target: str) -> None:
+    spec = load(objs, "outer_init", target)
+    assert spec.byteorder == ("little" if target == "bpfel" else "big")
+    assert spec.maps == {
+        "inner_map1": MapSpec(**ARRAY_1, name="inner_map1"),
+        "inner_map2": MapSpec(**ARRAY_1, name="inner_map2"),
+        "outer_arr": MapSpec(
+            MapType.ARRAY_OF_MAPS,
+            4,
+            4,
+            3,
+            name="outer_arr",
+            inner=MapSpec(**ARRAY_1, name="outer_arr.inner"),
+            contents={0: "inner_map2", 2: "inner_map1"},
+        ),
+        "outer_hash": MapSpec(
+            MapType.HASH_OF_MAPS,
+            4,
+            4,
+            5,
+            name="outer_hash",
+            inner=MapSpec(**ARRAY_1, name="outer_hash.inner"),
+            contents={0: "inner_map2", 4: "inner_map1"},
+        ),
+        ".bss": MapSpec(**{**ARRAY_1, "name": ".bss", "contents": {0: bytes(4)}}),
+    }
+    prog = spec.programs["write_through"]
+    assert (prog.type, prog.attach_type, prog.section, prog.license) == (
+        ProgType.XDP,
+        AttachType.XDP,
+        "xdp",
+        "GPL",
+    )
+    assert [r.map for r in prog.map_refs] == ["outer_arr", ".bss", "outer_hash"]
+    assert prog.map_refs[1] == MapRef(prog.map_refs[1].insn, ".bss", 0)
+    assert spec.variables == {"input": VariableSpec("input", ".bss", 0, 4)}
+    assert [f.insn for f in prog.func_info] == [0]
+    assert prog.line_info and prog.line_info[0].insn == 0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_legacy_maps(objs: Objs, target: str) -> None:
+    spec = load(objs, "legacy_maps", target)
+    assert spec.maps == {
+        "outer_hash": MapSpec(MapType.HASH_OF_MAPS, 4, 4, 8, name="outer_hash"),
+        "counters": MapSpec(MapType.ARRAY, 4, 8, 4, name="counters"),
+    }
+    long = load(objs, "legacy_long", target)
+    assert long.maps == {
+        "long_hash": MapSpec(MapType.HASH, 8, 16, 32, flags=F_NO_PREALLOC, name="long_hash"),
+        "long_array": MapSpec(MapType.ARRAY, 4, 4, 2, name="long_array"),
+    }
+    assert long.programs["touch"].type == ProgType.SOCKET_FILTER
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_globals_and_subprograms(objs: Objs, target: str) -> None:
+    spec = load(objs, "globals", target)
+    order = "little" if target == "bpfel" else "big"
+    assert spec.maps[".data"] == MapSpec(
+        **{**ARRAY_1, "name": ".data", "contents": {0: (7).to_bytes(4, order)}}
+    )
+    assert spec.maps[".rodata"] == MapSpec(
+        **{
+            **ARRAY_1,
+            "name": ".rodata",
+            "flags": F_RDONLY_PROG,
+            "contents": {0: (3).to_bytes(4, order)},
+        }
+    )
+    assert spec.maps[".data.extra"].contents == {0: (40).to_bytes(4, order)}
+    assert spec.get_global("factor") == (3).to_bytes(4, order)
+    prog = spec.programs["use_globals"]
+    # use_globals, then bump and scale appended: each function has its func_info.
+    assert len(prog.func_info) == 3
+    assert len(spec.programs["use_scale"].func_info) == 2
+    assert {r.map for r in prog.map_refs} == {".data", ".rodata", ".bss", ".data.extra"}
+
+
+def test_wide_hash_keys_and_prog_array(objs: Objs) -> None:
+    spec = load(objs, "hom_key8")
+    assert spec.maps["wide_keys"].key_size == 8
+    assert spec.maps["wide_keys"].contents == {1: "a", 3: "b"}
+    tail = load(objs, "tail_calls")
+    assert tail.maps["jump_table"] == MapSpec(
+        MapType.PROG_ARRAY, 4, 4, 2, name="jump_table", contents={1: "tail_target"}
+    )
+
+
+def test_pinning_read(objs: Objs) -> None:
+    spec = load(objs, "pinned")
+    assert spec.maps["pinned_stats"].pinning == 1
+    assert spec.maps["pinned_outer"].pinning == 1
+    assert spec.maps["pinned_inner"].pinning is None
+
+
+def test_kconfig_and_core(objs: Objs) -> None:
+    spec = load(objs, "kconfig")
+    kver, syscall = spec.variables["LINUX_KERNEL_VERSION"], spec.variables["CONFIG_BPF_SYSCALL"]
+    assert (kver.map, kver.size, kver.offset % 4) == (".kconfig", 4, 0)
+    assert (syscall.map, syscall.size) == (".kconfig", 1)
+    assert not (kver.offset <= syscall.offset < kver.offset + 4)  # no overlap
+    assert spec.maps[".kconfig"].value_size == 8
+    assert load(objs, "core").programs["uses_core"].core_relos >= 1
+
+
+def test_byte_orders_agree(objs: Objs) -> None:
+    for name in ("outer_init", "globals", "tail_calls", "devmap_redirect", "legacy_maps"):
+        el, eb = load(objs, name, "bpfel"), load(objs, name, "bpfeb")
+        assert {k: _norm(v) for k, v in el.maps.items()} == {
+            k: _norm(v) for k, v in eb.maps.items()
+        }
+        assert el.programs.keys() == eb.programs.keys()
+        for p in el.programs:
+            a, b = el.programs[p], eb.programs[p]
+            assert (a.map_refs, a.type, len(a.instructions)) == (
+                b.map_refs,
+                b.type,
+                len(b.instructions),
+            )
+
+
+def _norm(m: MapSpec) -> MapSpec:
+    contents = m.contents
+    if contents and isinstance(contents.get(0), bytes):
+        contents = {0: b"<data>"}
+    return dataclasses.replace(m, contents=contents)
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_not_an_elf() -> None:
+    with pytest.raises(ParseError, match=r"x\.o: malformed ELF"):
+        CollectionSpec.from_bytes(b"\x7fELF" + bytes(10), file="x.o")
+    with pytest.raises(ParseError):
+        CollectionSpec.from_bytes(b"", file="x.o")
+
+
+def test_not_bpf() -> None:
+    import sys
+
+    with open(sys.executable, "rb") as f:
+        data = f.read(1 << 20)
+    with pytest.raises(ParseError) as exc:
+        CollectionSpec.from_bytes(data, file="python")
+    assert "python" in str(exc.value)
+
+
+@pytest.mark.parametrize("cut", [64, 200, 1000, 3000])
+def test_truncated(objs: Objs, cut: int) -> None:
+    with open(objs("outer_init"), "rb") as f:
+        data = f.read()
+    with pytest.raises(ParseError) as exc:
+        CollectionSpec.from_bytes(data[:cut], file="cut.o")
+    assert exc.value.file == "cut.o"
+
+
+def _section_offset(data: bytes, name: str) -> tuple[int, int]:
+    import io
+
+    from elftools.elf.elffile import ELFFile
+
+    sec = ELFFile(io.BytesIO(data)).get_section_by_name(name)
+    assert sec is not None
+    return sec["sh_offset"], sec["sh_size"]
+
+
+def test_corrupt_btf_names_section(objs: Objs) -> None:
+    with open(objs("outer_init"), "rb") as f:
+        data = bytearray(f.read())
+    off, _ = _section_offset(bytes(data), ".BTF")
+    data[off + 24 : off + 28] = (0xFFFFFF).to_bytes(4, "little")  # huge type_len
+    with pytest.raises(ParseError) as exc:
+        CollectionSpec.from_bytes(bytes(data), file="bad.o")
+    assert exc.value.section == ".BTF" and exc.value.file == "bad.o"
+
+
+def test_relocation_outside_section(objs: Objs) -> None:
+    with open(objs("outer_init"), "rb") as f:
+        data = bytearray(f.read())
+    off, _ = _section_offset(bytes(data), ".relxdp")
+    data[off : off + 8] = (0x100000).to_bytes(8, "little")  # r_offset far past the code
+    with pytest.raises(ParseError, match="outside section xdp") as exc:
+        CollectionSpec.from_bytes(bytes(data), file="rel.o")
+    assert exc.value.section == ".relxdp"
+
+
+def test_missing_license(objs: Objs) -> None:
+    with open(objs("xdp_pass"), "rb") as f:
+        data = bytearray(f.read())
+    # Rename the section "license" to "licensf" in the section name table.
+    data = bytearray(bytes(data).replace(b"license\0", b"licensf\0"))
+    with pytest.raises(ParseError, match="no license section"):
+        CollectionSpec.from_bytes(bytes(data), file="nolicense.o")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("bad_values_not_last", "map 'bad': 'values' must be the last field"),
+        ("bad_values_on_hash", "map 'bad': values of maps on HASH, which is not an outer map"),
+        ("bad_pinned_inner", "an inner map definition cannot be pinned"),
+        ("bad_nested_outer", "nested map-in-map"),
+        ("bad_outer_value8", "map 'bad': HASH_OF_MAPS value_size must be 4, not 8"),
+    ],
+)
+def test_rejected_map_definitions(objs: Objs, name: str, text: str) -> None:
+    with pytest.raises(ParseError) as exc:
+        load(objs, name)
+    assert text in str(exc.value)
+    assert exc.value.section == ".maps" and exc.value.file.endswith(".o")
