@@ -24,7 +24,10 @@ def test_readme_starts_with_the_two_commands() -> None:
 
 @pytest.mark.usefixtures("kernel")
 @pytest.mark.parametrize("index", range(len(re.findall(r"```python\n", README))))
-def test_readme_python_blocks_run(index: int, capsys: pytest.CaptureFixture[str]) -> None:
+def test_readme_python_blocks_run(
+    index: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
     block = re.findall(r"```python\n(.*?)```", README, re.S)[index]
     exec(compile(block, f"README.md python block {index}", "exec"), {})
     out = capsys.readouterr().out
