@@ -207,3 +207,25 @@ def test_foreign_byte_order_refused_before_anything(objs: Objs) -> None:
     with pytest.raises(NotSupportedError, match="big-endian"):
         spec.load()
     assert system_map_ids() == before
+
+
+def test_pinned_outer_reuse_checks_the_inner_template(objs: Objs, bpffs: str) -> None:
+    CollectionSpec.from_file(objs("pinned")).load(pin_root=bpffs).close()
+    pins = sorted(os.listdir(bpffs))
+    before = system_map_ids()
+    bad = CollectionSpec.from_file(objs("pinned"))
+    inner = bad.maps["pinned_outer"].inner
+    assert isinstance(inner, MapSpec)
+    inner.value_size = 8
+    with pytest.raises(BPFError, match=r"pinned_outer.*inner value_size 4 != spec 8"):
+        bad.load(pin_root=bpffs)
+    assert sorted(os.listdir(bpffs)) == pins
+    assert not wait_maps_gone(system_map_ids() - before)
+
+
+def test_failed_load_removes_new_pins(objs: Objs, bpffs: str) -> None:
+    spec = CollectionSpec.from_file(objs("pinned"))
+    spec.programs["count"].instructions = spec.programs["count"].instructions[:-8]  # no exit
+    with pytest.raises(VerifierError):
+        spec.load(pin_root=bpffs)
+    assert os.listdir(bpffs) == []

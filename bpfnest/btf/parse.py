@@ -130,7 +130,8 @@ class BTF:
 
         Either byte order is accepted (the magic tells which). ``base`` is the
         BTF that split BTF (a kernel module's) extends. ``file`` only goes into
-        error messages.
+        error messages. A header longer than 24 bytes (a later layout) is
+        accepted and its extra fields ignored, as libbpf does.
 
         Raises:
             ParseError: the data is malformed (``section=".BTF"``, ``offset``
