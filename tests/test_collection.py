@@ -229,3 +229,22 @@ def test_failed_load_removes_new_pins(objs: Objs, bpffs: str) -> None:
     with pytest.raises(VerifierError):
         spec.load(pin_root=bpffs)
     assert os.listdir(bpffs) == []
+
+
+def test_kconfig_value_the_kernel_lacks(objs: Objs) -> None:
+    spec = CollectionSpec.from_file(objs("kconfig"))
+    spec.variables["CONFIG_BPFNEST_NOT_A_THING"] = spec.variables.pop("CONFIG_BPF_SYSCALL")
+    before = system_map_ids()
+    with pytest.raises(ValueError, match=r"CONFIG_BPFNEST_NOT_A_THING.*not set"):
+        spec.load()
+    assert not wait_maps_gone(system_map_ids() - before)
+
+
+def test_program_type_is_settable(objs: Objs) -> None:
+    from bpfnest import ProgType
+
+    spec = CollectionSpec.from_file(objs("xdp_pass"))
+    spec.programs["pass"].type = ProgType.SCHED_CLS
+    spec.programs["pass"].attach_type = None
+    with spec.load() as coll:
+        assert coll.programs["pass"].type == ProgType.SCHED_CLS

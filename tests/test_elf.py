@@ -241,3 +241,42 @@ def test_rejected_map_definitions(objs: Objs, name: str, text: str) -> None:
         load(objs, name)
     assert text in str(exc.value)
     assert exc.value.section == ".maps" and exc.value.file.endswith(".o")
+
+
+def test_every_uint_field(objs: Objs) -> None:
+    spec = load(objs, "map_fields")
+    assert spec.maps == {
+        "bloom": MapSpec(MapType.BLOOM_FILTER, 0, 4, 64, name="bloom", map_extra=5),
+        "sized": MapSpec(MapType.HASH, 8, 8, 8, flags=F_NO_PREALLOC, name="sized", numa_node=0),
+    }
+
+
+@pytest.mark.parametrize(
+    ("section", "expect"),
+    [
+        ("xdp", (ProgType.XDP, AttachType.XDP, "")),
+        ("socket", (ProgType.SOCKET_FILTER, None, "")),
+        ("tc", (ProgType.SCHED_CLS, None, "")),
+        ("classifier", (ProgType.SCHED_CLS, None, "")),
+        ("kprobe/do_unlinkat", (ProgType.KPROBE, None, "do_unlinkat")),
+        ("kretprobe/do_unlinkat", (ProgType.KPROBE, None, "do_unlinkat")),
+        (
+            "tracepoint/syscalls/sys_enter_openat",
+            (ProgType.TRACEPOINT, None, "syscalls/sys_enter_openat"),
+        ),
+        ("raw_tp/sys_enter", (ProgType.RAW_TRACEPOINT, None, "sys_enter")),
+        ("cgroup_skb/ingress", (ProgType.CGROUP_SKB, AttachType.CGROUP_INET_INGRESS, "")),
+        ("cgroup_skb/egress", (ProgType.CGROUP_SKB, AttachType.CGROUP_INET_EGRESS, "")),
+        ("sk_skb", (ProgType.SK_SKB, None, "")),
+        ("sk_msg", (ProgType.SK_MSG, AttachType.SK_MSG_VERDICT, "")),
+        ("lsm/file_open", (ProgType.LSM, AttachType.LSM_MAC, "file_open")),
+        ("fentry/do_unlinkat", (ProgType.TRACING, AttachType.TRACE_FENTRY, "do_unlinkat")),
+        ("fexit/do_unlinkat", (ProgType.TRACING, AttachType.TRACE_FEXIT, "do_unlinkat")),
+    ],
+)
+def test_section_names(section: str, expect: tuple[object, ...]) -> None:
+    from bpfnest.sections import program_type
+
+    d = program_type(section)
+    assert d is not None and (d.type, d.attach_type, d.attach_to) == expect
+    assert program_type("not_a_section") is None
