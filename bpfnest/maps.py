@@ -10,14 +10,13 @@ their ids (:class:`bpfnest.outer.OuterMap`).
 
 from __future__ import annotations
 
-import builtins
 import errno
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from . import codec
+from ._object import KernelObject
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
 from ._sys.uapi import Cmd
@@ -104,7 +103,7 @@ def check_fd(fd: object, what: str) -> int:
     return fd
 
 
-class Map(Generic[V]):
+class Map(KernelObject, Generic[V]):
     """A BPF map in the kernel; owns one file descriptor.
 
     Open one with :meth:`create`, :meth:`from_id`, :meth:`from_pinned` or
@@ -282,11 +281,6 @@ class Map(Generic[V]):
     # ------------------------------------------------------------- attributes
 
     @property
-    def fd(self) -> int:
-        """The file descriptor (owned by this object: do not close it)."""
-        return self._raw()
-
-    @property
     def id(self) -> int:
         """The kernel's id of this map."""
         return self._info.id
@@ -321,11 +315,6 @@ class Map(Generic[V]):
         """The map's name (at most 15 characters)."""
         return self._info.name
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` ran."""
-        return self._fd.closed
-
     def info(self) -> MapInfo:
         """Return what the kernel reports about this map now.
 
@@ -343,40 +332,6 @@ class Map(Generic[V]):
 
     # -------------------------------------------------------------- lifetime
 
-    def close(self) -> None:
-        """Close the file descriptor; idempotent."""
-        self._fd.close()
-
-    def __enter__(self: _M) -> _M:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: builtins.type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def pin(self, path: str) -> None:
-        """Pin the map at ``path`` on a bpffs; unlinking it is the caller's business.
-
-        Raises:
-            BPFError: ``EEXIST`` when the path exists, ``ENOENT`` when its
-                directory does not, ``EPERM`` when it is not on a bpffs.
-        """
-        path = str(path)
-        try:
-            ops.obj_pin(self._raw(), path)
-        except OSError as err:
-            hint = {
-                errno.EEXIST: "the path exists already",
-                errno.ENOENT: "the directory does not exist",
-                errno.EPERM: "the path must be on a bpffs (mount -t bpf bpf /sys/fs/bpf)"
-                " and this needs root or CAP_BPF",
-            }.get(err.errno or 0)
-            raise self._error(f"pin at '{path}'", err, hint=hint) from None
-
     def freeze(self) -> None:
         """Make the map read-only for user space (programs may still write).
 
@@ -393,10 +348,8 @@ class Map(Generic[V]):
 
     # ----------------------------------------------------------------- codecs
 
-    def _raw(self) -> int:
-        if self._fd.closed:
-            raise ValueError(f"{_type_name(self._type)} '{self.name}' is closed")
-        return self._fd.raw
+    def _describe(self) -> str:
+        return f"{_type_name(self._type)} '{self.name}'"
 
     def _encode_key(self, key: object) -> bytes:
         return codec.encode(key, self._key_size, "key")
@@ -868,9 +821,6 @@ class Map(Generic[V]):
                 if err.errno == errno.ENOENT
                 else None,
             ) from None
-
-
-_M = TypeVar("_M", bound=Map[Any])
 
 
 def _no_such_command(err: ops.BatchError, count: int) -> bool:

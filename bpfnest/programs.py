@@ -15,16 +15,15 @@ instructions.
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import errno
 import re
 import struct
 import sys
 from collections.abc import Iterable, Mapping
-from types import TracebackType
-from typing import ClassVar, Protocol, TypeVar
+from typing import ClassVar, Protocol
 
+from ._object import KernelObject
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
 from ._sys.uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BpfProgInfo, Cmd
@@ -34,7 +33,6 @@ from .spec import MapRef, ProgramSpec
 
 __all__ = ["Program", "ProgramInfo", "TestRun", "link_maps"]
 
-_P = TypeVar("_P", bound="Program")
 
 _PROG_INODE = "anon_inode:bpf-prog"
 _LD_IMM64 = 0x18  # BPF_LD | BPF_IMM | BPF_DW
@@ -305,7 +303,7 @@ def _open_hint(code: int, how: str) -> str | None:
 # ------------------------------------------------------------------ Program
 
 
-class Program:
+class Program(KernelObject):
     """A BPF program in the kernel; owns one file descriptor.
 
     Open one with :meth:`load`, :meth:`from_id`, :meth:`from_pinned` or
@@ -550,11 +548,6 @@ class Program:
     # ------------------------------------------------------------- attributes
 
     @property
-    def fd(self) -> int:
-        """The file descriptor (owned by this object: do not close it)."""
-        return self._raw()
-
-    @property
     def id(self) -> int:
         """The kernel's id of this program."""
         return self._info.id
@@ -573,11 +566,6 @@ class Program:
     def tag(self) -> str:
         """The kernel's tag (a hash of the code) as 16 hex digits."""
         return self._info.tag
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` ran."""
-        return self._fd.closed
 
     def info(self) -> ProgramInfo:
         """Return what the kernel reports about this program now.
@@ -606,40 +594,6 @@ class Program:
         return f"<Program {_type_name(self.type)} '{self.name}' {state}>"
 
     # -------------------------------------------------------------- lifetime
-
-    def close(self) -> None:
-        """Close the file descriptor; idempotent."""
-        self._fd.close()
-
-    def __enter__(self: _P) -> _P:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: builtins.type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def pin(self, path: str) -> None:
-        """Pin the program at ``path`` on a bpffs; unlinking it is the caller's business.
-
-        Raises:
-            BPFError: ``EEXIST`` when the path exists, ``ENOENT`` when its
-                directory does not, ``EPERM`` when it is not on a bpffs.
-        """
-        path = str(path)
-        try:
-            ops.obj_pin(self._raw(), path)
-        except OSError as err:
-            hint = {
-                errno.EEXIST: "the path exists already",
-                errno.ENOENT: "the directory does not exist",
-                errno.EPERM: "the path must be on a bpffs (mount -t bpf bpf /sys/fs/bpf)"
-                " and this needs root or CAP_BPF",
-            }.get(err.errno or 0)
-            raise self._error(f"pin at '{path}'", err, hint=hint) from None
 
     # --------------------------------------------------------------- running
 
@@ -753,10 +707,8 @@ class Program:
 
     # ---------------------------------------------------------------- helpers
 
-    def _raw(self) -> int:
-        if self._fd.closed:
-            raise ValueError(f"program '{self.name}' is closed")
-        return self._fd.raw
+    def _describe(self) -> str:
+        return f"program '{self.name}'"
 
     def _error(self, op: str, err: OSError, *, hint: str | None = None) -> BPFError:
         code = err.errno or 0

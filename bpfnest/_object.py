@@ -1,0 +1,83 @@
+"""What Map and Program share: one owned FD, its lifetime, and pinning."""
+
+from __future__ import annotations
+
+import errno
+from types import TracebackType
+from typing import TypeVar
+
+from ._sys import ops
+from ._sys.fd import FD
+from .errors import BPFError
+
+__all__ = ["KernelObject"]
+
+_T = TypeVar("_T", bound="KernelObject")
+
+_PIN_HINTS = {
+    errno.EEXIST: "the path exists already",
+    errno.ENOENT: "the directory does not exist",
+    errno.EPERM: "the path must be on a bpffs (mount -t bpf bpf /sys/fs/bpf)"
+    " and this needs root or CAP_BPF",
+}
+
+
+class KernelObject:
+    """A BPF object in the kernel reached through one file descriptor it owns.
+
+    Subclasses set ``_fd`` and say how to name themselves in errors.
+    """
+
+    _fd: FD
+
+    def _describe(self) -> str:
+        """How messages name this object, e.g. ``HASH 'counts'``."""
+        raise NotImplementedError
+
+    def _error(self, op: str, err: OSError, *, hint: str | None = None) -> BPFError:
+        raise NotImplementedError
+
+    def _raw(self) -> int:
+        """The fd number. Raises ``ValueError`` once closed."""
+        if self._fd.closed:
+            raise ValueError(f"{self._describe()} is closed")
+        return self._fd.raw
+
+    @property
+    def fd(self) -> int:
+        """The file descriptor (owned by this object: do not close it)."""
+        return self._raw()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._fd.closed
+
+    def close(self) -> None:
+        """Close the file descriptor; idempotent."""
+        self._fd.close()
+
+    def __enter__(self: _T) -> _T:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def pin(self, path: str) -> None:
+        """Pin the object at ``path`` on a bpffs; unlinking it is the caller's business.
+
+        Raises:
+            BPFError: ``EEXIST`` when the path exists, ``ENOENT`` when its
+                directory does not, ``EPERM`` when it is not on a bpffs.
+        """
+        path = str(path)
+        try:
+            ops.obj_pin(self._raw(), path)
+        except OSError as err:
+            hint = _PIN_HINTS.get(err.errno or 0)
+            raise self._error(f"pin at '{path}'", err, hint=hint) from None
