@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import errno
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from . import codec
+from . import _batch, codec
 from ._object import KernelObject
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
@@ -28,10 +28,7 @@ __all__ = ["Map", "PerCPUMap", "map_ids", "possible_cpus"]
 
 V = TypeVar("V")
 
-_BATCH_CHUNK = 256
 _MAP_INODE = "anon_inode:bpf-map"
-# Errnos that mean "this map type has no such command" for batch operations.
-_NO_BATCH = (ENOTSUPP, errno.EINVAL, errno.EOPNOTSUPP)
 
 
 @functools.cache
@@ -641,113 +638,22 @@ class Map(KernelObject, Generic[V]):
 
     # ---------------------------------------------------------------- batch
 
-    def _token_size(self) -> int:
-        return max(self._key_size, 4)
-
-    def _batch_iter(self, *, delete: bool, chunk: int) -> Iterator[tuple[bytes, V]]:
-        """Walk the map with LOOKUP[_AND_DELETE]_BATCH; None-first sentinel on refusal."""
-        op = "lookup_and_delete_batch" if delete else "lookup_batch"
-        token: bytes | None = None
-        ks, vs = self._key_size, self._buf_size
-        while True:
-            try:
-                res = ops.map_lookup_batch(
-                    self._raw(), token, self._token_size(), ks, vs, chunk, delete=delete
-                )
-            except ops.BatchError as err:
-                if err.errno == errno.ENOSPC and err.count == 0:
-                    chunk *= 2  # one hash bucket holds more than `chunk` elements
-                    continue
-                raise self._error(op, err) from None
-            for i in range(res.n):
-                yield (
-                    res.keys[i * ks : (i + 1) * ks],
-                    self._decode_value(res.values[i * vs : (i + 1) * vs]),
-                )
-            if res.done:
-                return
-            token = res.token
-
-    def _has_batch(self, command: str) -> bool:
-        """False when the kernel is known to lack this ``*_BATCH`` command for the type."""
-        t = self._type
-        return not isinstance(t, MapType) or command in t.batch_commands
-
-    def lookup_batch(self, *, chunk: int = _BATCH_CHUNK) -> list[tuple[bytes, V]]:
+    def lookup_batch(self, *, chunk: int = _batch.BATCH_CHUNK) -> list[tuple[bytes, V]]:
         """Return every ``(key, value)`` read with BPF_MAP_LOOKUP_BATCH.
 
         ``chunk`` elements per syscall. Falls back to :meth:`items` where the
         kernel has no batch command for the map type. Minimum kernel: 5.6.
         """
-        return self._read_batch("lookup", chunk, lambda: list(self.items()))
+        return _batch.lookup_batch(self, chunk=chunk)
 
-    def lookup_and_delete_batch(self, *, chunk: int = _BATCH_CHUNK) -> list[tuple[bytes, V]]:
+    def lookup_and_delete_batch(self, *, chunk: int = _batch.BATCH_CHUNK) -> list[tuple[bytes, V]]:
         """Remove every element and return them, with BPF_MAP_LOOKUP_AND_DELETE_BATCH.
 
         Falls back per element (lookup_and_delete, or lookup then delete where
         that is refused too: not atomic) where the kernel has no batch command
         for the map type. Minimum kernel: 5.6.
         """
-        return self._read_batch("lookup_and_delete", chunk, self._lookup_and_delete_each)
-
-    def _read_batch(
-        self, command: str, chunk: int, fallback: Callable[[], list[tuple[bytes, V]]]
-    ) -> list[tuple[bytes, V]]:
-        _check_chunk(chunk)
-        if not self._has_batch(command):
-            return fallback()
-        it = self._batch_iter(delete=command == "lookup_and_delete", chunk=chunk)
-        out: list[tuple[bytes, V]] = []
-        try:
-            out.append(next(it))
-        except StopIteration:
-            return out
-        except BPFError as err:
-            if err.errno not in _NO_BATCH:
-                raise
-            return fallback()
-        out.extend(it)
-        return out
-
-    def _lookup_and_delete_each(self) -> list[tuple[bytes, V]]:
-        out: list[tuple[bytes, V]] = []
-        atomic = True
-        for key in list(self._iter_keys()):
-            if atomic:
-                try:
-                    value = self.lookup_and_delete(key)
-                except BPFError as err:
-                    if err.errno not in _NO_BATCH:
-                        raise
-                    atomic = False
-                else:
-                    if value is not None:
-                        out.append((key, value))
-                    continue
-            raw = self._lookup_raw(key)
-            if raw is None:
-                continue
-            try:
-                self.delete(key)
-            except KeyNotFoundError:
-                continue
-            out.append((key, self._decode_value(raw)))
-        return out
-
-    def _encode_items(
-        self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]
-    ) -> list[tuple[Any, bytes, bytes]]:
-        pairs = items.items() if isinstance(items, Mapping) else items
-        out = []
-        for i, pair in enumerate(pairs):
-            try:
-                key, value = pair
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"update_batch item {i} must be a (key, value) pair, got {pair!r}"
-                ) from None
-            out.append((key, self._encode_key(key), self._encode_value(value)))
-        return out
+        return _batch.lookup_and_delete_batch(self, chunk=chunk)
 
     def update_batch(
         self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], flags: int = ANY
@@ -763,32 +669,7 @@ class Map(KernelObject, Generic[V]):
             ValueError, TypeError: a bad key or value; nothing was sent.
             BPFError: the kernel refused an element (message names it).
         """
-        self._check_flags(flags, "update_batch")
-        encoded = self._encode_items(items)
-        if not encoded:
-            return 0
-        keys = b"".join(k for _, k, _ in encoded)
-        values = b"".join(v for _, _, v in encoded)
-        try:
-            if not self._has_batch("update"):
-                raise ops.BatchError(ENOTSUPP, len(encoded))
-            return ops.map_update_batch(self._raw(), keys, values, len(encoded), flags)
-        except ops.BatchError as err:
-            if _no_such_command(err, len(encoded)):
-                for key, k, v in encoded:
-                    try:
-                        ops.map_update_elem(self._raw(), k, v, flags)
-                    except OSError as each:
-                        raise self._error("update", each, key=key) from None
-                return len(encoded)
-            key = encoded[err.count][0] if err.count < len(encoded) else None
-            raise self._error(
-                "update_batch",
-                err,
-                key=key,
-                hint=(self._hint("update", err.errno or 0, key) or "")
-                + f"; {err.count} of {len(encoded)} elements applied",
-            ) from None
+        return _batch.update_batch(self, items, flags)
 
     def delete_batch(self, keys: Iterable[Any]) -> int:
         """Delete many keys with one BPF_MAP_DELETE_BATCH; returns how many.
@@ -797,47 +678,7 @@ class Map(KernelObject, Generic[V]):
         deleted). Falls back per element where the map type has no batch
         command. Minimum kernel: 5.6.
         """
-        pairs = [(key, self._encode_key(key)) for key in keys]
-        if not pairs:
-            return 0
-        try:
-            if not self._has_batch("delete"):
-                raise ops.BatchError(ENOTSUPP, len(pairs))
-            return ops.map_delete_batch(self._raw(), b"".join(k for _, k in pairs), len(pairs))
-        except ops.BatchError as err:
-            if _no_such_command(err, len(pairs)):
-                for key, k in pairs:
-                    try:
-                        ops.map_delete_elem(self._raw(), k)
-                    except OSError as each:
-                        raise self._error("delete", each, key=key) from None
-                return len(pairs)
-            key = pairs[err.count][0] if err.count < len(pairs) else None
-            raise self._error(
-                "delete",
-                err,
-                key=key,
-                hint=f"no such key; {err.count} of {len(pairs)} keys deleted"
-                if err.errno == errno.ENOENT
-                else None,
-            ) from None
-
-
-def _no_such_command(err: ops.BatchError, count: int) -> bool:
-    """True when a ``*_BATCH`` failure means the command is missing, not a bad element.
-
-    ENOTSUPP is the kernel's answer for a map type without the command; an
-    older kernel without the command at all answers EINVAL without touching
-    ``count``. A failing element makes the kernel report how many went before.
-    """
-    if err.errno in (ENOTSUPP, errno.EOPNOTSUPP):
-        return True
-    return err.errno == errno.EINVAL and err.count == count
-
-
-def _check_chunk(chunk: object) -> None:
-    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 1 <= chunk <= 1 << 20:
-        raise ValueError(f"chunk must be an int in 1..{1 << 20}, got {chunk!r}")
+        return _batch.delete_batch(self, keys)
 
 
 def _create_hint(code: int, spec: MapSpec) -> str | None:

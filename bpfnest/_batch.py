@@ -1,0 +1,236 @@
+"""The ``*_BATCH`` operations of :class:`bpfnest.Map`, with per-element fallbacks.
+
+Where the kernel has the command for the map type, one syscall moves many
+elements; where it answers ENOTSUPP (or an old kernel EINVAL), the same
+result is produced one element at a time. Reached through the ``Map``
+methods of the same names.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._sys import ops
+from .constants import ANY, ENOTSUPP, MapType
+from .errors import BPFError, KeyNotFoundError
+
+if TYPE_CHECKING:
+    from .maps import Map
+
+__all__ = ["delete_batch", "lookup_and_delete_batch", "lookup_batch", "update_batch"]
+
+V = TypeVar("V")
+
+BATCH_CHUNK = 256
+# Errnos that mean "this map type has no such command".
+_NO_BATCH = (ENOTSUPP, errno.EINVAL, errno.EOPNOTSUPP)
+
+
+def _token_size(m: Map[V]) -> int:
+    return max(m._key_size, 4)
+
+
+def _batch_iter(m: Map[V], *, delete: bool, chunk: int) -> Iterator[tuple[bytes, V]]:
+    """Walk the map with LOOKUP[_AND_DELETE]_BATCH; None-first sentinel on refusal."""
+    op = "lookup_and_delete_batch" if delete else "lookup_batch"
+    token: bytes | None = None
+    ks, vs = m._key_size, m._buf_size
+    while True:
+        try:
+            res = ops.map_lookup_batch(
+                m._raw(), token, _token_size(m), ks, vs, chunk, delete=delete
+            )
+        except ops.BatchError as err:
+            if err.errno == errno.ENOSPC and err.count == 0:
+                chunk *= 2  # one hash bucket holds more than `chunk` elements
+                continue
+            raise m._error(op, err) from None
+        for i in range(res.n):
+            yield (
+                res.keys[i * ks : (i + 1) * ks],
+                m._decode_value(res.values[i * vs : (i + 1) * vs]),
+            )
+        if res.done:
+            return
+        token = res.token
+
+
+def _has_batch(m: Map[V], command: str) -> bool:
+    """False when the kernel is known to lack this ``*_BATCH`` command for the type."""
+    t = m._type
+    return not isinstance(t, MapType) or command in t.batch_commands
+
+
+def lookup_batch(m: Map[V], *, chunk: int = BATCH_CHUNK) -> list[tuple[bytes, V]]:
+    """Return every ``(key, value)`` read with BPF_MAP_LOOKUP_BATCH.
+
+    ``chunk`` elements per syscall. Falls back to :meth:`items` where the
+    kernel has no batch command for the map type. Minimum kernel: 5.6.
+    """
+    return _read_batch(m, "lookup", chunk, lambda: list(m.items()))
+
+
+def lookup_and_delete_batch(m: Map[V], *, chunk: int = BATCH_CHUNK) -> list[tuple[bytes, V]]:
+    """Remove every element and return them, with BPF_MAP_LOOKUP_AND_DELETE_BATCH.
+
+    Falls back per element (lookup_and_delete, or lookup then delete where
+    that is refused too: not atomic) where the kernel has no batch command
+    for the map type. Minimum kernel: 5.6.
+    """
+    return _read_batch(m, "lookup_and_delete", chunk, lambda: _lookup_and_delete_each(m))
+
+
+def _read_batch(
+    m: Map[V], command: str, chunk: int, fallback: Callable[[], list[tuple[bytes, V]]]
+) -> list[tuple[bytes, V]]:
+    _check_chunk(chunk)
+    if not _has_batch(m, command):
+        return fallback()
+    it = _batch_iter(m, delete=command == "lookup_and_delete", chunk=chunk)
+    out: list[tuple[bytes, V]] = []
+    try:
+        out.append(next(it))
+    except StopIteration:
+        return out
+    except BPFError as err:
+        if err.errno not in _NO_BATCH:
+            raise
+        return fallback()
+    out.extend(it)
+    return out
+
+
+def _lookup_and_delete_each(m: Map[V]) -> list[tuple[bytes, V]]:
+    out: list[tuple[bytes, V]] = []
+    atomic = True
+    for key in list(m._iter_keys()):
+        if atomic:
+            try:
+                value = m.lookup_and_delete(key)
+            except BPFError as err:
+                if err.errno not in _NO_BATCH:
+                    raise
+                atomic = False
+            else:
+                if value is not None:
+                    out.append((key, value))
+                continue
+        raw = m._lookup_raw(key)
+        if raw is None:
+            continue
+        try:
+            m.delete(key)
+        except KeyNotFoundError:
+            continue
+        out.append((key, m._decode_value(raw)))
+    return out
+
+
+def _encode_items(
+    m: Map[V], items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]
+) -> list[tuple[Any, bytes, bytes]]:
+    pairs = items.items() if isinstance(items, Mapping) else items
+    out = []
+    for i, pair in enumerate(pairs):
+        try:
+            key, value = pair
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"update_batch item {i} must be a (key, value) pair, got {pair!r}"
+            ) from None
+        out.append((key, m._encode_key(key), m._encode_value(value)))
+    return out
+
+
+def update_batch(
+    m: Map[V], items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], flags: int = ANY
+) -> int:
+    """Set many elements with one BPF_MAP_UPDATE_BATCH; returns how many.
+
+    Every key and value is checked before anything is sent. The kernel
+    applies elements in order and stops at the first failure (not
+    atomic); the error says how many were applied. Falls back per element
+    where the map type has no batch command. Minimum kernel: 5.6.
+
+    Raises:
+        ValueError, TypeError: a bad key or value; nothing was sent.
+        BPFError: the kernel refused an element (message names it).
+    """
+    m._check_flags(flags, "update_batch")
+    encoded = _encode_items(m, items)
+    if not encoded:
+        return 0
+    keys = b"".join(k for _, k, _ in encoded)
+    values = b"".join(v for _, _, v in encoded)
+    try:
+        if not _has_batch(m, "update"):
+            raise ops.BatchError(ENOTSUPP, len(encoded))
+        return ops.map_update_batch(m._raw(), keys, values, len(encoded), flags)
+    except ops.BatchError as err:
+        if _no_such_command(err, len(encoded)):
+            for key, k, v in encoded:
+                try:
+                    ops.map_update_elem(m._raw(), k, v, flags)
+                except OSError as each:
+                    raise m._error("update", each, key=key) from None
+            return len(encoded)
+        key = encoded[err.count][0] if err.count < len(encoded) else None
+        raise m._error(
+            "update_batch",
+            err,
+            key=key,
+            hint=(m._hint("update", err.errno or 0, key) or "")
+            + f"; {err.count} of {len(encoded)} elements applied",
+        ) from None
+
+
+def delete_batch(m: Map[V], keys: Iterable[Any]) -> int:
+    """Delete many keys with one BPF_MAP_DELETE_BATCH; returns how many.
+
+    Stops at the first missing key (``KeyError``; the keys before it are
+    deleted). Falls back per element where the map type has no batch
+    command. Minimum kernel: 5.6.
+    """
+    pairs = [(key, m._encode_key(key)) for key in keys]
+    if not pairs:
+        return 0
+    try:
+        if not _has_batch(m, "delete"):
+            raise ops.BatchError(ENOTSUPP, len(pairs))
+        return ops.map_delete_batch(m._raw(), b"".join(k for _, k in pairs), len(pairs))
+    except ops.BatchError as err:
+        if _no_such_command(err, len(pairs)):
+            for key, k in pairs:
+                try:
+                    ops.map_delete_elem(m._raw(), k)
+                except OSError as each:
+                    raise m._error("delete", each, key=key) from None
+            return len(pairs)
+        key = pairs[err.count][0] if err.count < len(pairs) else None
+        raise m._error(
+            "delete",
+            err,
+            key=key,
+            hint=f"no such key; {err.count} of {len(pairs)} keys deleted"
+            if err.errno == errno.ENOENT
+            else None,
+        ) from None
+
+
+def _no_such_command(err: ops.BatchError, count: int) -> bool:
+    """True when a ``*_BATCH`` failure means the command is missing, not a bad element.
+
+    ENOTSUPP is the kernel's answer for a map type without the command; an
+    older kernel without the command at all answers EINVAL without touching
+    ``count``. A failing element makes the kernel report how many went before.
+    """
+    if err.errno in (ENOTSUPP, errno.EOPNOTSUPP):
+        return True
+    return err.errno == errno.EINVAL and err.count == count
+
+
+def _check_chunk(chunk: object) -> None:
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 1 <= chunk <= 1 << 20:
+        raise ValueError(f"chunk must be an int in 1..{1 << 20}, got {chunk!r}")
