@@ -64,21 +64,12 @@ def _has_batch(m: Map[V], command: str) -> bool:
 
 
 def lookup_batch(m: Map[V], *, chunk: int = BATCH_CHUNK) -> list[tuple[bytes, V]]:
-    """Return every ``(key, value)`` read with BPF_MAP_LOOKUP_BATCH.
-
-    ``chunk`` elements per syscall. Falls back to :meth:`items` where the
-    kernel has no batch command for the map type. Minimum kernel: 5.6.
-    """
+    """:meth:`bpfnest.Map.lookup_batch`."""
     return _read_batch(m, "lookup", chunk, lambda: list(m.items()))
 
 
 def lookup_and_delete_batch(m: Map[V], *, chunk: int = BATCH_CHUNK) -> list[tuple[bytes, V]]:
-    """Remove every element and return them, with BPF_MAP_LOOKUP_AND_DELETE_BATCH.
-
-    Falls back per element (lookup_and_delete, or lookup then delete where
-    that is refused too: not atomic) where the kernel has no batch command
-    for the map type. Minimum kernel: 5.6.
-    """
+    """:meth:`bpfnest.Map.lookup_and_delete_batch`."""
     return _read_batch(m, "lookup_and_delete", chunk, lambda: _lookup_and_delete_each(m))
 
 
@@ -147,17 +138,7 @@ def _encode_items(
 def update_batch(
     m: Map[V], items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], flags: int = ANY
 ) -> int:
-    """Set many elements with one BPF_MAP_UPDATE_BATCH; returns how many.
-
-    Every key and value is checked before anything is sent. The kernel
-    applies elements in order and stops at the first failure (not
-    atomic); the error says how many were applied. Falls back per element
-    where the map type has no batch command. Minimum kernel: 5.6.
-
-    Raises:
-        ValueError, TypeError: a bad key or value; nothing was sent.
-        BPFError: the kernel refused an element (message names it).
-    """
+    """:meth:`bpfnest.Map.update_batch`."""
     m._check_flags(flags, "update_batch")
     encoded = _encode_items(m, items)
     if not encoded:
@@ -187,12 +168,7 @@ def update_batch(
 
 
 def delete_batch(m: Map[V], keys: Iterable[Any]) -> int:
-    """Delete many keys with one BPF_MAP_DELETE_BATCH; returns how many.
-
-    Stops at the first missing key (``KeyError``; the keys before it are
-    deleted). Falls back per element where the map type has no batch
-    command. Minimum kernel: 5.6.
-    """
+    """:meth:`bpfnest.Map.delete_batch`."""
     pairs = [(key, m._encode_key(key)) for key in keys]
     if not pairs:
         return 0
