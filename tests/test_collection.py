@@ -248,3 +248,22 @@ def test_program_type_is_settable(objs: Objs) -> None:
     spec.programs["pass"].attach_type = None
     with spec.load() as coll:
         assert coll.programs["pass"].type == ProgType.SCHED_CLS
+
+
+def test_btf_the_kernel_refuses_reports_its_log(objs: Objs) -> None:
+    from bpfnest.btf import BTF, Func
+
+    spec = CollectionSpec.from_file(objs("xdp_pass"))
+    assert spec.btf is not None
+    func = spec.btf.find("pass", Func)
+    rec = spec.btf.record_offset(func)
+    assert rec is not None
+    raw = bytearray(spec.btf.raw)
+    raw[rec + 4] = 2  # FUNC linkage "extern": the kernel refuses it in a program's BTF
+    spec.btf = BTF.parse(bytes(raw))
+    before = system_map_ids()
+    with pytest.raises(BPFError) as exc:
+        spec.load()
+    assert exc.value.errno == errno.EINVAL
+    assert "load BTF of" in str(exc.value) and "linkage" in str(exc.value).lower()
+    assert system_map_ids() == before
