@@ -1,7 +1,8 @@
 """The ``bpfnest`` command: argument parsing and formatting only.
 
 ``main(argv, out)`` returns the exit status: 0, 1 for an error (one line on
-stderr, never a traceback), 2 for a usage error.
+stderr, never a traceback), 2 for a usage error. What is shown comes from
+:mod:`bpfnest.view` (and ``--json`` prints exactly that data).
 """
 
 from __future__ import annotations
@@ -10,51 +11,181 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
-from . import __version__
-from .constants import MapType
+from . import __version__, view
 from .errors import BPFError
-from .maps import Map, map_ids
+from .maps import Map
 
 __all__ = ["main"]
 
-
-def _type_name(t: object) -> str:
-    return t.name.lower() if isinstance(t, MapType) else str(t)
+_PRIV = "listing and opening maps by id needs root (CAP_BPF and CAP_SYS_ADMIN)"
 
 
-def _map_list(out: TextIO, as_json: bool) -> None:
-    rows = []
-    for map_id in map_ids():
-        try:
-            m = Map.from_id(map_id)
-        except BPFError as err:
-            if err.errno == 2:  # gone meanwhile
-                continue
-            raise
-        with m:
-            rows.append(
-                {
-                    "id": m.id,
-                    "type": _type_name(m.type),
-                    "name": m.name,
-                    "flags": m.flags,
-                    "bytes_key": m.key_size,
-                    "bytes_value": m.value_size,
-                    "max_entries": m.max_entries,
-                }
-            )
-    if as_json:
-        json.dump(rows, out)
-        out.write("\n")
-        return
-    for r in rows:
-        out.write(
-            f"{r['id']:>6}  {r['type']:<22} {r['name']:<16} key {r['bytes_key']:>4}B"
-            f"  value {r['bytes_value']:>6}B  max_entries {r['max_entries']:>8}"
-            f"  flags {r['flags']:#x}\n"
+class _Usage(Exception):
+    pass
+
+
+def _selector(words: list[str]) -> tuple[str, str]:
+    if len(words) == 1 and words[0].isdigit():
+        return "id", words[0]
+    if len(words) == 2 and words[0] in ("id", "pinned", "name"):
+        return words[0], words[1]
+    raise _Usage(f"name a map as ID, id ID, pinned PATH or name NAME, not {' '.join(words)!r}")
+
+
+def _show_line(s: dict[str, Any]) -> str:
+    line = (
+        f"{s['id']}: {s['type']}  name {s['name']}  flags {s['flags']:#x}\n"
+        f"\tkey {s['bytes_key']}B  value {s['bytes_value']}B  max_entries {s['max_entries']}"
+        f"  memlock {s['bytes_memlock']}B"
+    )
+    if s.get("frozen"):
+        line += "  frozen"
+    if "filled_slots" in s:
+        line += f"  filled_slots {s['filled_slots']}"
+    for path in s.get("pinned", []):
+        line += f"\n\tpinned {path}"
+    return line
+
+
+def _found(n: int) -> str:
+    return f"Found {n} element{'' if n == 1 else 's'}"
+
+
+def _hex(words: list[str]) -> str:
+    return " ".join(w[2:] for w in words)
+
+
+def _dump_lines(entries: list[dict[str, Any]], indent: str = "") -> list[str]:
+    lines = []
+    for e in entries:
+        if "inner_map_id" in e:
+            lines.append(f"{indent}key: {_hex(e['key'])}  inner_map_id: {e['inner_map_id']}")
+            inner = e.get("inner")
+            if inner is not None:
+                for sub in _show_line(inner).splitlines():
+                    lines.append(f"{indent}    {sub.strip()}")
+                lines += _dump_lines(inner["entries"], indent + "    ")
+                lines.append(f"{indent}    {_found(len(inner['entries']))}")
+        elif "values" in e:
+            lines.append(f"{indent}key: {_hex(e['key'])}")
+            for v in e["values"]:
+                lines.append(f"{indent}\tvalue (CPU {v['cpu']:02d}): {_hex(v['value'])}")
+        else:
+            lines.append(f"{indent}key: {_hex(e['key'])}  value: {_hex(e['value'])}")
+    return lines
+
+
+def _tree_lines(trees: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for t in trees:
+        tmpl = t["template"]
+        what = (
+            "template unknown (empty)"
+            if tmpl == "unknown"
+            else f"template {tmpl['type']} key {tmpl['bytes_key']}B value {tmpl['bytes_value']}B"
         )
+        lines.append(f"{t['id']}: {t['type']} '{t['name']}' max_entries {t['max_entries']}, {what}")
+        for i, s in enumerate(t["slots"]):
+            branch = "└─" if i == len(t["slots"]) - 1 else "├─"
+            where = f"[{s['slot']}]" if "slot" in s else f"key {_hex(s['key'])}"
+            inner = s["inner"]
+            count = "?" if inner["entries"] is None else inner["entries"]
+            shared = "  (shared)" if inner["shared"] else ""
+            lines.append(
+                f"  {branch} {where} -> {inner['id']}: {inner['type']} '{inner['name']}'"
+                f" key {inner['bytes_key']}B value {inner['bytes_value']}B"
+                f" max_entries {inner['max_entries']}, {count} entries{shared}"
+            )
+    return lines
+
+
+def _emit(out: TextIO, data: Any, as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        json.dump(data, out)
+        out.write("\n")
+    else:
+        for line in lines:
+            out.write(line + "\n")
+
+
+def _map_list(args: argparse.Namespace, out: TextIO) -> None:
+    pins = view.find_pins()
+    rows = []
+    for m in view._each_map():
+        with m:
+            rows.append(view.map_show(m, pins))
+    _emit(out, rows, args.json, [_show_line(r) for r in rows])
+
+
+def _map_show(args: argparse.Namespace, out: TextIO) -> None:
+    with view.open_map(*_selector(args.map)) as m:
+        s = view.map_show(m, view.find_pins())
+    _emit(out, s, args.json, [_show_line(s)])
+
+
+def _map_dump(args: argparse.Namespace, out: TextIO) -> None:
+    with view.open_map(*_selector(args.map)) as m:
+        entries = view.map_dump(m, depth=args.depth, limit=args.limit)
+    _emit(out, entries, args.json, [*_dump_lines(entries), _found(len(entries))])
+
+
+def _map_tree(args: argparse.Namespace, out: TextIO) -> None:
+    if args.map:
+        with view.open_map(*_selector(args.map)) as m:
+            trees = view.map_tree(m)
+    else:
+        trees = view.map_tree()
+    _emit(out, trees, args.json, _tree_lines(trees) or ["no outer maps"])
+
+
+def _prog(args: argparse.Namespace, out: TextIO) -> None:
+    from .programs import Program
+
+    if args.prog_command == "show":
+        with Program.from_id(int(args.id)) as p:
+            rows = [view.prog_show(p)]
+    else:
+        rows = []
+        for p in view.each_program():
+            with p:
+                rows.append(view.prog_show(p))
+    data: Any = rows[0] if args.prog_command == "show" else rows
+    lines = [
+        f"{r['id']}: {r['type']}  name {r['name']}  tag {r['tag']}"
+        + (f"  map_ids {','.join(map(str, r['map_ids']))}" if r["map_ids"] else "")
+        for r in rows
+    ]
+    _emit(out, data, args.json, lines)
+
+
+def _load(args: argparse.Namespace, out: TextIO) -> None:
+    from .spec import CollectionSpec
+
+    spec = CollectionSpec.from_file(args.object)
+    given: list[Map[Any]] = []
+    try:
+        for item in args.inner or []:
+            name, sep, where = item.partition("=")
+            if not sep or name not in spec.maps:
+                raise _Usage(f"--inner takes MAP=ID|PATH with a map of the object, not {item!r}")
+            m = Map.from_id(int(where)) if where.isdigit() else Map.from_pinned(where)
+            given.append(m)
+            spec.maps[name].inner = m
+        with spec.load() as coll:
+            if args.pin:
+                for path in coll.pin_all(args.pin):
+                    out.write(f"pinned {path}\n")
+            for name, m in coll.maps.items():
+                out.write(f"map {name}: {view.type_name(m.type)} id {m.id}\n")
+            for name, p in coll.programs.items():
+                out.write(f"program {name}: {view.type_name(p.type)} id {p.id}\n")
+            if not args.pin:
+                out.write("not pinned: everything is released when this command exits\n")
+    finally:
+        for m in given:
+            m.close()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +196,34 @@ def _parser() -> argparse.ArgumentParser:
     msub = mp.add_subparsers(dest="map_command", required=True)
     ml = msub.add_parser("list", help="every map in the system")
     ml.add_argument("--json", action="store_true")
+    for name, helptext in (("show", "one map"), ("dump", "a map's entries, inner maps nested")):
+        c = msub.add_parser(name, help=helptext)
+        c.add_argument("map", nargs="+", metavar="ID | pinned PATH | name NAME")
+        c.add_argument("--json", action="store_true")
+        if name == "dump":
+            c.add_argument("--depth", type=int, default=1, help="levels of inner maps (default 1)")
+            c.add_argument("--limit", type=int, default=None, help="entries per map at most")
+    t = msub.add_parser("tree", help="every outer map with its inner maps")
+    t.add_argument("map", nargs="*", metavar="ID | pinned PATH | name NAME")
+    t.add_argument("--json", action="store_true")
+    pp = sub.add_parser("prog", help="inspect programs")
+    psub = pp.add_subparsers(dest="prog_command", required=True)
+    pl = psub.add_parser("list", help="every program in the system")
+    pl.add_argument("--json", action="store_true")
+    ps = psub.add_parser("show", help="one program")
+    ps.add_argument("id")
+    ps.add_argument("--json", action="store_true")
+    ld = sub.add_parser("load", help="load an object's maps and programs")
+    ld.add_argument("object")
+    ld.add_argument(
+        "--pin", metavar="DIR", help="pin maps under DIR/maps, programs under DIR/progs"
+    )
+    ld.add_argument(
+        "--inner",
+        action="append",
+        metavar="MAP=ID|PATH",
+        help="inner map template of a legacy outer map",
+    )
     sub.add_parser("demo", help="the README's map-in-map example on the real kernel")
     return p
 
@@ -72,18 +231,36 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status."""
     out = out or sys.stdout
+    parser = _parser()
     try:
-        args = _parser().parse_args(argv)
+        args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    handlers = {
+        ("map", "list"): _map_list,
+        ("map", "show"): _map_show,
+        ("map", "dump"): _map_dump,
+        ("map", "tree"): _map_tree,
+    }
     try:
-        if args.command == "map" and args.map_command == "list":
-            _map_list(out, args.json)
+        if args.command == "map":
+            handlers[("map", args.map_command)](args, out)
+        elif args.command == "prog":
+            _prog(args, out)
+        elif args.command == "load":
+            _load(args, out)
         elif args.command == "demo":
             from .demo import run
 
             run(out)
-    except (BPFError, ValueError, TypeError, RuntimeError) as err:
+    except _Usage as err:
+        print(f"bpfnest: {err}", file=sys.stderr)
+        return 2
+    except BPFError as err:
+        hint = f" ({_PRIV})" if err.errno == 1 and "root" not in str(err) else ""
+        print(f"bpfnest: {err}{hint}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, RuntimeError, OSError) as err:
         print(f"bpfnest: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -109,6 +109,33 @@ class Collection:
         old = m[0]
         m[0] = old[: var.offset] + raw + old[var.offset + var.size :]
 
+    def pin_all(self, directory: str) -> list[str]:
+        """Pin every map at ``directory/maps/NAME`` and program at ``directory/progs/NAME``.
+
+        Dots in names become ``_`` (bpffs refuses them): ``.bss`` -> ``maps/_bss``.
+
+        ``directory`` must be on a bpffs; the two subdirectories are made
+        when missing. All or nothing: on a failure the pins made so far are
+        removed. Returns the paths pinned.
+
+        Raises:
+            BPFError: a pin failed (e.g. ``EEXIST``: something is there already).
+            OSError: the directories cannot be made.
+        """
+        made: list[str] = []
+        try:
+            for sub, objs in (("maps", self.maps), ("progs", self.programs)):
+                os.makedirs(os.path.join(directory, sub), exist_ok=True)
+                for name, obj in objs.items():
+                    path = os.path.join(directory, sub, pin_name(name))
+                    obj.pin(path)
+                    made.append(path)
+        except BaseException:
+            for path in made:
+                _unlink_quietly(path)
+            raise
+        return made
+
     def __repr__(self) -> str:
         return f"<Collection {len(self.maps)} maps, {len(self.programs)} programs>"
 
@@ -219,7 +246,7 @@ class _Loader:
 
     def create_map(self, name: str, ms: MapSpec, stack: contextlib.ExitStack) -> None:
         if ms.pinning == PIN_BY_NAME:
-            path = os.path.join(self.pin_root, name)
+            path = os.path.join(self.pin_root, pin_name(name))
             if os.path.exists(path):
                 m = Map.from_pinned(path)
                 stack.callback(m.close)
@@ -275,6 +302,12 @@ class _Loader:
             self.coll.maps[name].pin(path)
             stack.callback(_unlink_quietly, path)
             log.debug("map '%s': pinned at %s", name, path)
+
+
+def pin_name(name: str) -> str:
+    """``name`` as a bpffs file name: bpffs refuses dots, so they become ``_``
+    (libbpf's ``sanitize_pin_path``): ``.bss`` is pinned as ``_bss``."""
+    return name.replace(".", "_")
 
 
 def _without_contents(ms: MapSpec) -> MapSpec:

@@ -20,7 +20,7 @@ import errno
 import re
 import struct
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Protocol
 
 from ._object import KernelObject
@@ -31,7 +31,7 @@ from .constants import ENOTSUPP, AttachType, ProgType
 from .errors import BPFError, NotSupportedError, VerifierError, strerror
 from .spec import MapRef, ProgramSpec
 
-__all__ = ["Program", "ProgramInfo", "TestRun", "link_maps"]
+__all__ = ["Program", "ProgramInfo", "TestRun", "link_maps", "program_ids"]
 
 
 _PROG_INODE = "anon_inode:bpf-prog"
@@ -716,3 +716,25 @@ class Program(KernelObject):
         if hint:
             message += f" ({hint})"
         return BPFError(code, message)
+
+
+def program_ids() -> Iterator[int]:
+    """Yield the id of every program in the system, in increasing order.
+
+    Needs root or CAP_BPF. Minimum kernel: 4.13.
+
+    Raises:
+        BPFError: ``EPERM`` without privileges.
+    """
+    cur = 0
+    while True:
+        try:
+            nxt = ops.get_next_id(Cmd.PROG_GET_NEXT_ID, cur)
+        except OSError as err:
+            code = err.errno or 0
+            hint = " (needs root or CAP_BPF)" if code == errno.EPERM else ""
+            raise BPFError(code, f"list programs: {strerror(code)}{hint}") from None
+        if nxt is None:
+            return
+        yield nxt
+        cur = nxt

@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 
 import pytest
 
+import bpfnest
 from bpfnest import Map, MapSpec, MapType
 from bpfnest.cli import main
 
@@ -22,7 +24,8 @@ def test_map_list_json_and_table() -> None:
         out = io.StringIO()
         assert main(["map", "list", "--json"], out) == 0
         rows = {r["id"]: r for r in json.loads(out.getvalue())}
-        assert rows[m.id] == {
+        row = rows[m.id]
+        assert {k: v for k, v in row.items() if k != "bytes_memlock"} == {
             "id": m.id,
             "type": "lru_hash",
             "name": "cli_list",
@@ -30,11 +33,13 @@ def test_map_list_json_and_table() -> None:
             "bytes_key": 4,
             "bytes_value": 16,
             "max_entries": 32,
+            "frozen": 0,
         }
+        assert row["bytes_memlock"] > 0
         out = io.StringIO()
         assert main(["map", "list"], out) == 0
-        line = next(x for x in out.getvalue().splitlines() if x.split()[0] == str(m.id))
-        assert "lru_hash" in line and "cli_list" in line and "max_entries       32" in line
+        line = next(x for x in out.getvalue().splitlines() if x.split()[0] == f"{m.id}:")
+        assert "lru_hash" in line and "name cli_list" in line
 
 
 @pytest.mark.usefixtures("kernel")
@@ -43,6 +48,8 @@ def test_demo_runs_and_leaves_no_maps() -> None:
     assert main(["demo"], out) == 0
     text = out.getvalue()
     assert "lookup slot 0 -> inner map id" in text
+    assert "test_run with slot 0 empty: 1000" in text
+    assert "  test_run: 100\n" in text and "  test_run: 200  (old or new" in text
     assert "all 4 maps the demo made are gone" in text
 
 
@@ -60,3 +67,153 @@ def test_python_m_bpfnest() -> None:
         env={**os.environ, "PYTHONPATH": ROOT},
     )
     assert res.returncode == 0 and res.stdout.startswith("bpfnest ")
+
+
+def run(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(argv, out), out.getvalue()
+
+
+def bpftool(*args: str) -> object:
+    import shutil
+
+    from conftest import skip_or_fail
+
+    if shutil.which("bpftool") is None:
+        skip_or_fail("bpftool is not installed (apt-get install bpftool)")
+    res = subprocess.run(["bpftool", "-j", *args], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout)
+
+
+@pytest.fixture
+def nested() -> Iterator[tuple[Map, Map, Map]]:
+    inner_spec = MapSpec(MapType.HASH, 4, 8, 16, name="cli_inner")
+    with (
+        Map.create(
+            MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 4, name="cli_outer", inner=inner_spec)
+        ) as outer,
+        Map.create(inner_spec) as a,
+        Map.create(MapSpec(MapType.PERCPU_ARRAY, 4, 4, 2, name="cli_pcpu")) as pc,
+    ):
+        a[1] = 5
+        a[2] = 6
+        outer[0] = a
+        outer[3] = a
+        yield outer, a, pc
+
+
+@pytest.mark.usefixtures("kernel")
+def test_show_matches_bpftool(nested: tuple[Map, Map, Map]) -> None:
+    for m in nested:
+        code, text = run(["map", "show", str(m.id), "--json"])
+        assert code == 0
+        ours = json.loads(text)
+        theirs = bpftool("map", "show", "id", str(m.id))
+        assert isinstance(theirs, dict)
+        for key in theirs:
+            if key in ("btf_id", "pids", "pinned"):
+                continue
+            assert ours[key] == theirs[key], key
+    assert json.loads(run(["map", "show", "name", "cli_outer", "--json"])[1])["filled_slots"] == 2
+
+
+@pytest.mark.usefixtures("kernel")
+def test_dump_matches_bpftool_and_nests(nested: tuple[Map, Map, Map]) -> None:
+    outer, a, pc = nested
+    for m in (a, outer):
+        ours = json.loads(run(["map", "dump", str(m.id), "--json"])[1])
+        theirs = bpftool("map", "dump", "id", str(m.id))
+        assert isinstance(theirs, list)
+        assert [(e["key"], e["value"]) for e in ours] == [(e["key"], e["value"]) for e in theirs]
+    ours = json.loads(run(["map", "dump", str(outer.id), "--json"])[1])
+    assert [e["inner_map_id"] for e in ours] == [a.id, a.id]
+    assert ours[0]["inner"]["id"] == a.id and len(ours[0]["inner"]["entries"]) == 2
+    shallow = json.loads(run(["map", "dump", str(outer.id), "--json", "--depth", "0"])[1])
+    assert "inner" not in shallow[0]
+    limited = json.loads(run(["map", "dump", str(outer.id), "--json", "--limit", "1"])[1])
+    assert len(limited) == 1 and len(limited[0]["inner"]["entries"]) == 1
+    _, text = run(["map", "dump", str(outer.id)])
+    assert f"key: 00 00 00 00  inner_map_id: {a.id}" in text
+    assert "    key: 01 00 00 00  value: 05 00 00 00 00 00 00 00" in text
+    assert text.rstrip().endswith("Found 2 elements")
+    percpu = json.loads(run(["map", "dump", str(pc.id), "--json"])[1])
+    assert [v["cpu"] for v in percpu[0]["values"]] == list(range(bpfnest.possible_cpus()))
+
+
+@pytest.mark.usefixtures("kernel")
+def test_tree(nested: tuple[Map, Map, Map]) -> None:
+    outer, a, _ = nested
+    trees = json.loads(run(["map", "tree", "--json"])[1])
+    mine = next(t for t in trees if t["id"] == outer.id)
+    assert mine["template"] == {
+        "type": "hash",
+        "bytes_key": 4,
+        "bytes_value": 8,
+        "max_entries": 16,
+        "flags": 0,
+    }
+    assert [
+        (s["slot"], s["inner"]["id"], s["inner"]["entries"], s["inner"]["shared"])
+        for s in mine["slots"]
+    ] == [(0, a.id, 2, True), (3, a.id, 2, True)]
+    code, text = run(["map", "tree", str(outer.id)])
+    assert code == 0 and f"[3] -> {a.id}: hash 'cli_inner'" in text and "(shared)" in text
+
+
+@pytest.mark.usefixtures("kernel")
+@pytest.mark.parametrize(
+    ("argv", "status", "text"),
+    [
+        (["map", "show", "4000000000"], 1, "no map has this id"),
+        (["map", "dump", "pinned", "/sys/fs/bpf/does/not/exist"], 1, "nothing is pinned"),
+        (["map", "show", "name", "no_such_map_x"], 1, "no map has this name"),
+        (["map", "show", "frob", "1"], 2, "name a map as ID"),
+        (["load", "/nonexistent.o"], 1, "No such file"),
+    ],
+)
+def test_errors_are_one_line(
+    argv: list[str], status: int, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv, io.StringIO()) == status
+    err = capsys.readouterr().err
+    assert text in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.usefixtures("kernel")
+def test_tree_of_a_plain_map_is_an_error(
+    nested: tuple[Map, Map, Map], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["map", "tree", str(nested[1].id)], io.StringIO()) == 1
+    assert "not an outer map" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("kernel")
+def test_load_and_pin(objs: Callable[..., str], bpffs: str) -> None:
+    code, text = run(["load", objs("outer_init"), "--pin", bpffs])
+    assert code == 0, text
+    assert (
+        f"pinned {bpffs}/maps/outer_arr" in text and f"pinned {bpffs}/progs/write_through" in text
+    )
+    with (
+        Map.from_pinned(f"{bpffs}/maps/outer_arr") as arr,
+        Map.from_pinned(f"{bpffs}/maps/inner_map2") as m2,
+    ):
+        assert arr[0] == m2.id
+    from bpfnest import Program
+
+    with Program.from_pinned(f"{bpffs}/progs/write_through") as prog:
+        shown = json.loads(run(["prog", "show", str(prog.id), "--json"])[1])
+        assert shown["name"] == "write_through" and shown["type"] == "xdp"
+        assert len(shown["map_ids"]) == 3
+        listed = json.loads(run(["prog", "list", "--json"])[1])
+        assert prog.id in [p["id"] for p in listed]
+
+
+@pytest.mark.usefixtures("kernel")
+def test_load_legacy_with_inner(objs: Callable[..., str], bpffs: str) -> None:
+    code, _ = run(["load", objs("legacy_maps")])
+    assert code == 1
+    with Map.create(MapSpec(MapType.ARRAY, 4, 4, 1, name="tmpl")) as tmpl:
+        code, text = run(["load", objs("legacy_maps"), "--inner", f"outer_hash={tmpl.id}"])
+    assert code == 0, text
+    assert "map outer_hash: hash_of_maps" in text and "not pinned" in text

@@ -1,0 +1,284 @@
+"""What the command line shows, as plain data: map and program descriptions,
+dumps with inner maps nested, the map-in-map tree of the whole system.
+
+Everything here returns dicts and lists that ``json.dumps`` takes; keys
+follow ``bpftool -j`` where bpftool has the same thing (``id``, ``type`` in
+bpftool's spelling, ``bytes_key`` ...), plus our own. The CLI only formats.
+Opening maps by id needs CAP_SYS_ADMIN.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from .constants import MapType, ProgType
+from .errors import BPFError
+from .maps import Map, PerCPUMap, map_ids
+from .outer import OuterMap
+from .programs import Program, program_ids
+
+__all__ = [
+    "find_pins",
+    "map_dump",
+    "map_show",
+    "map_tree",
+    "open_map",
+    "prog_show",
+]
+
+BPFFS = "/sys/fs/bpf"
+
+
+def type_name(t: MapType | ProgType | int) -> str:
+    """bpftool's spelling of a map or program type (``array_of_maps``)."""
+    return t.name.lower() if isinstance(t, (MapType, ProgType)) else f"type {t}"
+
+
+def hex_bytes(raw: bytes) -> list[str]:
+    """Bytes as bpftool's JSON writes them: ``["0x01", "0x00", ...]``."""
+    return [f"0x{b:02x}" for b in raw]
+
+
+def fdinfo(fd: int) -> dict[str, str]:
+    """The ``/proc/self/fdinfo`` lines of ``fd`` (memlock, frozen, ...)."""
+    out = {}
+    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii", errors="replace") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            out[key.strip()] = value.strip()
+    return out
+
+
+def open_map(how: str, what: str) -> Map[Any]:
+    """Open a map named the bpftool way: ``("id", "12")``, ``("pinned", path)``,
+    ``("name", "outer")`` (the first map with that name). The caller closes it.
+
+    Raises:
+        BPFError: no such map (``ENOENT``), or no privileges.
+        ValueError: an id that is not a number.
+    """
+    if how == "id":
+        try:
+            map_id = int(what, 0)
+        except ValueError:
+            raise ValueError(f"map id must be a number, got {what!r}") from None
+        return Map.from_id(map_id)
+    if how == "pinned":
+        return Map.from_pinned(what)
+    if how == "name":
+        for m in _each_map():
+            if m.name == what:
+                return m
+            m.close()
+        raise BPFError(errno.ENOENT, f"open map name '{what}': no map has this name")
+    raise ValueError(f"a map is named by id, pinned or name, not {how!r}")
+
+
+def _each_map() -> Iterator[Map[Any]]:
+    """Open every map in the system in turn (skipping maps that vanish)."""
+    for map_id in map_ids():
+        try:
+            yield Map.from_id(map_id)
+        except BPFError as err:
+            if err.errno != errno.ENOENT:
+                raise
+
+
+def find_pins(root: str = BPFFS) -> dict[int, list[str]]:
+    """Map id -> paths of the maps pinned under ``root`` (walked recursively)."""
+    pins: dict[int, list[str]] = {}
+    if not os.path.isdir(root):
+        return pins
+    for top, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(top, name)
+            try:
+                with Map.from_pinned(path, readonly=True) as m:
+                    pins.setdefault(m.id, []).append(path)
+            except (BPFError, OSError):
+                continue  # a program, a link, or gone meanwhile
+    return pins
+
+
+def map_show(m: Map[Any], pins: dict[int, list[str]] | None = None) -> dict[str, Any]:
+    """One map as ``bpftool -j map show`` has it, plus ``filled_slots`` for outer
+    maps and ``pinned`` when ``pins`` (from :func:`find_pins`) is given."""
+    info = fdinfo(m.fd)
+    out: dict[str, Any] = {
+        "id": m.id,
+        "type": type_name(m.type),
+        "name": m.name,
+        "flags": m.flags,
+        "bytes_key": m.key_size,
+        "bytes_value": m.value_size,
+        "max_entries": m.max_entries,
+        "bytes_memlock": int(info.get("memlock", "0") or 0),
+        "frozen": int(info.get("frozen", "0") or 0),
+    }
+    if isinstance(m, OuterMap):
+        out["filled_slots"] = sum(1 for _ in m.items())
+    if pins is not None and m.id in pins:
+        out["pinned"] = sorted(pins[m.id])
+    return out
+
+
+def _entry(m: Map[Any], key: bytes, value: Any) -> dict[str, Any]:
+    if isinstance(m, PerCPUMap):
+        return {
+            "key": hex_bytes(key),
+            "values": [{"cpu": i, "value": hex_bytes(v)} for i, v in enumerate(value)],
+        }
+    if isinstance(m, OuterMap):
+        return {
+            "key": hex_bytes(key),
+            "value": hex_bytes(value.to_bytes(4, "little")),
+            "inner_map_id": value,
+        }
+    return {"key": hex_bytes(key), "value": hex_bytes(value)}
+
+
+def map_dump(m: Map[Any], *, depth: int = 1, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every entry of ``m`` (at most ``limit``); for an outer map, each filled
+    slot with ``inner_map_id`` and, while ``depth`` > 0, ``inner``: the inner
+    map's show object and its ``entries``.
+
+    Raises:
+        BPFError: reading the map, or opening an inner map, failed.
+    """
+    if isinstance(m.type, MapType) and (m.type.is_keyless or m.type.is_ringbuf):
+        raise BPFError(
+            errno.EOPNOTSUPP, f"dump {type_name(m.type)} '{m.name}': it has no keys to walk"
+        )
+    out: list[dict[str, Any]] = []
+    for key, value in m.items():
+        if limit is not None and len(out) >= limit:
+            break
+        entry = _entry(m, key, value)
+        if isinstance(m, OuterMap) and depth > 0:
+            try:
+                inner = Map.from_id(value)
+            except BPFError as err:
+                if err.errno != errno.ENOENT:
+                    raise
+                continue  # replaced meanwhile
+            with inner:
+                entry["inner"] = {
+                    **map_show(inner),
+                    "entries": map_dump(inner, depth=depth - 1, limit=limit),
+                }
+        out.append(entry)
+    return out
+
+
+def map_tree(only: Map[Any] | None = None) -> list[dict[str, Any]]:
+    """Every outer map in the system (or just ``only``) with its slots.
+
+    Each outer map: its show object, ``template`` (learned from an element,
+    or "unknown" when empty), and ``slots``: key, slot number for arrays,
+    and the inner map (id, type, name, sizes, entry count, and ``shared``
+    when it sits in several slots or outer maps).
+
+    Raises:
+        ValueError: ``only`` is not an outer map.
+    """
+    if only is not None and not isinstance(only, OuterMap):
+        raise ValueError(
+            f"map id {only.id} ('{only.name}') is {type_name(only.type)}, not an outer map"
+        )
+    outers: list[OuterMap] = []
+    try:
+        if only is not None:
+            outers.append(only)
+        else:
+            for m in _each_map():
+                if isinstance(m, OuterMap):
+                    outers.append(m)
+                else:
+                    m.close()
+        trees = [_outer_tree(o) for o in outers]
+    finally:
+        if only is None:
+            for o in outers:
+                o.close()
+    uses: dict[int, int] = {}
+    for t in trees:
+        for s in t["slots"]:
+            uses[s["inner"]["id"]] = uses.get(s["inner"]["id"], 0) + 1
+    for t in trees:
+        for s in t["slots"]:
+            s["inner"]["shared"] = uses[s["inner"]["id"]] > 1
+    return trees
+
+
+def _outer_tree(outer: OuterMap) -> dict[str, Any]:
+    template = outer.template
+    slots = []
+    for key, inner_id in outer.items():
+        slot: dict[str, Any] = {"key": hex_bytes(key)}
+        if outer.type == MapType.ARRAY_OF_MAPS:
+            slot["slot"] = int.from_bytes(key, "little")
+        try:
+            inner = Map.from_id(inner_id)
+        except BPFError as err:
+            if err.errno != errno.ENOENT:
+                raise
+            continue
+        with inner:
+            slot["inner"] = {
+                "id": inner.id,
+                "type": type_name(inner.type),
+                "name": inner.name,
+                "bytes_key": inner.key_size,
+                "bytes_value": inner.value_size,
+                "max_entries": inner.max_entries,
+                "entries": _count(inner),
+            }
+        slots.append(slot)
+    return {
+        **map_show(outer),
+        "template": "unknown"
+        if template is None
+        else {
+            "type": type_name(template.type),
+            "bytes_key": template.key_size,
+            "bytes_value": template.value_size,
+            "max_entries": template.max_entries,
+            "flags": template.flags,
+        },
+        "slots": slots,
+    }
+
+
+def _count(m: Map[Any]) -> int | None:
+    if isinstance(m.type, MapType) and (m.type.is_keyless or m.type.is_ringbuf):
+        return None
+    return sum(1 for _ in m.items())
+
+
+def prog_show(p: Program) -> dict[str, Any]:
+    """One program as ``bpftool -j prog show`` has it (id, type, name, tag, map_ids ...)."""
+    info = p.info()
+    return {
+        "id": info.id,
+        "type": type_name(info.type),
+        "name": info.name,
+        "tag": info.tag,
+        "gpl_compatible": info.gpl_compatible,
+        "bytes_xlated": info.xlated_prog_len,
+        "bytes_jited": info.jited_prog_len,
+        "map_ids": p.map_ids(),
+        "btf_id": info.btf_id,
+    }
+
+
+def each_program() -> Iterator[Program]:
+    """Open every program in the system in turn (skipping programs that vanish)."""
+    for prog_id in program_ids():
+        try:
+            yield Program.from_id(prog_id)
+        except BPFError as err:
+            if err.errno != errno.ENOENT:
+                raise
