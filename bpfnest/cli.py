@@ -110,13 +110,57 @@ def _emit(out: TextIO, data: Any, as_json: bool, lines: list[str]) -> None:
             out.write(line + "\n")
 
 
+_LIST_COLUMNS = (
+    ("ID", "id"),
+    ("TYPE", "type"),
+    ("NAME", "name"),
+    ("FLAGS", "flags"),
+    ("KEY", "bytes_key"),
+    ("VALUE", "bytes_value"),
+    ("MAX_ENTRIES", "max_entries"),
+    ("MEMLOCK", "bytes_memlock"),
+    ("SLOTS", "filled_slots"),
+    ("PINNED", "pinned"),
+)
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    def cell(row: dict[str, Any], key: str) -> str:
+        value = row.get(key, "")
+        if key == "flags":
+            return f"{value:#x}"
+        if key == "pinned":
+            return ",".join(value) if value else ""
+        return str(value)
+
+    cells = [[h for h, _ in _LIST_COLUMNS]] + [[cell(r, k) for _, k in _LIST_COLUMNS] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_LIST_COLUMNS))]
+    numeric = {
+        "id",
+        "flags",
+        "bytes_key",
+        "bytes_value",
+        "max_entries",
+        "bytes_memlock",
+        "filled_slots",
+    }
+    lines = []
+    for row in cells:
+        parts = [
+            c.rjust(w) if k in numeric else c.ljust(w)
+            for c, w, (_, k) in zip(row, widths, _LIST_COLUMNS, strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return lines
+
+
 def _map_list(args: argparse.Namespace, out: TextIO) -> None:
     pins = view.find_pins()
     rows = []
     for m in view._each_map():
         with m:
             rows.append(view.map_show(m, pins))
-    _emit(out, rows, args.json, [_show_line(r) for r in rows])
+    _emit(out, rows, args.json, _table(rows))
 
 
 def _map_show(args: argparse.Namespace, out: TextIO) -> None:
@@ -257,7 +301,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"bpfnest: {err}", file=sys.stderr)
         return 2
     except BPFError as err:
-        hint = f" ({_PRIV})" if err.errno == 1 and "root" not in str(err) else ""
+        hint = f" ({_PRIV})" if err.errno == 1 and "CAP_SYS_ADMIN" not in str(err) else ""
         print(f"bpfnest: {err}{hint}", file=sys.stderr)
         return 1
     except (ValueError, TypeError, RuntimeError, OSError) as err:

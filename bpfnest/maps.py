@@ -740,7 +740,7 @@ class PerCPUMap(Map[list[bytes]]):
 def map_ids() -> Iterator[int]:
     """Yield the id of every map in the system, in increasing order.
 
-    Needs root or CAP_BPF. Minimum kernel: 4.13.
+    Needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
 
     Raises:
         BPFError: ``EPERM`` without privileges.
@@ -751,7 +751,11 @@ def map_ids() -> Iterator[int]:
             nxt = ops.get_next_id(Cmd.MAP_GET_NEXT_ID, cur)
         except OSError as err:
             code = err.errno or 0
-            hint = " (needs root or CAP_BPF)" if code == errno.EPERM else ""
+            hint = (
+                " (listing by id needs CAP_SYS_ADMIN; CAP_BPF is not enough)"
+                if code == errno.EPERM
+                else ""
+            )
             raise BPFError(code, f"list maps: {strerror(code)}{hint}") from None
         if nxt is None:
             return

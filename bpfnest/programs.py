@@ -385,7 +385,7 @@ class Program(KernelObject):
                 map missing from ``maps``; bad ``log_level``/``log_size``.
             VerifierError: the kernel refused the program; ``log`` holds the
                 verifier's whole log and ``str()`` its last meaningful line.
-            BPFError: ``EPERM`` without privileges.
+            BPFError: ``EPERM`` without CAP_SYS_ADMIN.
         """
         if not isinstance(spec, ProgramSpec):
             raise TypeError(f"spec must be a ProgramSpec, got {type(spec).__name__}")
@@ -721,7 +721,7 @@ class Program(KernelObject):
 def program_ids() -> Iterator[int]:
     """Yield the id of every program in the system, in increasing order.
 
-    Needs root or CAP_BPF. Minimum kernel: 4.13.
+    Needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
 
     Raises:
         BPFError: ``EPERM`` without privileges.
@@ -732,7 +732,11 @@ def program_ids() -> Iterator[int]:
             nxt = ops.get_next_id(Cmd.PROG_GET_NEXT_ID, cur)
         except OSError as err:
             code = err.errno or 0
-            hint = " (needs root or CAP_BPF)" if code == errno.EPERM else ""
+            hint = (
+                " (listing by id needs CAP_SYS_ADMIN; CAP_BPF is not enough)"
+                if code == errno.EPERM
+                else ""
+            )
             raise BPFError(code, f"list programs: {strerror(code)}{hint}") from None
         if nxt is None:
             return

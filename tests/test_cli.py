@@ -38,8 +38,24 @@ def test_map_list_json_and_table() -> None:
         assert row["bytes_memlock"] > 0
         out = io.StringIO()
         assert main(["map", "list"], out) == 0
-        line = next(x for x in out.getvalue().splitlines() if x.split()[0] == f"{m.id}:")
-        assert "lru_hash" in line and "name cli_list" in line
+        lines = out.getvalue().splitlines()
+        assert lines[0].split() == [
+            "ID",
+            "TYPE",
+            "NAME",
+            "FLAGS",
+            "KEY",
+            "VALUE",
+            "MAX_ENTRIES",
+            "MEMLOCK",
+            "SLOTS",
+            "PINNED",
+        ]
+        line = next(x for x in lines if x.split()[0] == str(m.id))
+        assert line.split()[1:7] == ["lru_hash", "cli_list", "0x0", "4", "16", "32"]
+        # The table lines up: every row puts TYPE at the same column.
+        col = lines[0].index("TYPE")
+        assert all(x[col - 1] == " " and x[col] != " " for x in lines[1:])
 
 
 @pytest.mark.usefixtures("kernel")

@@ -70,3 +70,27 @@ def test_no_capabilities() -> None:
         "create 1 create HASH 'priv': Operation not permitted (needs root or CAP_BPF;"
         " on kernels before 5.11 also a higher RLIMIT_MEMLOCK)"
     ]
+
+
+def test_cli_without_sys_admin_says_what_is_needed() -> None:
+    if shutil.which("capsh") is None:
+        skip_or_fail("capsh is not installed (apt-get install libcap2-bin)")
+    from bpfnest import Map, MapSpec, MapType
+
+    with Map.create(MapSpec(MapType.HASH, 4, 4, 1, name="priv_cli")):  # one map to open
+        res = subprocess.run(
+            [
+                "capsh",
+                "--drop=cap_sys_admin",
+                "--",
+                "-c",
+                f'exec "{sys.executable}" -m bpfnest map list',
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": ROOT},
+        )
+    assert res.returncode == 1
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert "CAP_SYS_ADMIN" in res.stderr

@@ -32,3 +32,24 @@ def test_readme_python_blocks_run(
     exec(compile(block, f"README.md python block {index}", "exec"), {})
     out = capsys.readouterr().out
     assert out.strip(), "the example printed nothing"
+
+
+@pytest.mark.usefixtures("kernel")
+def test_readme_demo_command_from_a_clean_clone(tmp_path: pathlib.Path) -> None:
+    """The README's first command, run as written in a fresh clone of the repo."""
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import skip_or_fail
+
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        skip_or_fail("not a git checkout: cannot clone")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    res = subprocess.run(
+        ["scripts/demo"], cwd=clone, capture_output=True, text=True, env=env, timeout=600
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "all 4 maps the demo made are gone" in res.stdout
