@@ -74,6 +74,8 @@ def _dump_lines(entries: list[dict[str, Any]], indent: str = "") -> list[str]:
                 lines.append(f"{indent}\tvalue (CPU {v['cpu']:02d}): {_hex(v['value'])}")
         else:
             lines.append(f"{indent}key: {_hex(e['key'])}  value: {_hex(e['value'])}")
+        if "formatted" in e:
+            lines.append(f"{indent}  = {json.dumps(e['formatted'])}")
     return lines
 
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from ._sys import ops
 from ._sys.fd import FD
 from .codec import encode
-from .constants import MapType
+from .constants import ENOTSUPP, MapType
 from .errors import BPFError, NotSupportedError
 from .maps import Map
 from .outer import OuterMap
@@ -149,12 +149,13 @@ class _Loader:
         self.pin_root = pin_root
         self.log_level = log_level
         self.reused: set[str] = set()
+        self.btf_fd: FD | None = None
         self.to_pin: list[tuple[str, str]] = []
 
     def load(self) -> None:
         self.check()
         with contextlib.ExitStack() as stack:
-            btf_fd = self.load_btf(stack)
+            btf_fd = self.btf_fd = self.load_btf(stack)
             for name, ms in self.spec.maps.items():
                 if not ms.type.is_outer:
                     self.create_map(name, ms, stack)
@@ -219,7 +220,10 @@ class _Loader:
 
     def load_btf(self, stack: contextlib.ExitStack) -> FD | None:
         btf = self.spec.btf
-        if btf is None or not any(p.func_info for p in self.spec.programs.values()):
+        wanted = any(p.func_info for p in self.spec.programs.values()) or any(
+            m.btf_key_type_id or m.btf_value_type_id for m in self.spec.maps.values()
+        )
+        if btf is None or not wanted:
             return None
         if btf.byteorder != self.spec.byteorder or self.spec.byteorder != _native():
             return None  # the program load refuses the byte order with a clear error
@@ -259,7 +263,7 @@ class _Loader:
         create = ms
         if name == ".kconfig":
             create = MapSpec(**{**ms.__dict__, "contents": {0: _kconfig_value(self.spec)}})
-        m = Map.create(_without_contents(create))
+        m = self.create_with_btf(name, _without_contents(create))
         stack.callback(m.close)
         self.coll.maps[name] = m
         log.debug("map '%s': created %s, id %d", name, ms.type.name, m.id)
@@ -269,6 +273,23 @@ class _Loader:
             if name.startswith(".rodata") or name == ".kconfig":
                 m.freeze()
                 log.debug("map '%s': frozen", name)
+
+    def create_with_btf(self, name: str, ms: MapSpec) -> Map[Any]:
+        """Create with the object's BTF for key and value where it applies (not for
+        outer maps: the kernel refuses that); without it if the kernel refuses."""
+        if (
+            self.btf_fd is None
+            or ms.type.is_outer
+            or not (ms.btf_key_type_id or ms.btf_value_type_id)
+        ):
+            return Map.create(_without_btf(ms))
+        try:
+            return Map.create(ms, btf_fd=self.btf_fd.raw)
+        except BPFError as err:
+            if err.errno not in (errno.EINVAL, ENOTSUPP, errno.EOPNOTSUPP):
+                raise
+            log.debug("map '%s': kernel refused its BTF (%s); created without", name, err)
+            return Map.create(_without_btf(ms))
 
     def fill_slots(self) -> None:
         for name, ms in self.spec.maps.items():
@@ -308,6 +329,10 @@ def pin_name(name: str) -> str:
     """``name`` as a bpffs file name: bpffs refuses dots, so they become ``_``
     (libbpf's ``sanitize_pin_path``): ``.bss`` is pinned as ``_bss``."""
     return name.replace(".", "_")
+
+
+def _without_btf(ms: MapSpec) -> MapSpec:
+    return MapSpec(**{**ms.__dict__, "btf_key_type_id": 0, "btf_value_type_id": 0})
 
 
 def _without_contents(ms: MapSpec) -> MapSpec:

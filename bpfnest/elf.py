@@ -268,6 +268,7 @@ class _Reader:
                 flags=F_RDONLY_PROG if readonly else 0,
                 name=_kernel_name(sec.name),
                 contents={0: value},
+                btf_value_type_id=self.datasec_id(sec.name),
             )
             for sym in self.symbols_in(sec):
                 if sym["st_info"]["type"] == "STT_OBJECT" and sym.name:
@@ -279,6 +280,15 @@ class _Reader:
                             off,
                         )
                     self.variables[sym.name] = VariableSpec(sym.name, sec.name, off, size)
+
+    def datasec_id(self, name: str) -> int:
+        """The BTF id of DATASEC ``name`` (0 when there is none)."""
+        if self.btf is None:
+            return 0
+        try:
+            return self.btf.find(name, Datasec).id
+        except KeyError:
+            return 0
 
     def read_kconfig(self) -> None:
         if self.btf is None:
@@ -392,6 +402,7 @@ class _Reader:
         assert self.btf is not None
         where = ".maps"
         fields: dict[str, int] = {}
+        types: dict[str, int] = {}
         inner_spec: MapSpec | None = None
         values_off: int | None = None
         values_kind = ""
@@ -415,6 +426,7 @@ class _Reader:
                         offset,
                     )
                 fields[f"{m.name}_size"] = size
+                types[m.name] = t.target.id
             elif m.name == "values":
                 if i != len(st.members) - 1:
                     raise self.err(f"map '{name}': 'values' must be the last field", where, offset)
@@ -481,6 +493,8 @@ class _Reader:
             pinning=fields.get("pinning") or None,
             numa_node=fields.get("numa_node"),
             map_extra=fields.get("map_extra", 0),
+            btf_key_type_id=types.get("key", 0),
+            btf_value_type_id=types.get("value", 0),
         )
         return spec, values_off
 

@@ -20,6 +20,7 @@ from ._object import KernelObject
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
 from ._sys.uapi import Cmd
+from .btf import BTF
 from .constants import ANY, ENOTSUPP, MapType
 from .errors import BPFError, IterationAbortedError, KeyNotFoundError, strerror
 from .spec import MapInfo, MapSpec
@@ -150,12 +151,15 @@ class Map(KernelObject, Generic[V]):
         return Map._wrap(fd, info)
 
     @classmethod
-    def create(cls, spec: MapSpec) -> Map[Any]:
+    def create(cls, spec: MapSpec, *, btf_fd: int = 0) -> Map[Any]:
         """Create a map from ``spec``; the caller owns (and closes) the result.
 
         For ``ARRAY_OF_MAPS``/``HASH_OF_MAPS`` the inner template is created
         from ``spec.inner`` (or the given ``Map`` is used) and closed before
-        this returns. Minimum kernel: 3.19 (ARRAY_OF_MAPS/HASH_OF_MAPS 4.12).
+        this returns. With ``btf_fd`` (a loaded BTF, e.g. a collection's),
+        ``spec.btf_key_type_id``/``btf_value_type_id`` name the key and value
+        types there, so that tools can print entries decoded. Minimum kernel:
+        3.19 (ARRAY_OF_MAPS/HASH_OF_MAPS 4.12, BTF 4.18).
 
         Raises:
             TypeError, ValueError: a malformed spec; nothing was created.
@@ -168,7 +172,7 @@ class Map(KernelObject, Generic[V]):
             from .outer import create_outer
 
             return create_outer(spec)
-        return Map._create(spec, inner_fd=0)
+        return Map._create(spec, inner_fd=0, btf_fd=btf_fd)
 
     @staticmethod
     def _create(
@@ -177,6 +181,7 @@ class Map(KernelObject, Generic[V]):
         inner_fd: int,
         inner: MapSpec | None = None,
         template: MapInfo | None = None,
+        btf_fd: int = 0,
     ) -> Map[Any]:
         flags = spec.flags
         numa = 0
@@ -197,6 +202,9 @@ class Map(KernelObject, Generic[V]):
                 map_name=spec.name[:15].encode(),
                 map_ifindex=spec.ifindex,
                 map_extra=spec.map_extra,
+                btf_fd=btf_fd,
+                btf_key_type_id=spec.btf_key_type_id if btf_fd else 0,
+                btf_value_type_id=spec.btf_value_type_id if btf_fd else 0,
             )
         except OSError as err:
             code = err.errno or 0
@@ -322,6 +330,29 @@ class Map(KernelObject, Generic[V]):
             return _info_from_kernel(ops.map_info(self._raw()))
         except OSError as err:
             raise self._error("info", err) from None
+
+    def btf(self) -> BTF | None:
+        """The BTF the map was created with (its key and value types), read back
+        from the kernel; None for a map without BTF. Minimum kernel: 4.18.
+
+        Raises:
+            BPFError: the BTF cannot be opened (``EPERM`` without CAP_SYS_ADMIN).
+            ParseError: the kernel's BTF does not parse.
+        """
+        btf_id = self._info.btf_id
+        if not btf_id:
+            return None
+        try:
+            fd = FD(ops.get_fd_by_id(Cmd.BTF_GET_FD_BY_ID, btf_id))
+        except OSError as err:
+            raise self._error(f"open BTF id {btf_id} of", err) from None
+        try:
+            raw = ops.btf_data(fd.raw)
+        except OSError as err:
+            raise self._error(f"read BTF id {btf_id} of", err) from None
+        finally:
+            fd.close()
+        return BTF.parse(raw, file=f"BTF id {btf_id}")
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"id={self.id}"

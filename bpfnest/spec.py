@@ -73,6 +73,8 @@ class MapSpec:
     numa_node: int | None = None
     map_extra: int = 0
     ifindex: int = 0
+    btf_key_type_id: int = 0
+    btf_value_type_id: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.type, int) and not isinstance(self.type, MapType):

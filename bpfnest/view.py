@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from .btf.format import decode
 from .constants import MapType, ProgType
 from .errors import BPFError
 from .maps import Map, PerCPUMap, map_ids
@@ -140,6 +141,30 @@ def _entry(m: Map[Any], key: bytes, value: Any) -> dict[str, Any]:
     return {"key": hex_bytes(key), "value": hex_bytes(value)}
 
 
+def _decoder(m: Map[Any]) -> Any:
+    """A function (key, value) -> decoded dict for a map with BTF, else None."""
+    info = m.info()
+    if not (info.btf_key_type_id or info.btf_value_type_id) or isinstance(m, OuterMap):
+        return None
+    btf = m.btf()
+    if btf is None:
+        return None
+    kt, vt = info.btf_key_type_id, info.btf_value_type_id
+
+    def decode_one(type_id: int, raw: bytes) -> Any:
+        return decode(btf, btf.type_by_id(type_id), raw) if type_id else None
+
+    def dec(key: bytes, value: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": decode_one(kt, key)}
+        if isinstance(value, list):
+            out["values"] = [{"cpu": i, "value": decode_one(vt, v)} for i, v in enumerate(value)]
+        else:
+            out["value"] = decode_one(vt, value)
+        return out
+
+    return dec
+
+
 def map_dump(m: Map[Any], *, depth: int = 1, limit: int | None = None) -> list[dict[str, Any]]:
     """Every entry of ``m`` (at most ``limit``); for an outer map, each filled
     slot with ``inner_map_id`` and, while ``depth`` > 0, ``inner``: the inner
@@ -153,10 +178,13 @@ def map_dump(m: Map[Any], *, depth: int = 1, limit: int | None = None) -> list[d
             errno.EOPNOTSUPP, f"dump {type_name(m.type)} '{m.name}': it has no keys to walk"
         )
     out: list[dict[str, Any]] = []
+    decoder = _decoder(m)
     for key, value in m.items():
         if limit is not None and len(out) >= limit:
             break
         entry = _entry(m, key, value)
+        if decoder is not None:
+            entry["formatted"] = decoder(key, value)
         if isinstance(m, OuterMap) and depth > 0:
             try:
                 inner = Map.from_id(value)

@@ -233,3 +233,49 @@ def test_load_legacy_with_inner(objs: Callable[..., str], bpffs: str) -> None:
         code, text = run(["load", objs("legacy_maps"), "--inner", f"outer_hash={tmpl.id}"])
     assert code == 0, text
     assert "map outer_hash: hash_of_maps" in text and "not pinned" in text
+
+
+def _unhex(v: object) -> object:
+    """bpftool writes bitfields as "0x.." strings; we write ints."""
+    if isinstance(v, dict):
+        return {k: _unhex(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_unhex(x) for x in v]
+    if isinstance(v, str) and v.startswith("0x"):
+        return int(v, 16)
+    return v
+
+
+@pytest.mark.usefixtures("kernel")
+def test_dump_decodes_btf_like_bpftool(objs: Callable[..., str]) -> None:
+    from bpfnest import CollectionSpec
+
+    with CollectionSpec.from_file(objs("btf_values")).load() as coll:
+        assert coll.programs["fill"].test_run(bytes(64)).retval == 2
+        m = coll.maps["stats"]
+        ours = json.loads(run(["map", "dump", str(m.id), "--json"])[1])
+        assert ours[0]["formatted"] == {
+            "key": 7,
+            "value": {
+                "count": 3,
+                "low": 5,
+                "high": 1000,
+                "label": "hi",
+                "color": "GREEN",
+                "delta": -2,
+            },
+        }
+        theirs = bpftool("map", "dump", "id", str(m.id))
+        assert isinstance(theirs, list)
+        assert [_unhex(e["formatted"]) for e in theirs] == [e["formatted"] for e in ours]
+        _, text = run(["map", "dump", str(m.id)])
+        assert '  = {"key": 7, "value": {"count": 3' in text
+
+
+@pytest.mark.usefixtures("kernel")
+def test_dump_decodes_global_data(objs: Callable[..., str]) -> None:
+    from bpfnest import CollectionSpec
+
+    with CollectionSpec.from_file(objs("globals")).load() as coll:
+        entries = json.loads(run(["map", "dump", str(coll.maps[".data"].id), "--json"])[1])
+        assert entries[0]["formatted"]["value"] == {"counter": 7}

@@ -24,6 +24,29 @@ TARGETS = ["bpfel", "bpfeb"]
 ARRAY_1 = dict(type=MapType.ARRAY, key_size=4, value_size=4, max_entries=1)
 
 
+def plain(maps: dict[str, MapSpec]) -> dict[str, MapSpec]:
+    """The maps without their BTF type ids (checked on their own below)."""
+    out = {}
+    for name, m in maps.items():
+        inner = m.inner
+        if isinstance(inner, MapSpec):
+            inner = dataclasses.replace(inner, btf_key_type_id=0, btf_value_type_id=0)
+        out[name] = dataclasses.replace(m, btf_key_type_id=0, btf_value_type_id=0, inner=inner)
+    return out
+
+
+def test_btf_type_ids_of_maps(objs: Objs) -> None:
+    from bpfnest.btf import Datasec
+
+    spec = load(objs, "outer_init")
+    assert spec.btf is not None
+    m = spec.maps["inner_map1"]
+    assert spec.btf.type_by_id(m.btf_key_type_id).name == "int"
+    assert spec.btf.type_by_id(m.btf_value_type_id).name == "int"
+    bss = spec.btf.type_by_id(spec.maps[".bss"].btf_value_type_id)
+    assert isinstance(bss, Datasec) and bss.name == ".bss"
+
+
 def load(objs: Objs, name: str, target: str = "bpfel") -> CollectionSpec:
     return CollectionSpec.from_file(objs(name, target))
 
@@ -32,7 +55,7 @@ def load(objs: Objs, name: str, target: str = "bpfel") -> CollectionSpec:
 def test_declared_map_in_map(objs: Objs, target: str) -> None:
     spec = load(objs, "outer_init", target)
     assert spec.byteorder == ("little" if target == "bpfel" else "big")
-    assert spec.maps == {
+    assert plain(spec.maps) == {
         "inner_map1": MapSpec(**ARRAY_1, name="inner_map1"),
         "inner_map2": MapSpec(**ARRAY_1, name="inner_map2"),
         "outer_arr": MapSpec(
@@ -72,12 +95,12 @@ def test_declared_map_in_map(objs: Objs, target: str) -> None:
 @pytest.mark.parametrize("target", TARGETS)
 def test_legacy_maps(objs: Objs, target: str) -> None:
     spec = load(objs, "legacy_maps", target)
-    assert spec.maps == {
+    assert plain(spec.maps) == {
         "outer_hash": MapSpec(MapType.HASH_OF_MAPS, 4, 4, 8, name="outer_hash"),
         "counters": MapSpec(MapType.ARRAY, 4, 8, 4, name="counters"),
     }
     long = load(objs, "legacy_long", target)
-    assert long.maps == {
+    assert plain(long.maps) == {
         "long_hash": MapSpec(MapType.HASH, 8, 16, 32, flags=F_NO_PREALLOC, name="long_hash"),
         "long_array": MapSpec(MapType.ARRAY, 4, 4, 2, name="long_array"),
     }
@@ -88,10 +111,10 @@ def test_legacy_maps(objs: Objs, target: str) -> None:
 def test_globals_and_subprograms(objs: Objs, target: str) -> None:
     spec = load(objs, "globals", target)
     order = "little" if target == "bpfel" else "big"
-    assert spec.maps[".data"] == MapSpec(
+    assert plain(spec.maps)[".data"] == MapSpec(
         **{**ARRAY_1, "name": ".data", "contents": {0: (7).to_bytes(4, order)}}
     )
-    assert spec.maps[".rodata"] == MapSpec(
+    assert plain(spec.maps)[".rodata"] == MapSpec(
         **{
             **ARRAY_1,
             "name": ".rodata",
@@ -113,7 +136,7 @@ def test_wide_hash_keys_and_prog_array(objs: Objs) -> None:
     assert spec.maps["wide_keys"].key_size == 8
     assert spec.maps["wide_keys"].contents == {1: "a", 3: "b"}
     tail = load(objs, "tail_calls")
-    assert tail.maps["jump_table"] == MapSpec(
+    assert plain(tail.maps)["jump_table"] == MapSpec(
         MapType.PROG_ARRAY, 4, 4, 2, name="jump_table", contents={1: "tail_target"}
     )
 
@@ -152,6 +175,7 @@ def test_byte_orders_agree(objs: Objs) -> None:
 
 
 def _norm(m: MapSpec) -> MapSpec:
+    m = plain({"m": m})["m"]
     contents = m.contents
     if contents and isinstance(contents.get(0), bytes):
         contents = {0: b"<data>"}
@@ -245,7 +269,7 @@ def test_rejected_map_definitions(objs: Objs, name: str, text: str) -> None:
 
 def test_every_uint_field(objs: Objs) -> None:
     spec = load(objs, "map_fields")
-    assert spec.maps == {
+    assert plain(spec.maps) == {
         "bloom": MapSpec(MapType.BLOOM_FILTER, 0, 4, 64, name="bloom", map_extra=5),
         "sized": MapSpec(MapType.HASH, 8, 8, 8, flags=F_NO_PREALLOC, name="sized", numa_node=0),
     }

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from . import _strerror, bpf
 from .uapi import (
     BPF_OBJ_NAME_LEN,
+    BpfBtfInfo,
     BpfMapInfo,
     BpfProgInfo,
     BtfLoadAttr,
@@ -29,6 +30,7 @@ from .uapi import (
 )
 
 __all__ = [
+    "btf_data",
     "BatchError",
     "BtfLoadError",
     "LookupBatch",
@@ -509,3 +511,16 @@ def prog_map_ids(fd: int) -> list[int]:
         if int(info.nr_map_ids) <= count:
             return [int(i) for i in ids[: int(info.nr_map_ids)]]
     return [int(i) for i in ids]
+
+
+def btf_data(fd: int) -> bytes:
+    """The raw BTF of a BTF object fd (BPF_OBJ_GET_INFO_BY_FD, two calls)."""
+    info = BpfBtfInfo()
+    attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
+    bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
+    size = int(info.btf_size)
+    buf = ctypes.create_string_buffer(max(size, 1))
+    info = BpfBtfInfo(btf=ctypes.addressof(buf), btf_size=size)
+    attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
+    bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
+    return buf.raw[: int(info.btf_size)]
