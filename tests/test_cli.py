@@ -279,3 +279,16 @@ def test_dump_decodes_global_data(objs: Callable[..., str]) -> None:
     with CollectionSpec.from_file(objs("globals")).load() as coll:
         entries = json.loads(run(["map", "dump", str(coll.maps[".data"].id), "--json"])[1])
         assert entries[0]["formatted"]["value"] == {"counter": 7}
+
+
+@pytest.mark.usefixtures("kernel")
+def test_tree_of_an_empty_outer_map() -> None:
+    spec = MapSpec(
+        MapType.HASH_OF_MAPS, 8, 4, 4, name="cli_empty", inner=MapSpec(MapType.ARRAY, 4, 4, 1)
+    )
+    with Map.create(spec) as outer:
+        tree = json.loads(run(["map", "tree", "name", "cli_empty", "--json"])[1])
+        assert tree == [{**tree[0], "id": outer.id, "template": "unknown", "slots": []}]
+        _, text = run(["map", "tree", str(outer.id)])
+        assert text.startswith(f"{outer.id}: hash_of_maps 'cli_empty'")
+        assert "template unknown (empty)" in text
