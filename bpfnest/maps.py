@@ -120,6 +120,8 @@ class Map(KernelObject, Generic[V]):
         self._type: MapType | int = info.type
         self._key_size = info.key_size
         self._value_size = info.value_size
+        self._key_limit = 1 << (8 * info.key_size)
+        self._fast: ops.ElemOps | None = None
 
     # ----------------------------------------------------------- construction
 
@@ -380,7 +382,20 @@ class Map(KernelObject, Generic[V]):
         return f"{_type_name(self._type)} '{self.name}'"
 
     def _encode_key(self, key: object) -> bytes:
+        if type(key) is int and 0 <= key < self._key_limit:  # the common case, fast
+            return key.to_bytes(self._key_size, "little")
         return codec.encode(key, self._key_size, "key")
+
+    def _elem(self) -> ops.ElemOps:
+        """Preallocated buffers for lookup/update/delete (one syscall each).
+
+        Raises ``ValueError`` when the map is closed.
+        """
+        fd = self._raw()
+        fast = self._fast
+        if fast is None:
+            fast = self._fast = ops.ElemOps(fd, self._key_size, self._buf_size)
+        return fast
 
     def _encode_value(self, value: object) -> bytes:
         return codec.encode(value, self._value_size, "value")
@@ -449,10 +464,8 @@ class Map(KernelObject, Generic[V]):
     def _lookup_raw(self, key: object) -> bytes | None:
         k = self._encode_key(key)
         try:
-            return ops.map_lookup_elem(self._raw(), k, self._buf_size)
+            return self._elem().lookup(k)
         except OSError as err:
-            if err.errno == errno.ENOENT:
-                return None
             raise self._error("lookup", err, key=key) from None
 
     def lookup(self, key: object) -> V | None:
@@ -495,7 +508,7 @@ class Map(KernelObject, Generic[V]):
         k = self._encode_key(key)
         v = self._encode_value(value)
         try:
-            ops.map_update_elem(self._raw(), k, v, flags)
+            self._elem().update(k, v, flags)
         except OSError as err:
             raise self._error("update", err, key=key) from None
 
@@ -518,7 +531,7 @@ class Map(KernelObject, Generic[V]):
         """
         k = self._encode_key(key)
         try:
-            ops.map_delete_elem(self._raw(), k)
+            self._elem().delete(k)
         except OSError as err:
             raise self._error("delete", err, key=key) from None
 

@@ -14,10 +14,11 @@ import ctypes
 import logging
 import os
 import platform
+from typing import Any
 
 from .uapi import Cmd
 
-__all__ = ["Cmd", "bpf", "syscall_number"]
+__all__ = ["Cmd", "bpf", "bpf_prepared", "syscall_number"]
 
 _log = logging.getLogger("bpfnest.sys")
 
@@ -91,3 +92,23 @@ def bpf(cmd: Cmd, attr: ctypes.Structure) -> int:
 def _strerror(err: int) -> str:
     # 524 is the kernel-internal ENOTSUPP, which libc has no text for.
     return "Operation not supported (ENOTSUPP)" if err == 524 else os.strerror(err)
+
+
+def bpf_prepared(cmd: Cmd, ref: Any, size: int, *, ok_enoent: bool = False) -> int:
+    """The fast path of :func:`bpf` for an attr passed as a prebuilt ``byref``.
+
+    With ``ok_enoent``, ENOENT returns -1 instead of raising (a missing key
+    is not an error on the lookup fast path).
+
+    Raises:
+        OSError: with the kernel's errno when the call fails.
+    """
+    ret: int = _syscall(_NR, cmd, ref, size)
+    if ret >= 0:
+        return ret
+    err = _get_errno()
+    if ok_enoent and err == 2:
+        return -1
+    if _log.isEnabledFor(logging.DEBUG):
+        _log.debug("bpf(%s) failed: errno %d", cmd.name, err)
+    raise OSError(err, _strerror(err))

@@ -11,7 +11,7 @@ import ctypes
 import os
 from typing import NamedTuple
 
-from . import _strerror, bpf
+from . import _strerror, bpf, bpf_prepared
 from .uapi import (
     BPF_OBJ_NAME_LEN,
     BpfBtfInfo,
@@ -524,3 +524,72 @@ def btf_data(fd: int) -> bytes:
     attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
     bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
     return buf.raw[: int(info.btf_size)]
+
+
+class ElemOps:
+    """Element operations on one map with preallocated attrs, key and value buffers.
+
+    One ``bpf(2)`` call per operation and no per-call struct building: one
+    attr per command already points at the buffers; a call copies the key
+    in, runs the syscall and copies the value out. A lock makes one instance
+    safe to share between threads. ``fd`` must stay open while this is used
+    (its owner checks that).
+    """
+
+    __slots__ = (
+        "_bufs",
+        "_delete",
+        "_kaddr",
+        "_ksize",
+        "_lock",
+        "_lookup",
+        "_size",
+        "_up_attr",
+        "_update",
+        "_vaddr",
+        "_vsize",
+    )
+
+    def __init__(self, fd: int, key_size: int, value_size: int) -> None:
+        import threading
+
+        kbuf = ctypes.create_string_buffer(max(key_size, 1))
+        vbuf = ctypes.create_string_buffer(max(value_size, 1))
+        self._bufs = (kbuf, vbuf)
+        self._ksize, self._vsize = key_size, value_size
+        self._kaddr, self._vaddr = ctypes.addressof(kbuf), ctypes.addressof(vbuf)
+        key = self._kaddr if key_size else 0
+        lookup = MapElemAttr(map_fd=fd, key=key, value=self._vaddr)
+        update = MapElemAttr(map_fd=fd, key=key, value=self._vaddr)
+        delete = MapElemAttr(map_fd=fd, key=key)
+        self._up_attr = update
+        self._lookup, self._update, self._delete = (
+            ctypes.byref(lookup),
+            ctypes.byref(update),
+            ctypes.byref(delete),
+        )
+        self._size = ctypes.sizeof(MapElemAttr)
+        self._lock = threading.Lock()
+
+    def lookup(self, key: bytes) -> bytes | None:
+        """BPF_MAP_LOOKUP_ELEM: the value, or None for ENOENT."""
+        with self._lock:
+            ctypes.memmove(self._kaddr, key, self._ksize)
+            if bpf_prepared(Cmd.MAP_LOOKUP_ELEM, self._lookup, self._size, ok_enoent=True) < 0:
+                return None
+            return ctypes.string_at(self._vaddr, self._vsize)
+
+    def update(self, key: bytes, value: bytes, flags: int) -> None:
+        """BPF_MAP_UPDATE_ELEM with ``value`` of exactly the value size."""
+        with self._lock:
+            ctypes.memmove(self._kaddr, key, self._ksize)
+            ctypes.memmove(self._vaddr, value, self._vsize)
+            if self._up_attr.flags != flags:
+                self._up_attr.flags = flags
+            bpf_prepared(Cmd.MAP_UPDATE_ELEM, self._update, self._size)
+
+    def delete(self, key: bytes) -> None:
+        """BPF_MAP_DELETE_ELEM."""
+        with self._lock:
+            ctypes.memmove(self._kaddr, key, self._ksize)
+            bpf_prepared(Cmd.MAP_DELETE_ELEM, self._delete, self._size)
