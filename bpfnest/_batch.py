@@ -65,7 +65,7 @@ def _has_batch(m: Map[V], command: str) -> bool:
 
 def lookup_batch(m: Map[V], *, chunk: int = BATCH_CHUNK) -> list[tuple[bytes, V]]:
     """:meth:`bpfnest.Map.lookup_batch`."""
-    return _read_batch(m, "lookup", chunk, lambda: list(m.items()))
+    return _read_batch(m, "lookup", chunk, lambda: list(m._items_each()))
 
 
 def lookup_and_delete_batch(m: Map[V], *, chunk: int = BATCH_CHUNK) -> list[tuple[bytes, V]]:
@@ -210,3 +210,25 @@ def _no_such_command(err: ops.BatchError, count: int) -> bool:
 def _check_chunk(chunk: object) -> None:
     if not isinstance(chunk, int) or isinstance(chunk, bool) or not 1 <= chunk <= 1 << 20:
         raise ValueError(f"chunk must be an int in 1..{1 << 20}, got {chunk!r}")
+
+
+ITEMS_CHUNK = 1024
+
+
+def iter_items(m: Map[V], chunk: int = ITEMS_CHUNK) -> Iterator[tuple[bytes, V]]:
+    """:meth:`bpfnest.Map.items`: LOOKUP_BATCH in chunks where the type has it."""
+    if not _has_batch(m, "lookup"):
+        yield from m._items_each()
+        return
+    it = _batch_iter(m, delete=False, chunk=chunk)
+    try:
+        first = next(it)
+    except StopIteration:
+        return
+    except BPFError as err:
+        if err.errno not in _NO_BATCH:
+            raise
+        yield from m._items_each()
+        return
+    yield first
+    yield from it

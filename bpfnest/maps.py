@@ -669,7 +669,17 @@ class Map(KernelObject, Generic[V]):
         return self.keys()
 
     def items(self) -> Iterator[tuple[bytes, V]]:
-        """Yield ``(key, value)`` for every element; elements deleted meanwhile are skipped."""
+        """Yield ``(key, value)`` for every element; elements deleted meanwhile are skipped.
+
+        Where the map type has BPF_MAP_LOOKUP_BATCH (hash and array maps, 5.6+)
+        elements come in chunks of 1024 per syscall, so memory stays flat
+        however large the map; otherwise one get_next_key and one lookup per
+        element. Either way each element is given once.
+        """
+        return _batch.iter_items(self)
+
+    def _items_each(self) -> Iterator[tuple[bytes, V]]:
+        """:meth:`items` one element at a time (get_next_key + lookup)."""
         for key in self._iter_keys():
             raw = self._lookup_raw(key)
             if raw is not None:

@@ -480,3 +480,26 @@ def test_batch_commands_match_kernel(spec: MapSpec) -> None:
                 continue
             supported.add(name)
         assert supported == spec.type.batch_commands
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MapSpec(MapType.HASH, 4, 8, 4096),
+        MapSpec(MapType.PERCPU_HASH, 4, 8, 4096),
+        MapSpec(MapType.LRU_HASH, 8, 4, 4096),
+        MapSpec(MapType.ARRAY, 4, 8, 3000),
+        MapSpec(MapType.PERCPU_ARRAY, 4, 4, 3000),
+    ],
+    ids=lambda s: s.type.name,
+)
+def test_items_fast_path_equals_slow_path(spec: MapSpec) -> None:
+    """items() reads in LOOKUP_BATCH chunks of 1024; the result is that of the
+    per-element walk, across chunk boundaries."""
+    with Map.create(spec) as m:
+        m.update_batch({k: k * 7 + 1 for k in range(0, 3000, 1 if spec.type.is_array else 2)})
+        fast = list(m.items())
+        slow = list(m._items_each())
+        assert len(fast) == len(slow) == (3000 if spec.type.is_array else 1500)
+        assert dict(fast) == dict(slow)
+        assert len({k for k, _ in fast}) == len(fast)  # each key once

@@ -485,3 +485,17 @@ def test_churn_leaves_nothing(t: MapType) -> None:
         assert list(outer.items()) == []
     assert len(os.listdir("/proc/self/fd")) == fds_before
     assert not wait_maps_gone(system_map_ids() - maps_before)
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_items_fast_path_on_outer_maps(
+    t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    outer = make_outer(t, max_entries=8)
+    inners = {slot: maps(INNER) for slot in (1, 4, 6)}
+    outer.update_batch(inners)
+    assert (
+        dict(outer.items())
+        == dict(outer._items_each())
+        == {slot.to_bytes(4, "little"): m.id for slot, m in inners.items()}
+    )
