@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import errno
 import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +29,8 @@ from .spec import MapInfo, MapSpec
 __all__ = ["OuterMap", "create_outer"]
 
 _GET_MAP_TRIES = 8
+#: How many inner maps :meth:`OuterMap.inner_lookup` keeps open.
+INNER_CACHE = 256
 
 
 def create_outer(spec: MapSpec) -> OuterMap:
@@ -69,6 +73,8 @@ class OuterMap(Map[int]):
         super().__init__(fd, info)
         self._inner_spec = inner
         self._template = template
+        self._cache: OrderedDict[int, Map[Any]] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # ------------------------------------------------------------ template
 
@@ -201,6 +207,52 @@ class OuterMap(Map[int]):
                 f"{op} {_name(self)}{where}: Invalid argument"
                 f" (ARRAY_OF_MAPS takes only ANY, not flags {flags})",
             )
+
+    def inner_lookup(self, key: object, inner_key: object) -> Any:
+        """Look up ``inner_key`` in the inner map at ``key``; None when either is missing.
+
+        Costs two lookups: the slot's id, then the element, in an inner map
+        opened by id once and kept in a bounded cache (``INNER_CACHE`` maps,
+        least recently used first out). The cache is safe: an open fd keeps
+        its map's id from being reused, and the slot is read on every call,
+        so a map that left the slot is never used again (it stays open in the
+        cache until evicted or :meth:`close`). Needs CAP_SYS_ADMIN.
+
+        Raises:
+            BPFError: ``EPERM`` without CAP_SYS_ADMIN; errors of the lookups.
+        """
+        for _ in range(_GET_MAP_TRIES):
+            inner_id = self.lookup(key)
+            if inner_id is None:
+                return None
+            with self._cache_lock:
+                inner = self._cache.get(inner_id)
+                if inner is not None:
+                    self._cache.move_to_end(inner_id)
+            if inner is None:
+                try:
+                    inner = Map.from_id(inner_id)
+                except BPFError as err:
+                    if err.errno == errno.ENOENT:
+                        continue  # replaced and freed meanwhile: read the slot again
+                    raise
+                with self._cache_lock:
+                    self._cache[inner_id] = inner
+                    while len(self._cache) > INNER_CACHE:
+                        self._cache.popitem(last=False)[1].close()
+            return inner.lookup(inner_key)
+        raise BPFError(
+            errno.EAGAIN,
+            f"inner_lookup {_name(self)} {self._key_label(key)}: the slot kept changing",
+        )
+
+    def close(self) -> None:
+        """Close the outer map's fd and the inner maps cached by :meth:`inner_lookup`."""
+        with self._cache_lock:
+            cached, self._cache = list(self._cache.values()), OrderedDict()
+        for m in cached:
+            m.close()
+        super().close()
 
     def get_map(self, key: object) -> Map[Any] | None:
         """Open the inner map at ``key``; None when the slot is empty.

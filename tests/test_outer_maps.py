@@ -499,3 +499,52 @@ def test_items_fast_path_on_outer_maps(
         == dict(outer._items_each())
         == {slot.to_bytes(4, "little"): m.id for slot, m in inners.items()}
     )
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_inner_lookup_cache_never_returns_a_map_that_left(
+    t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    import bpfnest.outer as outer_mod
+
+    outer = make_outer(t)
+    assert outer.inner_lookup(0, 1) is None  # empty slot
+    first, second = maps(INNER), maps(INNER)
+    first[1], second[1] = 10, 20
+    outer[0] = first
+    assert outer.inner_lookup(0, 1) == u32(10)
+    assert outer.inner_lookup(0, 2) is None  # missing inner key
+    outer[0] = second  # replaced between two lookups through the cache
+    assert outer.inner_lookup(0, 1) == u32(20)
+    first[1] = 11  # the old map, still open in the cache, is not read any more
+    assert outer.inner_lookup(0, 1) == u32(20)
+    # Bounded: many replacements keep at most INNER_CACHE inner maps open.
+    old = outer_mod.INNER_CACHE
+    outer_mod.INNER_CACHE = 3
+    try:
+        for value in range(6):
+            with Map.create(INNER) as m:
+                m[1] = value
+                outer[0] = m
+            assert outer.inner_lookup(0, 1) == u32(value)
+        assert len(outer._cache) == 3
+    finally:
+        outer_mod.INNER_CACHE = old
+
+
+def u32(n: int) -> bytes:
+    return n.to_bytes(4, "little")
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_inner_lookup_cache_closed_with_the_outer_map(t: MapType) -> None:
+    before = system_map_ids()
+    with Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=INNER)) as outer:
+        assert isinstance(outer, OuterMap)
+        with Map.create(INNER) as inner:
+            inner[1] = 5
+            outer[1] = inner
+        assert outer.inner_lookup(1, 1) == u32(5)
+        assert len(outer._cache) == 1
+    assert outer._cache == {}
+    assert not wait_maps_gone(system_map_ids() - before)
