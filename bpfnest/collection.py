@@ -292,29 +292,45 @@ class _Loader:
             return Map.create(_without_btf(ms))
 
     def fill_slots(self) -> None:
+        """Fill the declared slots of each outer map and PROG_ARRAY.
+
+        All slots of a map go in one BPF_MAP_UPDATE_BATCH: an outer map pays
+        one RCU grace period for all of them instead of one per slot. If the
+        batch is refused, the slots are set one by one so that the error names
+        the slot and what was to go in it.
+        """
         for name, ms in self.spec.maps.items():
             if not (ms.type.is_outer or ms.type == MapType.PROG_ARRAY) or name in self.reused:
                 continue
             outer = self.coll.maps[name]
+            what = "map" if ms.type.is_outer else "program"
+            slots: list[tuple[Any, Any, str]] = []
             for slot, target in sorted((ms.contents or {}).items(), key=lambda kv: str(kv[0])):
-                value: Any
                 if isinstance(target, str):
-                    value = (
+                    value: Any = (
                         self.coll.maps[target]
                         if ms.type.is_outer
                         else self.coll.programs[target].fd
                     )
+                    slots.append((slot, value, target))
                 else:
-                    value, target = target, getattr(target, "name", repr(target))
-                what = "map" if ms.type.is_outer else "program"
-                try:
-                    outer[slot] = value
-                except BPFError as err:
-                    reason = str(err).rpartition(": ")[2]
-                    raise BPFError(
-                        err.errno or errno.EINVAL,
-                        f"map '{name}': slot [{slot}] cannot be set to {what} '{target}': {reason}",
-                    ) from None
+                    slots.append((slot, target, getattr(target, "name", repr(target))))
+            if not slots:
+                continue
+            try:
+                outer.update_batch([(slot, value) for slot, value, _ in slots])
+            except (BPFError, ValueError, TypeError):
+                for slot, value, target in slots:
+                    try:
+                        outer[slot] = value
+                    except BPFError as err:
+                        reason = str(err).rpartition(": ")[2]
+                        raise BPFError(
+                            err.errno or errno.EINVAL,
+                            f"map '{name}': slot [{slot}] cannot be set to {what} '{target}':"
+                            f" {reason}",
+                        ) from None
+            for slot, value, target in slots:
                 fd = value.fd if isinstance(value, (Map, Program)) else value
                 log.debug("map '%s': slot [%s] set to %s '%s' fd=%d", name, slot, what, target, fd)
 
