@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from types import TracebackType
 from typing import TypeVar
 
 from ._sys import ops
 from ._sys.fd import FD
-from .errors import BPFError
+from ._sys.uapi import Cmd
+from .errors import BPFError, strerror
 
-__all__ = ["KernelObject"]
+__all__ = ["KernelObject", "iter_ids"]
 
 _T = TypeVar("_T", bound="KernelObject")
 
@@ -81,3 +83,27 @@ class KernelObject:
         except OSError as err:
             hint = _PIN_HINTS.get(err.errno or 0)
             raise self._error(f"pin at '{path}'", err, hint=hint) from None
+
+
+def iter_ids(cmd: Cmd, what: str) -> Iterator[int]:
+    """Yield every id that ``cmd`` (a ``*_GET_NEXT_ID``) walks, in increasing order.
+
+    Raises:
+        BPFError: ``EPERM`` without CAP_SYS_ADMIN (CAP_BPF is not enough).
+    """
+    cur = 0
+    while True:
+        try:
+            nxt = ops.get_next_id(cmd, cur)
+        except OSError as err:
+            code = err.errno or 0
+            hint = (
+                " (listing by id needs CAP_SYS_ADMIN; CAP_BPF is not enough)"
+                if code == errno.EPERM
+                else ""
+            )
+            raise BPFError(code, f"list {what}: {strerror(code)}{hint}") from None
+        if nxt is None:
+            return
+        yield nxt
+        cur = nxt

@@ -16,7 +16,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from . import _batch, codec
-from ._object import KernelObject
+from ._hints import create_hint as _create_hint
+from ._hints import open_hint as _open_hint
+from ._object import KernelObject, iter_ids
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
 from ._sys.uapi import Cmd
@@ -66,18 +68,6 @@ def _info_from_kernel(raw: Any) -> MapInfo:
 
 def _type_name(t: MapType | int) -> str:
     return t.name if isinstance(t, MapType) else f"type {t}"
-
-
-def _open_hint(err: int, how: str) -> str | None:
-    if err == errno.EPERM:
-        if how == "id":
-            return "opening a map by id needs CAP_SYS_ADMIN (CAP_BPF is not enough)"
-        return "needs root or CAP_BPF"
-    if err == errno.ENOENT:
-        return {"id": "no map has this id", "pin": "nothing is pinned at this path"}.get(how)
-    if err == errno.EBADF:
-        return "not an open file descriptor"
-    return None
 
 
 def check_fd(fd: object, what: str) -> int:
@@ -735,40 +725,6 @@ class Map(KernelObject, Generic[V]):
         return _batch.delete_batch(self, keys)
 
 
-def _create_hint(code: int, spec: MapSpec) -> str | None:
-    t = spec.type
-    if code == errno.EPERM:
-        return "needs root or CAP_BPF; on kernels before 5.11 also a higher RLIMIT_MEMLOCK"
-    if code == ENOTSUPP or code == errno.EOPNOTSUPP:
-        if t.is_outer and isinstance(spec.inner, MapSpec) and not spec.inner.type.can_be_inner:
-            return f"{spec.inner.type.name} cannot be an inner map"
-        return f"the kernel cannot create {t.name} with these parameters"
-    if code == errno.EINVAL:
-        if t.is_outer:
-            if spec.value_size != 4:
-                return f"an outer map's value_size must be 4, not {spec.value_size}"
-            if t == MapType.ARRAY_OF_MAPS and spec.key_size != 4:
-                return f"ARRAY_OF_MAPS key_size must be 4, not {spec.key_size}"
-            inner = spec.inner
-            if isinstance(inner, Map) and isinstance(inner.type, MapType) and inner.type.is_outer:
-                return f"the template is {inner.type.name}: only one level of nesting"
-            return (
-                "the inner template is refused: an outer map (only one level of nesting) or invalid"
-            )
-        if spec.max_entries == 0:
-            return "max_entries must be > 0"
-        if t.is_storage:
-            return f"{t.name} needs BTF for key and value"
-        return "a size or flag is not valid for this map type"
-    if code == errno.E2BIG:
-        return "key, value or max_entries too large for this map type"
-    if code == errno.EBADF:
-        return "the inner template fd is not open"
-    if code == errno.ENOMEM:
-        return "not enough memory (or memlock rlimit) for max_entries"
-    return None
-
-
 class PerCPUMap(Map[list[bytes]]):
     """A per-CPU map: every value is one entry per possible CPU.
 
@@ -797,21 +753,6 @@ def map_ids() -> Iterator[int]:
     Needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
 
     Raises:
-        BPFError: ``EPERM`` without privileges.
+        BPFError: ``EPERM`` without CAP_SYS_ADMIN.
     """
-    cur = 0
-    while True:
-        try:
-            nxt = ops.get_next_id(Cmd.MAP_GET_NEXT_ID, cur)
-        except OSError as err:
-            code = err.errno or 0
-            hint = (
-                " (listing by id needs CAP_SYS_ADMIN; CAP_BPF is not enough)"
-                if code == errno.EPERM
-                else ""
-            )
-            raise BPFError(code, f"list maps: {strerror(code)}{hint}") from None
-        if nxt is None:
-            return
-        yield nxt
-        cur = nxt
+    return iter_ids(Cmd.MAP_GET_NEXT_ID, "maps")

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Protocol
 
-from ._object import KernelObject
+from ._object import KernelObject, iter_ids
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
 from ._sys.uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BpfProgInfo, Cmd
@@ -724,21 +724,6 @@ def program_ids() -> Iterator[int]:
     Needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
 
     Raises:
-        BPFError: ``EPERM`` without privileges.
+        BPFError: ``EPERM`` without CAP_SYS_ADMIN.
     """
-    cur = 0
-    while True:
-        try:
-            nxt = ops.get_next_id(Cmd.PROG_GET_NEXT_ID, cur)
-        except OSError as err:
-            code = err.errno or 0
-            hint = (
-                " (listing by id needs CAP_SYS_ADMIN; CAP_BPF is not enough)"
-                if code == errno.EPERM
-                else ""
-            )
-            raise BPFError(code, f"list programs: {strerror(code)}{hint}") from None
-        if nxt is None:
-            return
-        yield nxt
-        cur = nxt
+    return iter_ids(Cmd.PROG_GET_NEXT_ID, "programs")
