@@ -85,6 +85,33 @@ def dump_hash(n: int) -> Result:
         return {"n": n, "ns_per_op": elapsed / n, "ops_per_s": n * 1e9 / elapsed}
 
 
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def items_rss(n: int) -> Result:
+    """items() over an n-entry HASH (1,000,000 at full scale): RSS growth while it runs."""
+    with Map.create(MapSpec(MapType.HASH, max_entries=n, name="b_rss", **U32_U64)) as m:
+        for start in range(0, n, 100_000):
+            m.update_batch({k: k for k in range(start, min(n, start + 100_000))})
+        base = peak = _rss()
+        count = 0
+        start_ns = time.perf_counter_ns()
+        for _ in m.items():
+            count += 1
+            if count % 10_000 == 0:
+                peak = max(peak, _rss())
+        elapsed = time.perf_counter_ns() - start_ns
+        assert count == n, (count, n)
+        return {
+            "n": n,
+            "ns_per_op": elapsed / n,
+            "ops_per_s": n * 1e9 / elapsed,
+            "rss_growth_mb": (peak - base) / 2**20,
+        }
+
+
 def swap_inner(n: int) -> Result:
     inner = MapSpec(MapType.HASH, max_entries=1024, name="b_swap", **U32_U64)
     values = {k: k for k in range(1024)}
@@ -126,6 +153,7 @@ WORKLOADS: dict[str, tuple[Callable[[int], Result], int]] = {
     "hash_update": (hash_update, 200_000),
     "outer_inner_lookup": (outer_inner_lookup, 50_000),
     "dump_hash": (dump_hash, 100_000),
+    "items_rss": (items_rss, 1_000_000),
     "swap_inner": (swap_inner, 500),
     "churn": (churn, 1000),
 }
@@ -187,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         ratio = f"{r['ratio_to_c']:.2f}" if "ratio_to_c" in r else "-"
         extra = ""
+        if "rss_growth_mb" in r:
+            extra = f"  RSS growth {r['rss_growth_mb']:.1f} MB"
         if "leaked_fds" in r:
             extra = f"  leaked fds {r['leaked_fds']}, maps {r['leaked_maps']}"
         print(

@@ -19,6 +19,7 @@ WORKLOADS = [
     "hash_update",
     "outer_inner_lookup",
     "dump_hash",
+    "items_rss",
     "swap_inner",
     "churn",
 ]
@@ -40,3 +41,4 @@ def test_run_py_reports_every_workload() -> None:
         assert r["n"] >= 1 and r["ns_per_op"] > 0 and r["ops_per_s"] > 0, name
     assert report["churn"]["leaked_fds"] == 0
     assert report["churn"]["leaked_maps"] == 0
+    assert report["items_rss"]["rss_growth_mb"] >= 0
