@@ -42,3 +42,29 @@ def test_run_py_reports_every_workload() -> None:
     assert report["churn"]["leaked_fds"] == 0
     assert report["churn"]["leaked_maps"] == 0
     assert report["items_rss"]["rss_growth_mb"] >= 0
+
+
+@pytest.mark.usefixtures("kernel")
+def test_compare_runs_the_c_program() -> None:
+    res = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "run.py"),
+            "--json",
+            "--scale",
+            "0.01",
+            "--compare",
+            "--only",
+            "array_lookup",
+            "--only",
+            "churn",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert "_c" not in report, report.get("_c")  # C built and ran
+    for name in ("array_lookup", "churn"):
+        assert report[name]["c_ns_per_op"] > 0 and report[name]["ratio_to_c"] > 0

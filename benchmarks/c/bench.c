@@ -1,0 +1,413 @@
+/*
+ * The workloads of shared/BENCH.md in C, with libbpf's low-level API only
+ * (bpf_map_create, bpf_map_lookup_elem, bpf_map_update_elem,
+ * bpf_map_delete_elem, bpf_map_get_next_key, bpf_map_get_fd_by_id, close),
+ * written the straightforward way a C user would: one syscall per element.
+ *
+ * Build:  gcc -O2 -Wall -Wextra -o bench benchmarks/c/bench.c -lbpf
+ * Run:    bench [--only NAME ...] [--scale F]        (needs root)
+ *
+ * Prints one JSON object on stdout:
+ *   {"WORKLOAD": {"ops_per_s": F, "ns_per_op": F, "n": N}, ...}
+ * churn adds "leaked_fds" and "leaked_maps". Only the measured loop is timed
+ * (CLOCK_MONOTONIC); setup and teardown are not. --scale multiplies every n.
+ * Keys are u32, values u64. Any failing call prints a message on stderr and
+ * exits with status 1.
+ */
+#define _GNU_SOURCE
+#include <bpf/bpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Exit with a message. err is a libbpf return value (-errno) or 0 for "see errno". */
+static void die(const char *what, int err)
+{
+	fprintf(stderr, "bench: %s: %s\n", what, strerror(err ? -err : errno));
+	exit(1);
+}
+
+/* Fail unless a libbpf call returned >= 0; returns ret (an fd for creators). */
+static int check(int ret, const char *what)
+{
+	if (ret < 0)
+		die(what, ret);
+	return ret;
+}
+
+static void close_fd(int fd)
+{
+	if (close(fd) < 0)
+		die("close", 0);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		die("clock_gettime", 0);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A map of u32 keys and u64 values. */
+static int create_u32_u64(enum bpf_map_type type, const char *name, uint32_t max_entries)
+{
+	return check(bpf_map_create(type, name, sizeof(uint32_t), sizeof(uint64_t),
+				    max_entries, NULL), "bpf_map_create");
+}
+
+/*
+ * A map-in-map (values are u32 fds on update, u32 map ids on lookup) whose
+ * inner maps look like the template `inner_fd`. The caller closes the
+ * template right after; the outer map keeps what it needs of it.
+ */
+static int create_outer(enum bpf_map_type type, const char *name, uint32_t max_entries,
+			int inner_fd)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .inner_map_fd = (uint32_t)inner_fd);
+
+	return check(bpf_map_create(type, name, sizeof(uint32_t), sizeof(uint32_t),
+				    max_entries, &opts), "bpf_map_create (outer)");
+}
+
+/* Put keys 0..count-1 with value base+key into a u32 -> u64 map. */
+static void fill_u32_u64(int fd, uint32_t count, uint64_t base)
+{
+	for (uint32_t key = 0; key < count; key++) {
+		uint64_t value = base + key;
+
+		check(bpf_map_update_elem(fd, &key, &value, BPF_ANY), "bpf_map_update_elem");
+	}
+}
+
+/* Number of open fds of this process (the directory's own fd included, same every time). */
+static long fd_count(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *entry;
+	long count = 0;
+
+	if (!dir)
+		die("opendir /proc/self/fd", 0);
+	while ((entry = readdir(dir)) != NULL)
+		if (entry->d_name[0] != '.')
+			count++;
+	closedir(dir);
+	return count;
+}
+
+/* The ids of all maps in the system, ascending; *count gets their number. */
+static uint32_t *map_ids(size_t *count)
+{
+	uint32_t *ids = NULL, id = 0;
+	size_t n = 0, cap = 0;
+	int err;
+
+	while ((err = bpf_map_get_next_id(id, &id)) == 0) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			ids = realloc(ids, cap * sizeof(*ids));
+			if (!ids)
+				die("realloc", 0);
+		}
+		ids[n++] = id;
+	}
+	if (err != -ENOENT)
+		die("bpf_map_get_next_id", err);
+	*count = n;
+	return ids;
+}
+
+/* How many maps exist now that were not in `before` (sorted ascending). */
+static long new_maps(const uint32_t *before, size_t n_before)
+{
+	size_t n_now, i, j = 0;
+	uint32_t *now = map_ids(&n_now);
+	long count = 0;
+
+	for (i = 0; i < n_now; i++) {
+		while (j < n_before && before[j] < now[i])
+			j++;
+		if (j == n_before || before[j] != now[i])
+			count++;
+	}
+	free(now);
+	return count;
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+struct result {
+	long n;
+	uint64_t elapsed_ns;
+	int has_leaks; /* churn only */
+	long leaked_fds;
+	long leaked_maps;
+};
+
+/* ---- workloads ---------------------------------------------------------- */
+
+/* ARRAY of 1024 entries; one op = lookup key i % 1024. */
+static void array_lookup(long n, struct result *r)
+{
+	int fd = create_u32_u64(BPF_MAP_TYPE_ARRAY, "b_array", 1024);
+	uint64_t start, value;
+
+	fill_u32_u64(fd, 1024, 0);
+	start = now_ns();
+	for (long i = 0; i < n; i++) {
+		uint32_t key = (uint32_t)(i % 1024);
+
+		check(bpf_map_lookup_elem(fd, &key, &value), "bpf_map_lookup_elem");
+	}
+	r->elapsed_ns = now_ns() - start;
+	close_fd(fd);
+}
+
+/* HASH with max_entries 65536; one op = update key i % 65536 to i (BPF_ANY). */
+static void hash_update(long n, struct result *r)
+{
+	int fd = create_u32_u64(BPF_MAP_TYPE_HASH, "b_hash", 65536);
+	uint64_t start;
+
+	start = now_ns();
+	for (long i = 0; i < n; i++) {
+		uint32_t key = (uint32_t)(i % 65536);
+		uint64_t value = (uint64_t)i;
+
+		check(bpf_map_update_elem(fd, &key, &value, BPF_ANY), "bpf_map_update_elem");
+	}
+	r->elapsed_ns = now_ns() - start;
+	close_fd(fd);
+}
+
+/*
+ * ARRAY_OF_MAPS with 64 slots, each an inner HASH (max 1024) of 1024 entries.
+ * One op starts from the outer map: look up the inner map's id in slot
+ * i % 64, open it by id, look up key i % 1024, close the fd.
+ */
+static void outer_inner_lookup(long n, struct result *r)
+{
+	int template = create_u32_u64(BPF_MAP_TYPE_HASH, "b_inner", 1024);
+	int outer = create_outer(BPF_MAP_TYPE_ARRAY_OF_MAPS, "b_outer", 64, template);
+	uint64_t start;
+
+	close_fd(template);
+	for (uint32_t slot = 0; slot < 64; slot++) {
+		int inner = create_u32_u64(BPF_MAP_TYPE_HASH, "b_inner", 1024);
+		uint32_t value = (uint32_t)inner;
+
+		fill_u32_u64(inner, 1024, (uint64_t)slot * 1024);
+		check(bpf_map_update_elem(outer, &slot, &value, BPF_ANY),
+		      "bpf_map_update_elem (outer)");
+		close_fd(inner); /* the outer map holds it now */
+	}
+
+	start = now_ns();
+	for (long i = 0; i < n; i++) {
+		uint32_t slot = (uint32_t)(i % 64), key = (uint32_t)(i % 1024), id;
+		uint64_t value;
+		int inner;
+
+		check(bpf_map_lookup_elem(outer, &slot, &id), "bpf_map_lookup_elem (outer)");
+		inner = check(bpf_map_get_fd_by_id(id), "bpf_map_get_fd_by_id");
+		check(bpf_map_lookup_elem(inner, &key, &value), "bpf_map_lookup_elem (inner)");
+		close_fd(inner);
+		if (value != (uint64_t)slot * 1024 + key) {
+			fprintf(stderr, "bench: outer_inner_lookup: wrong value %llu\n",
+				(unsigned long long)value);
+			exit(1);
+		}
+	}
+	r->elapsed_ns = now_ns() - start;
+	close_fd(outer);
+}
+
+/* HASH of n entries; read every entry with get_next_key + lookup. n = entries read. */
+static void dump_hash(long n, struct result *r)
+{
+	int fd = create_u32_u64(BPF_MAP_TYPE_HASH, "b_dump", (uint32_t)n);
+	uint32_t key, next;
+	uint64_t start, value, sum = 0;
+	long count = 0;
+	int err;
+
+	fill_u32_u64(fd, (uint32_t)n, 0);
+	start = now_ns();
+	err = bpf_map_get_next_key(fd, NULL, &key);
+	while (err == 0) {
+		check(bpf_map_lookup_elem(fd, &key, &value), "bpf_map_lookup_elem");
+		sum += value;
+		count++;
+		err = bpf_map_get_next_key(fd, &key, &next);
+		key = next;
+	}
+	r->elapsed_ns = now_ns() - start;
+	if (err != -ENOENT)
+		die("bpf_map_get_next_key", err);
+	/* Every entry seen exactly once: values are 0..n-1. */
+	if (count != n || sum != (uint64_t)n * (uint64_t)(n - 1) / 2) {
+		fprintf(stderr, "bench: dump_hash read %ld entries, expected %ld\n", count, n);
+		exit(1);
+	}
+	close_fd(fd);
+}
+
+/*
+ * ARRAY_OF_MAPS with 16 slots, inner template HASH (max 1024). One op =
+ * create a new inner HASH, fill 1024 entries, put it in slot i % 16, close
+ * the user's fd. Each outer update waits for an RCU grace period.
+ */
+static void swap_inner(long n, struct result *r)
+{
+	int template = create_u32_u64(BPF_MAP_TYPE_HASH, "b_swap", 1024);
+	int outer = create_outer(BPF_MAP_TYPE_ARRAY_OF_MAPS, "b_outer", 16, template);
+	uint64_t start;
+
+	close_fd(template);
+	start = now_ns();
+	for (long i = 0; i < n; i++) {
+		int inner = create_u32_u64(BPF_MAP_TYPE_HASH, "b_swap", 1024);
+		uint32_t slot = (uint32_t)(i % 16), value = (uint32_t)inner;
+
+		fill_u32_u64(inner, 1024, 0);
+		check(bpf_map_update_elem(outer, &slot, &value, BPF_ANY),
+		      "bpf_map_update_elem (outer)");
+		close_fd(inner);
+	}
+	r->elapsed_ns = now_ns() - start;
+	close_fd(outer);
+}
+
+/*
+ * HASH_OF_MAPS with max_entries 1024, inner template ARRAY (u32 -> u32, 8
+ * entries). One op = create an inner map, insert it at key i % 1024, close
+ * it, delete the key. Afterwards, with everything closed, check that the
+ * process's fd count and the system's maps are back where they started.
+ */
+static void churn(long n, struct result *r)
+{
+	long fds_before = fd_count();
+	size_t n_before;
+	uint32_t *maps_before = map_ids(&n_before);
+	int template = check(bpf_map_create(BPF_MAP_TYPE_ARRAY, "b_churn", sizeof(uint32_t),
+					    sizeof(uint32_t), 8, NULL), "bpf_map_create");
+	int outer = create_outer(BPF_MAP_TYPE_HASH_OF_MAPS, "b_outer", 1024, template);
+	uint64_t start, deadline;
+
+	close_fd(template);
+	start = now_ns();
+	for (long i = 0; i < n; i++) {
+		int inner = check(bpf_map_create(BPF_MAP_TYPE_ARRAY, "b_churn", sizeof(uint32_t),
+						 sizeof(uint32_t), 8, NULL), "bpf_map_create");
+		uint32_t key = (uint32_t)(i % 1024), value = (uint32_t)inner;
+
+		check(bpf_map_update_elem(outer, &key, &value, BPF_ANY),
+		      "bpf_map_update_elem (outer)");
+		close_fd(inner);
+		check(bpf_map_delete_elem(outer, &key), "bpf_map_delete_elem (outer)");
+	}
+	r->elapsed_ns = now_ns() - start;
+	close_fd(outer);
+
+	/* Inner maps are freed from a kernel workqueue: give them up to 2 s. */
+	deadline = now_ns() + 2000000000ull;
+	while ((r->leaked_maps = new_maps(maps_before, n_before)) > 0 && now_ns() < deadline)
+		usleep(10000);
+	r->leaked_fds = fd_count() - fds_before;
+	r->has_leaks = 1;
+	free(maps_before);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static const struct workload {
+	const char *name;
+	void (*run)(long n, struct result *r);
+	long n;
+} workloads[] = {
+	{ "array_lookup", array_lookup, 200000 },
+	{ "hash_update", hash_update, 200000 },
+	{ "outer_inner_lookup", outer_inner_lookup, 50000 },
+	{ "dump_hash", dump_hash, 100000 },
+	{ "swap_inner", swap_inner, 500 },
+	{ "churn", churn, 1000 },
+};
+#define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: bench [--only NAME ...] [--scale F]\n");
+	exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	int selected[N_WORKLOADS] = { 0 }, any_only = 0, first = 1;
+	struct result results[N_WORKLOADS] = { 0 };
+	double scale = 1.0;
+
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) {
+			const char *name = argv[++a];
+			int found = 0;
+
+			any_only = 1;
+			for (size_t w = 0; w < N_WORKLOADS; w++)
+				if (strcmp(workloads[w].name, name) == 0)
+					selected[w] = found = 1;
+			/*
+			 * A workload the C side does not have (benchmarks/run.py
+			 * also asks for its own extras, such as items_rss) is
+			 * skipped with a note rather than failing the whole run.
+			 */
+			if (!found)
+				fprintf(stderr, "bench: no C workload '%s', skipped\n", name);
+		} else if (strcmp(argv[a], "--scale") == 0 && a + 1 < argc) {
+			char *end;
+
+			scale = strtod(argv[++a], &end);
+			if (*end != '\0' || !(scale > 0))
+				usage();
+		} else {
+			usage();
+		}
+	}
+
+	/* Run everything first so that a failure leaves stdout empty. */
+	for (size_t w = 0; w < N_WORKLOADS; w++) {
+		if (any_only && !selected[w])
+			continue;
+		results[w].n = (long)(workloads[w].n * scale);
+		if (results[w].n < 1)
+			results[w].n = 1;
+		workloads[w].run(results[w].n, &results[w]);
+	}
+
+	printf("{");
+	for (size_t w = 0; w < N_WORKLOADS; w++) {
+		const struct result *r = &results[w];
+		double ns_per_op;
+
+		if (any_only && !selected[w])
+			continue;
+		ns_per_op = (double)(r->elapsed_ns ? r->elapsed_ns : 1) / (double)r->n;
+		printf("%s\"%s\": {\"ops_per_s\": %.3f, \"ns_per_op\": %.3f, \"n\": %ld",
+		       first ? "" : ", ", workloads[w].name, 1e9 / ns_per_op, ns_per_op, r->n);
+		if (r->has_leaks)
+			printf(", \"leaked_fds\": %ld, \"leaked_maps\": %ld", r->leaked_fds,
+			       r->leaked_maps);
+		printf("}");
+		first = 0;
+	}
+	printf("}\n");
+	return 0;
+}
