@@ -153,7 +153,7 @@ def update_batch(
         if _no_such_command(err, len(encoded)):
             for key, k, v in encoded:
                 try:
-                    ops.map_update_elem(m._raw(), k, v, flags)
+                    m._elem().update(k, v, flags)
                 except OSError as each:
                     raise m._error("update", each, key=key) from None
             return len(encoded)
@@ -180,7 +180,7 @@ def delete_batch(m: Map[V], keys: Iterable[Any]) -> int:
         if _no_such_command(err, len(pairs)):
             for key, k in pairs:
                 try:
-                    ops.map_delete_elem(m._raw(), k)
+                    m._elem().delete(k)
                 except OSError as each:
                     raise m._error("delete", each, key=key) from None
             return len(pairs)

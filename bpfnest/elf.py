@@ -469,8 +469,6 @@ class _Reader:
                 where,
                 offset,
             )
-        if values_kind == "" and mtype.is_outer and not inner:
-            pass  # an outer map whose inner map is given before load
         if inner and fields.get("pinning"):
             raise self.err(f"map '{name}': an inner map definition cannot be pinned", where, offset)
         if inner and mtype.is_outer:

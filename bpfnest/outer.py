@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._sys import ops
+from ._sys.fd import FD
 from .constants import ANY, MapType
 from .errors import BPFError
 from .maps import Map, _info_from_kernel, check_fd
@@ -64,7 +65,7 @@ class OuterMap(Map[int]):
 
     def __init__(
         self,
-        fd: Any,
+        fd: FD,
         info: MapInfo,
         *,
         inner: MapSpec | None = None,

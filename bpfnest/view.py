@@ -22,6 +22,8 @@ from .outer import OuterMap
 from .programs import Program, program_ids
 
 __all__ = [
+    "each_map",
+    "each_program",
     "find_pins",
     "map_dump",
     "map_show",
@@ -70,7 +72,7 @@ def open_map(how: str, what: str) -> Map[Any]:
     if how == "pinned":
         return Map.from_pinned(what)
     if how == "name":
-        for m in _each_map():
+        for m in each_map():
             if m.name == what:
                 return m
             m.close()
@@ -78,7 +80,7 @@ def open_map(how: str, what: str) -> Map[Any]:
     raise ValueError(f"a map is named by id, pinned or name, not {how!r}")
 
 
-def _each_map() -> Iterator[Map[Any]]:
+def each_map() -> Iterator[Map[Any]]:
     """Open every map in the system in turn (skipping maps that vanish)."""
     for map_id in map_ids():
         try:
@@ -221,7 +223,7 @@ def map_tree(only: Map[Any] | None = None) -> list[dict[str, Any]]:
         if only is not None:
             outers.append(only)
         else:
-            for m in _each_map():
+            for m in each_map():
                 if isinstance(m, OuterMap):
                     outers.append(m)
                 else:
