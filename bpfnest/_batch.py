@@ -151,11 +151,9 @@ def update_batch(
         return ops.map_update_batch(m._raw(), keys, values, len(encoded), flags)
     except ops.BatchError as err:
         if _no_such_command(err, len(encoded)):
-            for key, k, v in encoded:
-                try:
-                    m._elem().update(k, v, flags)
-                except OSError as each:
-                    raise m._error("update", each, key=key) from None
+            update = m._elem().update
+            for key, _, v in encoded:
+                update(key, v, flags)
             return len(encoded)
         key = encoded[err.count][0] if err.count < len(encoded) else None
         raise m._error(
@@ -178,11 +176,9 @@ def delete_batch(m: Map[V], keys: Iterable[Any]) -> int:
         return ops.map_delete_batch(m._raw(), b"".join(k for _, k in pairs), len(pairs))
     except ops.BatchError as err:
         if _no_such_command(err, len(pairs)):
-            for key, k in pairs:
-                try:
-                    m._elem().delete(k)
-                except OSError as each:
-                    raise m._error("delete", each, key=key) from None
+            delete = m._elem().delete
+            for key, _ in pairs:
+                delete(key)
             return len(pairs)
         key = pairs[err.count][0] if err.count < len(pairs) else None
         raise m._error(

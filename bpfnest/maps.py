@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import errno
 import functools
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +34,7 @@ __all__ = ["Map", "PerCPUMap", "map_ids", "possible_cpus"]
 V = TypeVar("V")
 
 _MAP_INODE = "anon_inode:bpf-map"
+_ELEM_LOCK = threading.Lock()
 
 
 @functools.cache
@@ -112,6 +115,11 @@ class Map(KernelObject, Generic[V]):
         self._value_size = info.value_size
         self._key_limit = 1 << (8 * info.key_size)
         self._fast: ops.ElemOps | None = None
+        if type(self) is Map:
+            # The element fast path: lookup/update/delete of a plain map are
+            # the ElemOps closures themselves (no method frame in between).
+            fast = self._elem()
+            self.__dict__.update(lookup=fast.lookup, update=fast.update, delete=fast.delete)
 
     # ----------------------------------------------------------- construction
 
@@ -377,15 +385,64 @@ class Map(KernelObject, Generic[V]):
         return codec.encode(key, self._key_size, "key")
 
     def _elem(self) -> ops.ElemOps:
-        """Preallocated buffers for lookup/update/delete (one syscall each).
+        """The element fast path (built once): one syscall per lookup/update/delete.
 
-        Raises ``ValueError`` when the map is closed.
+        Its errors are this map's: ``BPFError`` from :meth:`_error`, and
+        ``ValueError`` once the map is closed. It holds the ``FD`` and only a
+        weak reference to the map, so dropping the map still frees it.
         """
-        fd = self._raw()
         fast = self._fast
-        if fast is None:
-            fast = self._fast = ops.ElemOps(fd, self._key_size, self._buf_size)
-        return fast
+        if fast is not None:
+            return fast
+        with _ELEM_LOCK:
+            if self._fast is None:
+                self._fast = self._make_elem()
+            return self._fast
+
+    def _make_elem(self) -> ops.ElemOps:
+        ref = weakref.ref(self)
+        describe = self._describe()
+
+        def on_error(op: str, code: int, key: object) -> BaseException:
+            m = ref()
+            if m is None:
+                return BPFError(code, f"{op} {describe}: {strerror(code)}")
+            return m._error(op, OSError(code, strerror(code)), key=key)
+
+        def check_flags(flags: int, key: object) -> None:
+            m = ref()
+            if m is not None:
+                m._check_flags(flags, "update", key)
+
+        t = self._type
+        plain = type(self)._encode_value is Map._encode_value
+        return ops.ElemOps(
+            self._fd,
+            self._key_size,
+            self._buf_size,
+            describe=describe,
+            key_encode=functools.partial(codec.encode, size=self._key_size, what="key"),
+            value_encode=(
+                functools.partial(codec.encode, size=self._value_size, what="value")
+                if plain
+                else None
+            ),
+            on_error=on_error,
+            check_flags=check_flags,
+            # Updates of outer maps wait for RCU (~8 ms): let other threads run.
+            release_gil=not isinstance(t, MapType) or t.is_outer or t == MapType.STRUCT_OPS,
+        )
+
+    def close(self) -> None:
+        """Close the file descriptor; idempotent.
+
+        Element operations in flight finish first; later ones (also through
+        a bound ``m.lookup`` kept elsewhere) raise ``ValueError``.
+        """
+        fast = self._fast
+        if fast is not None:
+            fast.invalidate()
+        super().close()
 
     def _encode_value(self, value: object) -> bytes:
         return codec.encode(value, self._value_size, "value")
@@ -452,11 +509,7 @@ class Map(KernelObject, Generic[V]):
     # ------------------------------------------------------------ elements
 
     def _lookup_raw(self, key: object) -> bytes | None:
-        k = self._encode_key(key)
-        try:
-            return self._elem().lookup(k)
-        except OSError as err:
-            raise self._error("lookup", err, key=key) from None
+        return self._elem().lookup(key)
 
     def lookup(self, key: object) -> V | None:
         """Return the value at ``key``, or None when there is none.
@@ -495,12 +548,7 @@ class Map(KernelObject, Generic[V]):
                 range), ``EPERM`` (frozen or read-only), ...
         """
         self._check_flags(flags, "update", key)
-        k = self._encode_key(key)
-        v = self._encode_value(value)
-        try:
-            self._elem().update(k, v, flags)
-        except OSError as err:
-            raise self._error("update", err, key=key) from None
+        self._elem().update(key, self._encode_value(value), flags)
 
     def __setitem__(self, key: object, value: Any) -> None:
         self.update(key, value)
@@ -519,11 +567,7 @@ class Map(KernelObject, Generic[V]):
             KeyError: (a :class:`KeyNotFoundError`) when the key is absent.
             BPFError: ``EINVAL`` on array maps, whose elements cannot be deleted.
         """
-        k = self._encode_key(key)
-        try:
-            self._elem().delete(k)
-        except OSError as err:
-            raise self._error("delete", err, key=key) from None
+        self._elem().delete(key)
 
     def __delitem__(self, key: object) -> None:
         self.delete(key)

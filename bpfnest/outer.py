@@ -76,6 +76,7 @@ class OuterMap(Map[int]):
         self._template = template
         self._cache: OrderedDict[int, Map[Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._closing = False
 
     # ------------------------------------------------------------ template
 
@@ -222,14 +223,14 @@ class OuterMap(Map[int]):
         Raises:
             BPFError: ``EPERM`` without CAP_SYS_ADMIN; errors of the lookups.
         """
+        slot_lookup = self._elem().lookup
+        cache = self._cache
         for _ in range(_GET_MAP_TRIES):
-            inner_id = self.lookup(key)
-            if inner_id is None:
+            raw = slot_lookup(key)
+            if raw is None:
                 return None
-            with self._cache_lock:
-                inner = self._cache.get(inner_id)
-                if inner is not None:
-                    self._cache.move_to_end(inner_id)
+            inner_id = int.from_bytes(raw, sys.byteorder)
+            inner = cache.get(inner_id)
             if inner is None:
                 try:
                     inner = Map.from_id(inner_id)
@@ -238,10 +239,24 @@ class OuterMap(Map[int]):
                         continue  # replaced and freed meanwhile: read the slot again
                     raise
                 with self._cache_lock:
-                    self._cache[inner_id] = inner
-                    while len(self._cache) > INNER_CACHE:
-                        self._cache.popitem(last=False)[1].close()
-            return inner.lookup(inner_key)
+                    if self._closing:
+                        inner.close()
+                        raise ValueError(f"{self._describe()} is closed")
+                    cache = self._cache
+                    cache[inner_id] = inner
+                    while len(cache) > INNER_CACHE:
+                        cache.popitem(last=False)[1].close()
+            else:
+                try:  # noqa: SIM105 - hot path: contextlib.suppress costs ~0.3 µs
+                    cache.move_to_end(inner_id)
+                except KeyError:
+                    pass  # evicted by another thread meanwhile; still fine to use below
+            try:
+                return inner.lookup(inner_key)
+            except ValueError:
+                if inner.closed:
+                    continue  # evicted and closed by another thread: read the slot again
+                raise
         raise BPFError(
             errno.EAGAIN,
             f"inner_lookup {_name(self)} {self._key_label(key)}: the slot kept changing",
@@ -250,6 +265,7 @@ class OuterMap(Map[int]):
     def close(self) -> None:
         """Close the outer map's fd and the inner maps cached by :meth:`inner_lookup`."""
         with self._cache_lock:
+            self._closing = True
             cached, self._cache = list(self._cache.values()), OrderedDict()
         for m in cached:
             m.close()

@@ -6,6 +6,14 @@ with the kernel's errno; turning them into :class:`bpfnest.BPFError` with a
 useful message is the job of the callers (maps, programs, collection).
 ``BPF_PROG_LOAD`` is retried on ``EAGAIN`` as libbpf does. Every call is
 traced on the ``bpfnest.sys`` logger at DEBUG.
+
+The foreign function is called without ``argtypes`` (ctypes' argument
+conversion costs ~0.4 µs a call here): every caller passes the syscall
+number and sizes as small non-negative ints and the attr as a ``byref``.
+:data:`syscall_gil_held` is the same call through ``ctypes.PyDLL``: it keeps
+the GIL while the kernel runs, which is cheaper still and makes the call
+atomic with respect to other Python threads; only the element fast path of
+:class:`bpfnest._sys.ops.ElemOps` uses it, for commands that do not sleep.
 """
 
 from __future__ import annotations
@@ -14,11 +22,18 @@ import ctypes
 import logging
 import os
 import platform
-from typing import Any
 
 from .uapi import Cmd
 
-__all__ = ["Cmd", "bpf", "bpf_prepared", "syscall_number"]
+__all__ = [
+    "NR",
+    "Cmd",
+    "bpf",
+    "get_errno",
+    "syscall_gil_held",
+    "syscall_number",
+    "syscall_released",
+]
 
 _log = logging.getLogger("bpfnest.sys")
 
@@ -55,14 +70,20 @@ def syscall_number(machine: str | None = None) -> int:
         raise OSError(38, f"bpf(2) syscall number unknown for machine {machine!r}") from None
 
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_syscall = _libc.syscall
+# syscall(2) twice: releasing the GIL around the kernel (CDLL) and keeping it
+# (PyDLL). No argtypes: see the module docstring.
+_syscall = ctypes.CDLL(None, use_errno=True).syscall
 _syscall.restype = ctypes.c_long
-_syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]
-_NR = syscall_number()
+syscall_released = _syscall
+syscall_gil_held = ctypes.PyDLL(None, use_errno=True).syscall
+syscall_gil_held.restype = ctypes.c_long
+#: This machine's bpf(2) syscall number.
+NR = syscall_number()
+_NR = NR
 _byref = ctypes.byref
 _sizeof = ctypes.sizeof
 _get_errno = ctypes.get_errno
+get_errno = ctypes.get_errno
 
 
 def bpf(cmd: Cmd, attr: ctypes.Structure) -> int:
@@ -92,23 +113,3 @@ def bpf(cmd: Cmd, attr: ctypes.Structure) -> int:
 def _strerror(err: int) -> str:
     # 524 is the kernel-internal ENOTSUPP, which libc has no text for.
     return "Operation not supported (ENOTSUPP)" if err == 524 else os.strerror(err)
-
-
-def bpf_prepared(cmd: Cmd, ref: Any, size: int, *, ok_enoent: bool = False) -> int:
-    """The fast path of :func:`bpf` for an attr passed as a prebuilt ``byref``.
-
-    With ``ok_enoent``, ENOENT returns -1 instead of raising (a missing key
-    is not an error on the lookup fast path).
-
-    Raises:
-        OSError: with the kernel's errno when the call fails.
-    """
-    ret: int = _syscall(_NR, cmd, ref, size)
-    if ret >= 0:
-        return ret
-    err = _get_errno()
-    if ok_enoent and err == 2:
-        return -1
-    if _log.isEnabledFor(logging.DEBUG):
-        _log.debug("bpf(%s) failed: errno %d", cmd.name, err)
-    raise OSError(err, _strerror(err))
