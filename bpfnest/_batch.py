@@ -39,9 +39,8 @@ def _batch_iter(m: Map[V], *, delete: bool, chunk: int) -> Iterator[tuple[bytes,
     ks, vs = m._key_size, m._buf_size
     while True:
         try:
-            res = ops.map_lookup_batch(
-                m._raw(), token, _token_size(m), ks, vs, chunk, delete=delete
-            )
+            with m._use() as fd:
+                res = ops.map_lookup_batch(fd, token, _token_size(m), ks, vs, chunk, delete=delete)
         except ops.BatchError as err:
             if err.errno == errno.ENOSPC and err.count == 0:
                 chunk *= 2  # one hash bucket holds more than `chunk` elements
@@ -148,7 +147,8 @@ def update_batch(
     try:
         if not _has_batch(m, "update"):
             raise ops.BatchError(ENOTSUPP, len(encoded))
-        return ops.map_update_batch(m._raw(), keys, values, len(encoded), flags)
+        with m._use() as fd:
+            return ops.map_update_batch(fd, keys, values, len(encoded), flags)
     except ops.BatchError as err:
         if _no_such_command(err, len(encoded)):
             update = m._elem().update
@@ -173,7 +173,8 @@ def delete_batch(m: Map[V], keys: Iterable[Any]) -> int:
     try:
         if not _has_batch(m, "delete"):
             raise ops.BatchError(ENOTSUPP, len(pairs))
-        return ops.map_delete_batch(m._raw(), b"".join(k for _, k in pairs), len(pairs))
+        with m._use() as fd:
+            return ops.map_delete_batch(fd, b"".join(k for _, k in pairs), len(pairs))
     except ops.BatchError as err:
         if _no_such_command(err, len(pairs)):
             delete = m._elem().delete

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from ._sys import ops
-from ._sys.fd import FD
+from ._sys.fd import FD, _Borrow
 from ._sys.uapi import Cmd
 from .errors import BPFError, strerror
 
@@ -40,10 +40,21 @@ class KernelObject:
         raise NotImplementedError
 
     def _raw(self) -> int:
-        """The fd number. Raises ``ValueError`` once closed."""
+        """The fd number, unguarded. Raises ``ValueError`` once closed.
+
+        For a syscall use :meth:`_use`: another thread's ``close()`` could
+        let the number be reused between reading it and the syscall.
+        """
         if self._fd.closed:
             raise ValueError(f"{self._describe()} is closed")
         return self._fd.raw
+
+    def _use(self) -> _Borrow:
+        """``with self._use() as fd``: the fd number, kept open until the block ends.
+
+        Raises ``ValueError`` once closed.
+        """
+        return self._fd.borrow(self._describe())
 
     @property
     def fd(self) -> int:
@@ -79,7 +90,8 @@ class KernelObject:
         """
         path = str(path)
         try:
-            ops.obj_pin(self._raw(), path)
+            with self._use() as fd:
+                ops.obj_pin(fd, path)
         except OSError as err:
             hint = _PIN_HINTS.get(err.errno or 0)
             raise self._error(f"pin at '{path}'", err, hint=hint) from None

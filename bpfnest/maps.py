@@ -327,7 +327,8 @@ class Map(KernelObject, Generic[V]):
             BPFError: the kernel refused (never for an open map fd).
         """
         try:
-            return _info_from_kernel(ops.map_info(self._raw()))
+            with self._use() as fd:
+                return _info_from_kernel(ops.map_info(fd))
         except OSError as err:
             raise self._error("info", err) from None
 
@@ -369,7 +370,8 @@ class Map(KernelObject, Generic[V]):
             BPFError: ``EBUSY`` when it is frozen already or has a writable mmap.
         """
         try:
-            ops.map_freeze(self._raw())
+            with self._use() as fd:
+                ops.map_freeze(fd)
         except OSError as err:
             hint = "already frozen, or mapped writable" if err.errno == errno.EBUSY else None
             raise self._error("freeze", err, hint=hint) from None
@@ -582,7 +584,8 @@ class Map(KernelObject, Generic[V]):
         """
         k = self._encode_key(key)
         try:
-            raw = ops.map_lookup_and_delete_elem(self._raw(), k, self._buf_size)
+            with self._use() as fd:
+                raw = ops.map_lookup_and_delete_elem(fd, k, self._buf_size)
         except OSError as err:
             if err.errno == errno.ENOENT:
                 return None
@@ -611,7 +614,8 @@ class Map(KernelObject, Generic[V]):
         v = self._encode_value(value)
         self._check_flags(flags, "push")
         try:
-            ops.map_update_elem(self._raw(), b"", v, flags)
+            with self._use() as fd:
+                ops.map_update_elem(fd, b"", v, flags)
         except OSError as err:
             raise self._error("push", err) from None
 
@@ -619,7 +623,8 @@ class Map(KernelObject, Generic[V]):
         """Remove and return the next value of a QUEUE/STACK; None when empty."""
         self._check_keyless("pop")
         try:
-            raw = ops.map_lookup_and_delete_elem(self._raw(), b"", self._buf_size)
+            with self._use() as fd:
+                raw = ops.map_lookup_and_delete_elem(fd, b"", self._buf_size)
         except OSError as err:
             if err.errno == errno.ENOENT:
                 return None
@@ -630,7 +635,8 @@ class Map(KernelObject, Generic[V]):
         """Return the next value of a QUEUE/STACK without removing it; None when empty."""
         self._check_keyless("peek")
         try:
-            raw = ops.map_lookup_elem(self._raw(), b"", self._buf_size)
+            with self._use() as fd:
+                raw = ops.map_lookup_elem(fd, b"", self._buf_size)
         except OSError as err:
             if err.errno == errno.ENOENT:
                 return None
@@ -643,7 +649,8 @@ class Map(KernelObject, Generic[V]):
             raise TypeError(f"contains_value is for BLOOM_FILTER, not {_type_name(self._type)}")
         v = self._encode_value(value)
         try:
-            ops.map_lookup_in(self._raw(), v)
+            with self._use() as fd:
+                ops.map_lookup_in(fd, v)
         except OSError as err:
             if err.errno == errno.ENOENT:
                 return False
@@ -682,7 +689,8 @@ class Map(KernelObject, Generic[V]):
         key: bytes | None = None
         while True:
             try:
-                nxt = ops.map_get_next_key(self._raw(), key, self._key_size)
+                with self._use() as fd:
+                    nxt = ops.map_get_next_key(fd, key, self._key_size)
             except OSError as err:
                 raise self._error("get_next_key", err, key=key) from None
             if nxt is None:

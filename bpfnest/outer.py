@@ -13,11 +13,12 @@ This module checks that before the syscall and names the field that differs.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ._sys import ops
@@ -43,7 +44,10 @@ def create_outer(spec: MapSpec) -> OuterMap:
     inner = spec.inner
     if isinstance(inner, Map):
         template = inner._info
-        made = Map._create(spec, inner_fd=inner.fd, inner=inner._info.to_spec(), template=template)
+        with inner._use() as inner_fd:  # no other thread closes it meanwhile
+            made = Map._create(
+                spec, inner_fd=inner_fd, inner=inner._info.to_spec(), template=template
+            )
     elif isinstance(inner, MapSpec):
         with Map.create(inner) as tmpl:
             made = Map._create(spec, inner_fd=tmpl.fd, inner=inner, template=tmpl._info)
@@ -196,9 +200,40 @@ class OuterMap(Map[int]):
                 ``E2BIG`` for a slot beyond max_entries, ``EEXIST``/``ENOENT``
                 for NOEXIST/EXIST on HASH_OF_MAPS.
         """
-        super().update(key, value, flags)
-        if self._template is None and isinstance(value, Map):
+        if not isinstance(value, Map) or value.closed:
+            super().update(key, value, flags)  # an int fd, or an error naming the closed map
+            return
+        # Borrowed: a close in another thread waits, so the fd number the
+        # kernel reads is still this map's and not a reused one.
+        with value._use():
+            super().update(key, value, flags)
+        if self._template is None:
             self._template = value._info
+
+    def update_batch(
+        self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], flags: int = ANY
+    ) -> int:
+        """Put many inner maps in with one BPF_MAP_UPDATE_BATCH: one RCU wait for all.
+
+        ``items`` maps keys to inner maps (``Map`` or int fd). Every inner map
+        is checked against the template before the syscall, and the ``Map``
+        values are held open until it returns. Minimum kernel: 5.6 (older
+        ones, and types without the command, are updated slot by slot).
+
+        Raises:
+            BPFError: as :meth:`update`; a failure part-way says how many
+                slots were set.
+        """
+        pairs = list(items.items()) if isinstance(items, Mapping) else list(items)
+        with contextlib.ExitStack() as held:
+            for pair in pairs:
+                try:
+                    _, value = pair
+                except (TypeError, ValueError):
+                    continue  # not a pair: update_batch says so
+                if isinstance(value, Map) and not value.closed:
+                    held.enter_context(value._use())
+            return super().update_batch(pairs, flags)
 
     def _check_flags(self, flags: object, op: str = "update", key: object = None) -> None:
         super()._check_flags(flags, op, key)
@@ -243,9 +278,14 @@ class OuterMap(Map[int]):
                         inner.close()
                         raise ValueError(f"{self._describe()} is closed")
                     cache = self._cache
-                    cache[inner_id] = inner
-                    while len(cache) > INNER_CACHE:
-                        cache.popitem(last=False)[1].close()
+                    known = cache.get(inner_id)
+                    if known is not None:  # another thread opened it meanwhile
+                        inner.close()
+                        inner = known
+                    else:
+                        cache[inner_id] = inner
+                        while len(cache) > INNER_CACHE:
+                            cache.popitem(last=False)[1].close()
             else:
                 try:  # noqa: SIM105 - hot path: contextlib.suppress costs ~0.3 µs
                     cache.move_to_end(inner_id)

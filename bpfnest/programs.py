@@ -15,6 +15,7 @@ instructions.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import re
@@ -410,11 +411,29 @@ class Program(KernelObject):
                 f"{what}: code is {len(spec.instructions)} bytes, not a non-zero multiple of 8"
             )
         given = maps if maps is not None else {}
-        fds: dict[str, int] = {}
-        for ref in spec.map_refs:
-            if ref.map in given and ref.map not in fds:
-                m = given[ref.map]
-                fds[ref.map] = m if isinstance(m, int) else m.fd
+        with contextlib.ExitStack() as held:
+            fds: dict[str, int] = {}
+            for ref in spec.map_refs:
+                if ref.map in given and ref.map not in fds:
+                    m = given[ref.map]
+                    if isinstance(m, KernelObject):
+                        # Borrowed: no other thread can close it until the load is done.
+                        fds[ref.map] = held.enter_context(m._use())
+                    else:
+                        fds[ref.map] = m if isinstance(m, int) else m.fd
+            return cls._load_linked(spec, fds, what, btf_fd, log_level, log_size)
+
+    @classmethod
+    def _load_linked(
+        cls,
+        spec: ProgramSpec,
+        fds: dict[str, int],
+        what: str,
+        btf_fd: int,
+        log_level: int,
+        log_size: int | None,
+    ) -> Program:
+        """The rest of :meth:`load`, with the maps' fds held open."""
         insns = link_maps(spec.instructions, spec.map_refs, fds, spec.byteorder, program=spec.name)
         with_btf = btf_fd != 0
         func_info = _func_info(spec) if with_btf else b""
@@ -574,7 +593,8 @@ class Program(KernelObject):
             BPFError: the kernel refused (never for an open program fd).
         """
         try:
-            return _info_from_kernel(ops.prog_info(self._raw()))
+            with self._use() as fd:
+                return _info_from_kernel(ops.prog_info(fd))
         except OSError as err:
             raise self._error("info", err) from None
 
@@ -585,7 +605,8 @@ class Program(KernelObject):
             BPFError: the kernel refused (never for an open program fd).
         """
         try:
-            return ops.prog_map_ids(self._raw())
+            with self._use() as fd:
+                return ops.prog_map_ids(fd)
         except OSError as err:
             raise self._error("map_ids", err) from None
 
@@ -644,15 +665,16 @@ class Program(KernelObject):
             if not 0 <= size < 1 << 32:
                 raise ValueError(f"{what} must be in 0..{(1 << 32) - 1}, got {size}")
         try:
-            res = ops.prog_test_run(
-                self._raw(),
-                data_in=data,
-                data_size_out=out_size,
-                ctx_in=ctx,
-                ctx_size_out=ctx_out,
-                # 0 means once to every type, and is the only count SYSCALL takes.
-                repeat=repeat if repeat > 1 else 0,
-            )
+            with self._use() as fd:
+                res = ops.prog_test_run(
+                    fd,
+                    data_in=data,
+                    data_size_out=out_size,
+                    ctx_in=ctx,
+                    ctx_size_out=ctx_out,
+                    # 0 means once to every type, and is the only count SYSCALL takes.
+                    repeat=repeat if repeat > 1 else 0,
+                )
         except ops.TestRunError as err:
             hint = self._test_run_hint(err, data, ctx, out_size, ctx_out, repeat)
             raise self._error("test_run", err, hint=hint) from None

@@ -5,6 +5,13 @@ owner was dropped without ``close()``; that is a safety net, not a way of
 working, so it is recorded in :data:`finalized` and the test suite counts it as
 a leak. With :func:`set_tracing` on, every live ``FD`` remembers the stack
 that created it, so a leak report says where the descriptor came from.
+
+Threads: an operation that passes the number to the kernel holds a *borrow*
+(``with fd.borrow("HASH 'x'") as raw: ...``). ``close()`` makes new borrows
+fail with ``ValueError`` and waits for the borrows in flight, so the number
+is never closed (and reused by another object) while a syscall is about to
+use it. A thread that closes an fd it is itself borrowing does not wait: the
+close happens when its last borrow ends.
 """
 
 from __future__ import annotations
@@ -53,7 +60,15 @@ class FD:
         ValueError: from ``raw`` once the descriptor is closed.
     """
 
-    __slots__ = ("__weakref__", "_finalizer", "_raw")
+    __slots__ = (
+        "__weakref__",
+        "_cond",
+        "_deferred",
+        "_finalizer",
+        "_pending",
+        "_raw",
+        "_users",
+    )
 
     def __init__(self, raw: int) -> None:
         if raw < 0:
@@ -64,6 +79,10 @@ class FD:
             os.close(raw)
             raw = moved
         self._raw = raw
+        self._cond = threading.Condition(threading.Lock())
+        self._users: dict[int, int] = {}  # thread id -> borrows in flight
+        self._pending = False  # close() began: no new borrows
+        self._deferred = False  # closed by its own borrower: the last borrow closes
         key = id(self)
         with _lock:
             _live[key] = (raw, "".join(traceback.format_stack()[:-1]) if _tracing else "")
@@ -71,21 +90,69 @@ class FD:
 
     @property
     def raw(self) -> int:
-        """The descriptor number. Raises ``ValueError`` when closed."""
-        if self._raw < 0:
+        """The descriptor number. Raises ``ValueError`` when closed (or closing)."""
+        if self._raw < 0 or self._pending:
             raise ValueError("file descriptor is closed")
         return self._raw
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` ran."""
-        return self._raw < 0
+        return self._raw < 0 or self._pending
+
+    def borrow(self, what: str = "file descriptor") -> _Borrow:
+        """A context manager giving the number; :meth:`close` waits for it to end.
+
+        Raises:
+            ValueError: ``"<what> is closed"`` when the fd is closed (or closing).
+        """
+        return _Borrow(self, what)
+
+    def _enter(self, what: str) -> int:
+        with self._cond:
+            if self._raw < 0 or self._pending:
+                raise ValueError(f"{what} is closed")
+            tid = threading.get_ident()
+            self._users[tid] = self._users.get(tid, 0) + 1
+            return self._raw
+
+    def _exit(self) -> None:
+        with self._cond:
+            tid = threading.get_ident()
+            left = self._users[tid] - 1
+            if left:
+                self._users[tid] = left
+            else:
+                del self._users[tid]
+            if self._users:
+                return
+            self._cond.notify_all()  # a close() in another thread may be waiting
+            if not self._deferred:
+                return
+            self._deferred = False
+            self._really_close()
 
     def close(self) -> None:
-        """Close the descriptor; later calls do nothing."""
+        """Close the descriptor; later calls do nothing.
+
+        Waits for borrows in flight in other threads; when this thread holds
+        a borrow itself, the close happens as that borrow ends.
+        """
+        with self._cond:
+            if self._raw < 0 or self._pending:
+                return
+            self._pending = True  # no new borrows from here on
+            tid = threading.get_ident()
+            while self._users and tid not in self._users:
+                self._cond.wait()
+            if self._users:
+                self._deferred = True  # this thread is inside a borrow: _exit closes
+                return
+            self._really_close()
+
+    def _really_close(self) -> None:
+        # Called once, with _cond held; _raw < 0 from here on.
         raw = self._raw
-        if raw < 0:
-            return
         self._raw = -1
         self._finalizer.detach()
         with _lock:
@@ -98,6 +165,21 @@ class FD:
 
     def __repr__(self) -> str:
         return f"FD({self._raw})" if self._raw >= 0 else "FD(closed)"
+
+
+class _Borrow:
+    """``with fd.borrow(what) as raw``: see :meth:`FD.borrow`."""
+
+    __slots__ = ("_fd", "_what")
+
+    def __init__(self, fd: FD, what: str) -> None:
+        self._fd, self._what = fd, what
+
+    def __enter__(self) -> int:
+        return self._fd._enter(self._what)
+
+    def __exit__(self, *exc: object) -> None:
+        self._fd._exit()
 
 
 def fd_kind(raw: int) -> str:

@@ -641,10 +641,7 @@ class ElemOps:
 
         def put_key(kb: bytearray, key: object) -> None:
             # Everything but the fast int path: validate and copy.
-            if type(key) is bytes and len(key) == sizeof_key:
-                raw = key
-            else:
-                raw = key_encode(key)
+            raw = key if type(key) is bytes and len(key) == sizeof_key else key_encode(key)
             if sizeof_key:
                 kb[:] = raw
 
