@@ -122,6 +122,8 @@ def _encode_items(
     m: Map[V], items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]
 ) -> list[tuple[Any, bytes, bytes]]:
     pairs = items.items() if isinstance(items, Mapping) else items
+    t = m._type
+    limit = m.max_entries if isinstance(t, MapType) and t.is_array and m._key_size == 4 else None
     out = []
     for i, pair in enumerate(pairs):
         try:
@@ -130,7 +132,16 @@ def _encode_items(
             raise TypeError(
                 f"update_batch item {i} must be a (key, value) pair, got {pair!r}"
             ) from None
-        out.append((key, m._encode_key(key), m._encode_value(value)))
+        k = m._encode_key(key)
+        if limit is not None and int.from_bytes(k, "little") >= limit:
+            # Refused here rather than by the kernel half-way through the batch.
+            raise m._error(
+                "update_batch",
+                OSError(errno.E2BIG, "Argument list too long"),
+                key=key,
+                hint=f"index must be below max_entries {limit}; nothing was applied",
+            )
+        out.append((key, k, m._encode_value(value)))
     return out
 
 
