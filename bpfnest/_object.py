@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
 from types import TracebackType
 from typing import TypeVar
@@ -12,7 +13,7 @@ from ._sys.fd import FD, _Borrow
 from ._sys.uapi import Cmd
 from .errors import BPFError, strerror
 
-__all__ = ["KernelObject", "iter_ids"]
+__all__ = ["KernelObject", "iter_ids", "on_bpffs", "pinned_hint"]
 
 _T = TypeVar("_T", bound="KernelObject")
 
@@ -95,6 +96,41 @@ class KernelObject:
         except OSError as err:
             hint = _PIN_HINTS.get(err.errno or 0)
             raise self._error(f"pin at '{path}'", err, hint=hint) from None
+
+
+def on_bpffs(path: str) -> bool | None:
+    """True when ``path`` (or the directory it would be in) is on a bpffs;
+    None when /proc/self/mountinfo cannot be read."""
+    where = os.path.realpath(path)
+    if not os.path.exists(where):
+        where = os.path.dirname(where)
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            mounts = [line.split() for line in f]
+    except OSError:
+        return None
+    best, fstype = "", ""
+    for fields in mounts:
+        try:
+            point = fields[4].encode().decode("unicode_escape")  # \040 for spaces
+            kind = fields[fields.index("-") + 1]
+        except (IndexError, ValueError):
+            continue
+        inside = where == point or where.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, fstype = point, kind
+    return fstype == "bpf"
+
+
+def pinned_hint(code: int, path: str) -> str | None:
+    """The hint for a failed BPF_OBJ_GET of ``path``."""
+    if code in (errno.EACCES, errno.EPERM, errno.EINVAL, errno.ENOENT) and on_bpffs(path) is False:
+        return f"'{path}' is not on a bpffs: pins live on one (mount -t bpf bpf /sys/fs/bpf)"
+    if code == errno.EPERM:
+        return "needs root or CAP_BPF"
+    if code == errno.ENOENT:
+        return "nothing is pinned at this path"
+    return None
 
 
 def iter_ids(cmd: Cmd, what: str) -> Iterator[int]:

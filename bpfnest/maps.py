@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from . import _batch, codec
 from ._hints import create_hint as _create_hint
 from ._hints import open_hint as _open_hint
-from ._object import KernelObject, iter_ids
+from ._object import KernelObject, iter_ids, pinned_hint
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
 from ._sys.uapi import Cmd
@@ -232,8 +232,10 @@ class Map(KernelObject, Generic[V]):
             BPFError: ``ENOENT`` when no map has this id, ``EPERM`` without
                 CAP_SYS_ADMIN.
         """
-        if not isinstance(map_id, int) or isinstance(map_id, bool) or not 0 <= map_id < 1 << 32:
-            raise ValueError(f"map id must be an int in 0..{(1 << 32) - 1}, got {map_id!r}")
+        if not isinstance(map_id, int) or isinstance(map_id, bool):
+            raise TypeError(f"map id must be an int, got {type(map_id).__name__}")
+        if not 0 <= map_id < 1 << 32:
+            raise ValueError(f"map id must be in 0..{(1 << 32) - 1}, got {map_id}")
         try:
             raw = ops.get_fd_by_id(Cmd.MAP_GET_FD_BY_ID, map_id)
         except OSError as err:
@@ -262,7 +264,7 @@ class Map(KernelObject, Generic[V]):
             raw = ops.obj_get(path, BPF_F_RDONLY if readonly else 0)
         except OSError as err:
             code = err.errno or 0
-            hint = _open_hint(code, "pin")
+            hint = pinned_hint(code, path)
             raise BPFError(
                 code, f"open pinned '{path}': {err.strerror}" + (f" ({hint})" if hint else "")
             ) from None
@@ -340,6 +342,8 @@ class Map(KernelObject, Generic[V]):
             BPFError: the BTF cannot be opened (``EPERM`` without CAP_SYS_ADMIN).
             ParseError: the kernel's BTF does not parse.
         """
+        if self.closed:
+            raise ValueError(f"{self._describe()} is closed")
         btf_id = self._info.btf_id
         if not btf_id:
             return None
@@ -373,8 +377,31 @@ class Map(KernelObject, Generic[V]):
             with self._use() as fd:
                 ops.map_freeze(fd)
         except OSError as err:
-            hint = "already frozen, or mapped writable" if err.errno == errno.EBUSY else None
+            hint = None
+            if err.errno == errno.EBUSY:
+                hint = "already frozen, or mapped writable"
+            elif err.errno == errno.EPERM and self.frozen:
+                hint = "already frozen: a frozen map is read-only to user space"
             raise self._error("freeze", err, hint=hint) from None
+
+    @property
+    def frozen(self) -> bool:
+        """True when the map was frozen (:meth:`freeze`); read from the fd's fdinfo.
+
+        Minimum kernel: 5.2 (older ones report False).
+
+        Raises:
+            ValueError: the map is closed.
+        """
+        with self._use() as fd:
+            try:
+                with open(f"/proc/self/fdinfo/{fd}", encoding="ascii", errors="replace") as f:
+                    for line in f:
+                        if line.startswith("frozen:"):
+                            return line.split(":", 1)[1].strip() == "1"
+            except OSError:
+                pass
+        return False
 
     # ----------------------------------------------------------------- codecs
 

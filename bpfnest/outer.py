@@ -302,13 +302,18 @@ class OuterMap(Map[int]):
             f"inner_lookup {_name(self)} {self._key_label(key)}: the slot kept changing",
         )
 
+    def clear_cache(self) -> None:
+        """Close the inner maps that :meth:`inner_lookup` keeps open (they reopen on demand)."""
+        with self._cache_lock:
+            cached, self._cache = list(self._cache.values()), OrderedDict()
+        for m in cached:
+            m.close()
+
     def close(self) -> None:
         """Close the outer map's fd and the inner maps cached by :meth:`inner_lookup`."""
         with self._cache_lock:
             self._closing = True
-            cached, self._cache = list(self._cache.values()), OrderedDict()
-        for m in cached:
-            m.close()
+        self.clear_cache()
         super().close()
 
     def get_map(self, key: object) -> Map[Any] | None:

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Protocol
 
-from ._object import KernelObject, iter_ids
+from ._object import KernelObject, iter_ids, pinned_hint
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
 from ._sys.uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BpfProgInfo, Cmd
@@ -504,8 +504,10 @@ class Program(KernelObject):
             BPFError: ``ENOENT`` when no program has this id, ``EPERM``
                 without CAP_SYS_ADMIN.
         """
-        if not isinstance(prog_id, int) or isinstance(prog_id, bool) or not 0 <= prog_id < 1 << 32:
-            raise ValueError(f"program id must be an int in 0..{(1 << 32) - 1}, got {prog_id!r}")
+        if not isinstance(prog_id, int) or isinstance(prog_id, bool):
+            raise TypeError(f"program id must be an int, got {type(prog_id).__name__}")
+        if not 0 <= prog_id < 1 << 32:
+            raise ValueError(f"program id must be in 0..{(1 << 32) - 1}, got {prog_id}")
         try:
             raw = ops.get_fd_by_id(Cmd.PROG_GET_FD_BY_ID, prog_id)
         except OSError as err:
@@ -533,7 +535,7 @@ class Program(KernelObject):
             raw = ops.obj_get(path)
         except OSError as err:
             code = err.errno or 0
-            hint = _open_hint(code, "pin")
+            hint = pinned_hint(code, path)
             raise BPFError(
                 code, f"open pinned '{path}': {strerror(code)}" + (f" ({hint})" if hint else "")
             ) from None
