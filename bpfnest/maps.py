@@ -103,7 +103,12 @@ class Map(KernelObject, Generic[V]):
 
     Keys and values are ``bytes`` of exactly ``key_size``/``value_size`` or
     ``int`` (unsigned little-endian); lookups return ``bytes``. Operations on a
-    closed map raise ``ValueError``.
+    closed map raise ``ValueError``. A ``Map`` may be shared between threads:
+    a ``close()`` waits for the operations in flight and later ones fail.
+
+    Minimum kernel: 3.19 for hash and array maps and their element
+    operations; each map type has its own (e.g. 4.12 for outer maps, 4.20
+    for QUEUE/STACK, 5.16 for BLOOM_FILTER), and methods that need more say so.
     """
 
     def __init__(self, fd: FD, info: MapInfo) -> None:
@@ -278,6 +283,9 @@ class Map(KernelObject, Generic[V]):
     def from_fd(cls, fd: int) -> Map[Any]:
         """Return a ``Map`` owning a duplicate of ``fd``; the caller keeps ``fd``.
 
+        The ``Map`` is the caller's to close (closing it leaves ``fd`` open).
+        Minimum kernel: 4.13 (``BPF_OBJ_GET_INFO_BY_FD``).
+
         Raises:
             TypeError: ``fd`` is not an int.
             BPFError: ``EBADF`` for a closed fd, ``EINVAL`` for a non-map fd.
@@ -325,7 +333,10 @@ class Map(KernelObject, Generic[V]):
     def info(self) -> MapInfo:
         """Return what the kernel reports about this map now.
 
+        Minimum kernel: 4.13.
+
         Raises:
+            ValueError: the map is closed.
             BPFError: the kernel refused (never for an open map fd).
         """
         try:
@@ -556,6 +567,12 @@ class Map(KernelObject, Generic[V]):
         return default if raw is None else self._decode_value(raw)
 
     def __getitem__(self, key: object) -> V:
+        """``m[key]``: the value at ``key``.
+
+        Raises:
+            KeyNotFoundError: (a ``KeyError``) when there is none.
+            ValueError, TypeError: a key of the wrong size or type.
+        """
         raw = self._lookup_raw(key)
         if raw is None:
             raise KeyNotFoundError(
@@ -564,10 +581,18 @@ class Map(KernelObject, Generic[V]):
         return self._decode_value(raw)
 
     def __contains__(self, key: object) -> bool:
+        """``key in m``: True when the map has a value at ``key``.
+
+        Raises:
+            ValueError, TypeError: a key of the wrong size or type.
+        """
         return self._lookup_raw(key) is not None
 
     def update(self, key: object, value: Any, flags: int = ANY) -> None:
         """Set ``key`` to ``value``. ``flags``: ANY, NOEXIST or EXIST (or F_LOCK).
+
+        One ``bpf(2)`` call with preallocated buffers. Minimum kernel: 3.19
+        (``F_LOCK``: 5.1).
 
         Raises:
             ValueError, TypeError: a key/value of the wrong size or type;
@@ -580,6 +605,7 @@ class Map(KernelObject, Generic[V]):
         self._elem().update(key, self._encode_value(value), flags)
 
     def __setitem__(self, key: object, value: Any) -> None:
+        """``m[key] = value``: :meth:`update` with ``ANY``."""
         self.update(key, value)
 
     def _check_flags(self, flags: object, op: str = "update", key: object = None) -> None:
@@ -590,7 +616,7 @@ class Map(KernelObject, Generic[V]):
             )
 
     def delete(self, key: object) -> None:
-        """Delete ``key``.
+        """Delete ``key``. Minimum kernel: 3.19.
 
         Raises:
             KeyError: (a :class:`KeyNotFoundError`) when the key is absent.
@@ -599,6 +625,7 @@ class Map(KernelObject, Generic[V]):
         self._elem().delete(key)
 
     def __delitem__(self, key: object) -> None:
+        """``del m[key]``: :meth:`delete`."""
         self.delete(key)
 
     def lookup_and_delete(self, key: object) -> V | None:
@@ -647,7 +674,15 @@ class Map(KernelObject, Generic[V]):
             raise self._error("push", err) from None
 
     def pop(self) -> V | None:
-        """Remove and return the next value of a QUEUE/STACK; None when empty."""
+        """Remove and return the next value of a QUEUE/STACK; None when empty.
+
+        Minimum kernel: 4.20.
+
+        Raises:
+            TypeError: the map is not a QUEUE or STACK.
+            ValueError: the map is closed.
+            BPFError: the kernel refused.
+        """
         self._check_keyless("pop")
         try:
             with self._use() as fd:
@@ -659,7 +694,15 @@ class Map(KernelObject, Generic[V]):
         return self._decode_value(raw)
 
     def peek(self) -> V | None:
-        """Return the next value of a QUEUE/STACK without removing it; None when empty."""
+        """Return the next value of a QUEUE/STACK without removing it; None when empty.
+
+        Minimum kernel: 4.20.
+
+        Raises:
+            TypeError: the map is not a QUEUE or STACK.
+            ValueError: the map is closed.
+            BPFError: the kernel refused.
+        """
         self._check_keyless("peek")
         try:
             with self._use() as fd:
@@ -671,7 +714,15 @@ class Map(KernelObject, Generic[V]):
         return self._decode_value(raw)
 
     def contains_value(self, value: Any) -> bool:
-        """BLOOM_FILTER: True when ``value`` may be in the set (false positives happen)."""
+        """BLOOM_FILTER: True when ``value`` may be in the set (false positives happen).
+
+        Minimum kernel: 5.16.
+
+        Raises:
+            TypeError: the map is not a BLOOM_FILTER, or a bad value type.
+            ValueError: a value of the wrong size, or the map is closed.
+            BPFError: the kernel refused.
+        """
         if self._type != MapType.BLOOM_FILTER:
             raise TypeError(f"contains_value is for BLOOM_FILTER, not {_type_name(self._type)}")
         v = self._encode_value(value)
@@ -735,6 +786,7 @@ class Map(KernelObject, Generic[V]):
             yield nxt
 
     def __iter__(self) -> Iterator[bytes]:
+        """Iterate over the keys, as :meth:`keys`."""
         return self.keys()
 
     def items(self) -> Iterator[tuple[bytes, V]]:

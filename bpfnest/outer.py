@@ -191,7 +191,9 @@ class OuterMap(Map[int]):
 
         The kernel takes its own reference: the caller may close ``value``
         afterwards. Each successful update waits for an RCU grace period
-        (about 8 ms). ARRAY_OF_MAPS takes only ``ANY``.
+        (about 8 ms). ARRAY_OF_MAPS takes only ``ANY``. A ``Map`` value is
+        held open until the syscall returns, so another thread closing it
+        cannot let a reused fd number into the slot. Minimum kernel: 4.12.
 
         Raises:
             BPFError: ``EINVAL`` for an inner map that does not match the
@@ -254,6 +256,7 @@ class OuterMap(Map[int]):
         its map's id from being reused, and the slot is read on every call,
         so a map that left the slot is never used again (it stays open in the
         cache until evicted or :meth:`close`). Needs CAP_SYS_ADMIN.
+        Minimum kernel: 4.13 (opening by id).
 
         Raises:
             BPFError: ``EPERM`` without CAP_SYS_ADMIN; errors of the lookups.

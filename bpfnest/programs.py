@@ -549,6 +549,8 @@ class Program(KernelObject):
     def from_fd(cls, fd: int) -> Program:
         """Return a ``Program`` owning a duplicate of ``fd``; the caller keeps ``fd``.
 
+        The ``Program`` is the caller's to close. Minimum kernel: 4.13.
+
         Raises:
             TypeError: ``fd`` is not an int.
             BPFError: ``EBADF`` for a closed fd, ``EINVAL`` for a non-program fd.
@@ -589,9 +591,10 @@ class Program(KernelObject):
         return self._info.tag
 
     def info(self) -> ProgramInfo:
-        """Return what the kernel reports about this program now.
+        """Return what the kernel reports about this program now. Minimum kernel: 4.13.
 
         Raises:
+            ValueError: the program is closed.
             BPFError: the kernel refused (never for an open program fd).
         """
         try:
@@ -603,7 +606,10 @@ class Program(KernelObject):
     def map_ids(self) -> list[int]:
         """Return the ids of the maps this program uses (as the kernel lists them).
 
+        Minimum kernel: 4.15.
+
         Raises:
+            ValueError: the program is closed.
             BPFError: the kernel refused (never for an open program fd).
         """
         try:

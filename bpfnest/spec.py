@@ -336,7 +336,22 @@ class CollectionSpec:
         return value
 
     def load(self, *, pin_root: str = "/sys/fs/bpf", log_level: int = 0) -> Collection:
-        """Create every map and program; see :class:`bpfnest.Collection`."""
+        """Create every map and program: the returned ``Collection`` is the caller's to close.
+
+        All or nothing; see :class:`bpfnest.Collection` for the steps. Maps
+        pinned by name go under ``pin_root``. ``log_level`` > 0 keeps the
+        verifier's log of every program. Minimum kernel: 4.12 for map-in-map,
+        4.18 for BTF, 5.2 for ``.rodata`` (frozen); what the object's map and
+        program types need beyond that.
+
+        Raises:
+            ValueError: the spec is incomplete (e.g. a legacy outer map
+                without an inner map); nothing was created.
+            NotSupportedError: CO-RE relocations, or a foreign byte order.
+            VerifierError: a program was rejected; ``log`` has the reason.
+            BPFError: the kernel refused a step; everything created was
+                closed and new pins removed.
+        """
         from .collection import Collection
 
         return Collection(self, pin_root=pin_root, log_level=log_level)
