@@ -51,20 +51,35 @@ class Collection:
     :meth:`close` or a ``with`` block: that closes every fd (maps that are
     pinned, or held by an outer map or a program, live on in the kernel).
 
+    ``replace`` gives existing maps to use instead of creating the spec's
+    maps of those names (libbpf's ``bpf_map__reuse_fd``, cilium/ebpf's
+    ``MapReplacements``): each must be compatible with the spec (type, key
+    and value size, max_entries, flags, an outer map's template); the
+    collection holds its own duplicate fd, so the given ``Map`` stays the
+    caller's, and its contents and slots are left as they are (declared
+    slots and global data are not written into it).
+
     Raises:
         ValueError: the spec is incomplete (e.g. a legacy outer map without
-            an inner map); nothing was created.
+            an inner map) or ``replace`` names no map of the spec; nothing
+            was created.
+        TypeError: a ``replace`` value that is not a ``Map``.
         BPFError: the kernel refused a step; everything created was closed.
         VerifierError: a program was rejected (its ``log`` has the reason).
     """
 
     def __init__(
-        self, spec: CollectionSpec, *, pin_root: str = "/sys/fs/bpf", log_level: int = 0
+        self,
+        spec: CollectionSpec,
+        *,
+        pin_root: str = "/sys/fs/bpf",
+        log_level: int = 0,
+        replace: Mapping[str, Map[Any]] | None = None,
     ) -> None:
         self.spec = spec
         self.maps: dict[str, Map[Any]] = {}
         self.programs: dict[str, Program] = {}
-        _Loader(spec, self, pin_root=pin_root, log_level=log_level).load()
+        _Loader(spec, self, pin_root=pin_root, log_level=log_level, replace=replace).load()
 
     def close(self) -> None:
         """Close every map and program fd; idempotent."""
@@ -142,12 +157,19 @@ class Collection:
 
 class _Loader:
     def __init__(
-        self, spec: CollectionSpec, coll: Collection, *, pin_root: str, log_level: int
+        self,
+        spec: CollectionSpec,
+        coll: Collection,
+        *,
+        pin_root: str,
+        log_level: int,
+        replace: Mapping[str, Map[Any]] | None,
     ) -> None:
         self.spec = spec
         self.coll = coll
         self.pin_root = pin_root
         self.log_level = log_level
+        self.replace = dict(replace or {})
         self.reused: set[str] = set()
         self.btf_fd: FD | None = None
         self.to_pin: list[tuple[str, str]] = []
@@ -193,7 +215,18 @@ class _Loader:
                 )
         names = set(self.spec.maps)
         progs = set(self.spec.programs)
+        for name, given in self.replace.items():
+            if name not in names:
+                raise ValueError(
+                    f"replace: the object has no map '{name}' (it has {', '.join(sorted(names))})"
+                )
+            if not isinstance(given, Map):
+                raise TypeError(f"replace['{name}'] must be a Map, got {type(given).__name__}")
+            if given.closed:
+                raise ValueError(f"replace['{name}']: map '{given.name}' is closed")
         for name, ms in self.spec.maps.items():
+            if name in self.replace:
+                continue
             if ms.type.is_outer and ms.inner is None:
                 raise ValueError(
                     f"map '{name}': {ms.type.name} has no inner map definition"
@@ -249,12 +282,23 @@ class _Loader:
     # ------------------------------------------------------------ maps
 
     def create_map(self, name: str, ms: MapSpec, stack: contextlib.ExitStack) -> None:
+        given = self.replace.get(name)
+        if given is not None:
+            m = Map.from_fd(given.fd)  # the collection's own fd; the caller keeps theirs
+            stack.callback(m.close)
+            if isinstance(m, OuterMap) and isinstance(given, OuterMap):
+                m._template = given._template
+            _check_compatible(m, ms, f"replace map '{name}' with '{given.name}'")
+            self.coll.maps[name] = m
+            self.reused.add(name)
+            log.debug("map '%s': replaced by the given map, id %d", name, m.id)
+            return
         if ms.pinning == PIN_BY_NAME:
             path = os.path.join(self.pin_root, pin_name(name))
             if os.path.exists(path):
                 m = Map.from_pinned(path)
                 stack.callback(m.close)
-                _check_compatible(name, path, m, ms)
+                _check_compatible(m, ms, f"reuse pinned map '{name}' at {path}")
                 self.coll.maps[name] = m
                 self.reused.add(name)
                 log.debug("map '%s': reused pinned map at %s, id %d", name, path, m.id)
@@ -355,7 +399,7 @@ def _without_contents(ms: MapSpec) -> MapSpec:
     return MapSpec(**{**ms.__dict__, "contents": None, "pinning": None})
 
 
-def _check_compatible(name: str, path: str, m: Map[Any], ms: MapSpec) -> None:
+def _check_compatible(m: Map[Any], ms: MapSpec, what: str) -> None:
     for field, theirs, mine in (
         ("type", m.type, ms.type),
         ("key_size", m.key_size, ms.key_size),
@@ -364,11 +408,7 @@ def _check_compatible(name: str, path: str, m: Map[Any], ms: MapSpec) -> None:
         ("flags", m.flags, ms.flags),
     ):
         if theirs != mine:
-            raise BPFError(
-                errno.EINVAL,
-                f"reuse pinned map '{name}' at {path}:"
-                f" {field} {_show(theirs)} != spec {_show(mine)}",
-            )
+            raise BPFError(errno.EINVAL, f"{what}: {field} {_show(theirs)} != spec {_show(mine)}")
     if isinstance(m, OuterMap) and isinstance(ms.inner, MapSpec) and m.template is not None:
         t = m.template
         for field, theirs, mine in (
@@ -379,9 +419,7 @@ def _check_compatible(name: str, path: str, m: Map[Any], ms: MapSpec) -> None:
         ):
             if theirs != mine:
                 raise BPFError(
-                    errno.EINVAL,
-                    f"reuse pinned map '{name}' at {path}: inner {field} {_show(theirs)}"
-                    f" != spec {_show(mine)}",
+                    errno.EINVAL, f"{what}: inner {field} {_show(theirs)} != spec {_show(mine)}"
                 )
 
 

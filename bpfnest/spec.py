@@ -335,12 +335,20 @@ class CollectionSpec:
             raise TypeError(f"map '{var.map}' value 0 is not bytes")
         return value
 
-    def load(self, *, pin_root: str = "/sys/fs/bpf", log_level: int = 0) -> Collection:
+    def load(
+        self,
+        *,
+        pin_root: str = "/sys/fs/bpf",
+        log_level: int = 0,
+        replace: Mapping[str, Map[Any]] | None = None,
+    ) -> Collection:
         """Create every map and program: the returned ``Collection`` is the caller's to close.
 
         All or nothing; see :class:`bpfnest.Collection` for the steps. Maps
         pinned by name go under ``pin_root``. ``log_level`` > 0 keeps the
-        verifier's log of every program. Minimum kernel: 4.12 for map-in-map,
+        verifier's log of every program. ``replace`` gives existing maps to
+        use instead of creating those of the same names (the caller keeps
+        them; see :class:`bpfnest.Collection`). Minimum kernel: 4.12 for map-in-map,
         4.18 for BTF, 5.2 for ``.rodata`` (frozen); what the object's map and
         program types need beyond that.
 
@@ -354,4 +362,4 @@ class CollectionSpec:
         """
         from .collection import Collection
 
-        return Collection(self, pin_root=pin_root, log_level=log_level)
+        return Collection(self, pin_root=pin_root, log_level=log_level, replace=replace)

@@ -390,6 +390,18 @@ ROWS: list[Row] = [
     Row("MapSpec.validate", lambda w: spec_with(name="bad name!").validate(), ValueError, "name"),
     Row("MapSpec.validate", lambda w: spec_with(numa_node=-1).validate(), ValueError, "numa_node"),
     Row("MapSpec.validate", lambda w: spec_with(map_extra=-1).validate(), ValueError, "map_extra"),
+    Row(
+        "CollectionSpec.load",
+        lambda w: w.cspec.load(replace={"nope": w.h}),
+        ValueError,
+        "replace: the object has no map 'nope'",
+    ),
+    Row(
+        "CollectionSpec.load",
+        lambda w: w.cspec.load(replace={".data": w.h}),
+        BPFError,
+        "replace map '.data' with 'h': type HASH != spec ARRAY",
+    ),
     # ------------------------------------------------------------ CollectionSpec
     Row(
         "CollectionSpec.from_file",

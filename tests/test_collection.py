@@ -267,3 +267,41 @@ def test_btf_the_kernel_refuses_reports_its_log(objs: Objs) -> None:
     assert exc.value.errno == errno.EINVAL
     assert "load BTF of" in str(exc.value) and "linkage" in str(exc.value).lower()
     assert system_map_ids() == before
+
+
+def test_replace_uses_the_callers_maps(objs: Objs) -> None:
+    """load(replace=...) uses a map made in Python: the program writes through our outer map."""
+    inner = MapSpec(MapType.ARRAY, 4, 4, 1, name="ours_in")
+    spec = CollectionSpec.from_file(objs("outer_init"))
+    spec.set_global("input", 77)
+    outer_spec = MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 3, name="ours", inner=inner)
+    with Map.create(outer_spec) as ours, Map.create(inner) as target:
+        ours[0] = target
+        with spec.load(replace={"outer_arr": ours}) as coll:
+            assert coll.maps["outer_arr"].id == ours.id
+            assert coll.programs["write_through"].test_run(PACKET).retval == XDP_PASS
+            assert target[0] == u32(77)  # written through our outer map's slot 0
+        # The declared slot [2] was not written into our map; it is still ours.
+        assert dict(ours.items()) == {u32(0): target.id}
+        ours[1] = target
+
+
+def test_replace_refuses_what_does_not_fit(objs: Objs) -> None:
+    inner = MapSpec(MapType.ARRAY, 4, 4, 1, name="ours_in")
+    spec = CollectionSpec.from_file(objs("outer_init"))
+    before = system_map_ids()
+    with Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 5, name="wide", inner=inner)) as wide:
+        with pytest.raises(BPFError, match="replace map 'outer_arr' with 'wide': max_entries 5"):
+            spec.load(replace={"outer_arr": wide})
+        with pytest.raises(ValueError, match="no map 'nope'"):
+            spec.load(replace={"nope": wide})
+        with pytest.raises(TypeError, match="must be a Map, got int"):
+            spec.load(replace={"outer_arr": wide.fd})  # type: ignore[dict-item]
+    bad_inner = MapSpec(MapType.ARRAY, 4, 8, 1, name="bad_in")
+    bad_spec = MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 3, name="o", inner=bad_inner)
+    with (
+        Map.create(bad_spec) as o,
+        pytest.raises(BPFError, match="inner value_size 8 != spec 4"),
+    ):
+        spec.load(replace={"outer_arr": o})
+    assert not wait_maps_gone(system_map_ids() - before)
