@@ -5,9 +5,14 @@
 
 Prints a table, or with ``--json`` one JSON object
 ``{"WORKLOAD": {"ops_per_s", "ns_per_op", "n", ...}, ...}``. ``--compare``
-also builds and runs the same workloads in C with libbpf
-(``benchmarks/c/bench.c``, ``gcc -O2 -lbpf``) and reports bpfnest's time as
-a ratio to C. ``--scale`` multiplies every n (for quick runs). Needs root.
+also runs the same workloads in C with libbpf (``benchmarks/c/bench.c``,
+``gcc -O2 -lbpf``) and with bcc's Python API (``benchmarks/bcc/bench.py``
+under the system ``/usr/bin/python3``; ``benchmarks/bcc/setup`` installs
+bcc) and reports bpfnest's time as a ratio to each (``ratio_to_c``,
+``ratio_to_bcc``). A peer that cannot run at all is reported as
+``"_c"``/``"_bcc": {"unavailable": REASON}``; a workload one cannot do as
+``"c_unavailable"``/``"bcc_unavailable": REASON`` in that workload's entry.
+``--scale`` multiplies every n (for quick runs). Needs root.
 """
 
 from __future__ import annotations
@@ -178,6 +183,12 @@ WORKLOADS: dict[str, tuple[Callable[[int], Result], int]] = {
 }
 
 
+def _tail(text: str, limit: int = 600) -> str:
+    """The end of a peer's stderr, where its error is."""
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
 def run_c(names: list[str], scale: float) -> dict[str, Result] | str:
     """Build and run benchmarks/c/bench.c; the JSON it prints, or why it could not run."""
     gcc = shutil.which("gcc")
@@ -202,6 +213,85 @@ def run_c(names: list[str], scale: float) -> dict[str, Result] | str:
         return data
 
 
+BCC_PYTHON = "/usr/bin/python3"  # Debian's python3-bpfcc is for the system Python
+
+
+def run_bcc(names: list[str], scale: float, python: str = BCC_PYTHON) -> dict[str, Result] | str:
+    """Run benchmarks/bcc/bench.py; the JSON it prints, or why bcc could not run."""
+    setup = "run benchmarks/bcc/setup as root"
+    if not os.access(python, os.X_OK):
+        return f"no {python}: bcc's Python bindings need the system Python ({setup})"
+    # Not this interpreter's path settings: the system Python has its own packages.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    probe = subprocess.run([python, "-c", "import bcc"], capture_output=True, text=True, env=env)
+    if probe.returncode != 0:
+        return f"'import bcc' fails under {python} ({setup}): {_tail(probe.stderr, 300)}"
+    build = f"/lib/modules/{os.uname().release}/build"
+    if not os.path.isdir(build):
+        return f"no kernel headers at {build}, which bcc compiles against ({setup})"
+    args = [python, os.path.join(HERE, "bcc", "bench.py"), "--scale", str(scale)]
+    for name in names:
+        args += ["--only", name]
+    res = subprocess.run(args, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        return f"run failed (exit {res.returncode}): {_tail(res.stderr)}"
+    data: dict[str, Result] = json.loads(res.stdout)
+    return data
+
+
+def add_peer(
+    results: dict[str, Result], peer: str, data: dict[str, Result] | str, label: str
+) -> None:
+    """Put a peer's figures into ``results``: ``PEER_ns_per_op`` and ``ratio_to_PEER``.
+
+    A peer that could not run becomes ``results["_PEER"] = {"unavailable": why}``;
+    a workload it cannot do, or does not have, gets ``PEER_unavailable: why``.
+    """
+    if isinstance(data, str):
+        results[f"_{peer}"] = {"unavailable": data}
+        return
+    for name, r in results.items():
+        if name.startswith("_"):
+            continue
+        theirs = data.get(name)
+        if theirs is None:
+            r[f"{peer}_unavailable"] = f"{label} has no such workload (not a BENCH.md peer one)"
+        elif "unavailable" in theirs:
+            r[f"{peer}_unavailable"] = theirs["unavailable"]
+        else:
+            r[f"{peer}_ns_per_op"] = theirs["ns_per_op"]
+            r[f"ratio_to_{peer}"] = r["ns_per_op"] / theirs["ns_per_op"]
+
+
+def print_table(results: dict[str, Result]) -> None:
+    print(f"{'workload':<20} {'n':>8} {'ns/op':>12} {'ops/s':>12} {'x C':>7} {'x bcc':>7}")
+    notes = []
+    for name, r in results.items():
+        if name.startswith("_"):
+            notes.append(f"{name[1:]}: unavailable: {r['unavailable']}")
+            continue
+        ratios = []
+        for peer, label in (("c", "C"), ("bcc", "bcc")):
+            if f"ratio_to_{peer}" in r:
+                ratios.append(f"{r[f'ratio_to_{peer}']:.2f}")
+            elif f"{peer}_unavailable" in r:
+                ratios.append("n/a")
+                notes.append(f"{name} ({label}): {r[f'{peer}_unavailable']}")
+            else:
+                ratios.append("-")
+        extra = ""
+        if "rss_growth_mb" in r:
+            extra = f"  RSS growth {r['rss_growth_mb']:.1f} MB"
+        if "leaked_fds" in r:
+            extra = f"  leaked fds {r['leaked_fds']}, maps {r['leaked_maps']}"
+        print(
+            f"{name:<20} {r['n']:>8} {r['ns_per_op']:>12.0f} {r['ops_per_s']:>12.0f}"
+            f" {ratios[0]:>7} {ratios[1]:>7}{extra}"
+        )
+    for note in notes:
+        print(note)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--json", action="store_true")
@@ -215,33 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         fn, n = WORKLOADS[name]
         results[name] = fn(max(1, int(n * args.scale)))
     if args.compare:
-        c = run_c(names, args.scale)
-        if isinstance(c, str):
-            results["_c"] = {"unavailable": c}
-        else:
-            for name in names:
-                if name in c:
-                    results[name]["c_ns_per_op"] = c[name]["ns_per_op"]
-                    results[name]["ratio_to_c"] = results[name]["ns_per_op"] / c[name]["ns_per_op"]
+        add_peer(results, "c", run_c(names, args.scale), "benchmarks/c/bench.c")
+        add_peer(results, "bcc", run_bcc(names, args.scale), "benchmarks/bcc/bench.py")
     if args.json:
         json.dump(results, sys.stdout)
         sys.stdout.write("\n")
         return 0
-    print(f"{'workload':<20} {'n':>8} {'ns/op':>12} {'ops/s':>12} {'x C':>7}")
-    for name, r in results.items():
-        if name.startswith("_"):
-            print(f"{name}: {r}")
-            continue
-        ratio = f"{r['ratio_to_c']:.2f}" if "ratio_to_c" in r else "-"
-        extra = ""
-        if "rss_growth_mb" in r:
-            extra = f"  RSS growth {r['rss_growth_mb']:.1f} MB"
-        if "leaked_fds" in r:
-            extra = f"  leaked fds {r['leaked_fds']}, maps {r['leaked_maps']}"
-        print(
-            f"{name:<20} {r['n']:>8} {r['ns_per_op']:>12.0f} {r['ops_per_s']:>12.0f}"
-            f" {ratio:>7}{extra}"
-        )
+    print_table(results)
     return 0
 
 

@@ -6,10 +6,13 @@ leaks nothing.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -44,8 +47,13 @@ def test_run_py_reports_every_workload() -> None:
     assert report["items_rss"]["rss_growth_mb"] >= 0
 
 
+# The workloads both peers have; items_rss is bpfnest's own extra.
+PEER_WORKLOADS = [name for name in WORKLOADS if name != "items_rss"]
+
+
 @pytest.mark.usefixtures("kernel")
-def test_compare_runs_the_c_program() -> None:
+def test_compare_runs_the_peers() -> None:
+    """C runs here; bcc runs where benchmarks/bcc/setup was run, else says why not."""
     res = subprocess.run(
         [
             sys.executable,
@@ -55,9 +63,9 @@ def test_compare_runs_the_c_program() -> None:
             "0.01",
             "--compare",
             "--only",
-            "array_lookup",
+            *WORKLOADS[:-1],  # several names after one --only ...
             "--only",
-            "churn",
+            WORKLOADS[-1],  # ... and --only repeated
         ],
         capture_output=True,
         text=True,
@@ -65,6 +73,56 @@ def test_compare_runs_the_c_program() -> None:
     )
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
+    assert sorted(name for name in report if not name.startswith("_")) == sorted(WORKLOADS)
     assert "_c" not in report, report.get("_c")  # C built and ran
-    for name in ("array_lookup", "churn"):
-        assert report[name]["c_ns_per_op"] > 0 and report[name]["ratio_to_c"] > 0
+    for name in PEER_WORKLOADS:
+        assert report[name]["c_ns_per_op"] > 0 and report[name]["ratio_to_c"] > 0, name
+    assert report["items_rss"]["c_unavailable"]
+
+    # bcc: a figure or a stated reason for every workload, never silently nothing.
+    if "_bcc" in report:  # bcc could not run at all (not installed: CI)
+        reason = report["_bcc"]["unavailable"]
+        assert isinstance(reason, str) and reason, report["_bcc"]
+        for name in WORKLOADS:
+            assert not any(key.startswith(("bcc_", "ratio_to_bcc")) for key in report[name])
+        return
+    for name in WORKLOADS:
+        r = report[name]
+        if "bcc_unavailable" in r:
+            assert isinstance(r["bcc_unavailable"], str) and r["bcc_unavailable"], name
+            assert "bcc_ns_per_op" not in r and "ratio_to_bcc" not in r, name
+        else:
+            assert r["bcc_ns_per_op"] > 0 and r["ratio_to_bcc"] > 0, name
+    for name in ("swap_inner", "churn"):  # bcc creates maps only by compiling C
+        assert report[name]["bcc_unavailable"].startswith("not possible at run time"), name
+
+
+def _load_run_py() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "bench_run", os.path.join(ROOT, "benchmarks", "run.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_bcc_says_why_it_cannot_run(tmp_path: Path) -> None:
+    run = _load_run_py()
+    missing = str(tmp_path / "python3")
+    reason = run.run_bcc(["array_lookup"], 0.01, python=missing)
+    assert isinstance(reason, str) and missing in reason and "benchmarks/bcc/setup" in reason
+
+    no_bcc = tmp_path / "python-without-bcc"  # a Python where `import bcc` fails
+    no_bcc.write_text(
+        "#!/bin/sh\necho \"ModuleNotFoundError: No module named 'bcc'\" >&2\nexit 1\n"
+    )
+    no_bcc.chmod(0o755)
+    reason = run.run_bcc(["array_lookup"], 0.01, python=str(no_bcc))
+    assert isinstance(reason, str) and "import bcc" in reason and "No module named" in reason
+
+    report: dict[str, dict[str, object]] = {"array_lookup": {"n": 1, "ns_per_op": 2.0}}
+    run.add_peer(report, "bcc", reason, "benchmarks/bcc/bench.py")
+    assert report["_bcc"] == {"unavailable": reason}
+    run.add_peer(report, "c", {"array_lookup": {"unavailable": "why"}}, "bench.c")
+    assert report["array_lookup"]["c_unavailable"] == "why"
