@@ -644,7 +644,11 @@ class Program(KernelObject):
         bytes, more than any context struct. For SYSCALL programs the returned
         ``ctx`` is the context as the program left it. Side effects (map
         updates) happen ``repeat`` times; SYSCALL, RAW_TRACEPOINT and TRACING
-        programs run once and report no duration.
+        programs run once and report no duration. The GIL is released while
+        the kernel runs. XDP with ``repeat`` > 1 is slow to start: the kernel
+        switches its XDP dispatcher to the program and back, which waits for
+        RCU (about 17 ms a call on the machines we measure; ``repeat=1``
+        takes microseconds).
         Minimum kernel: 4.12 (``ctx``: 5.2; SYSCALL programs: 5.14).
 
         Raises:
