@@ -141,7 +141,7 @@ def _encode_items(
                 key=key,
                 hint=f"index must be below max_entries {limit}; nothing was applied",
             )
-        out.append((key, k, m._encode_value(value)))
+        out.append((key, k, m._encode_item(key, value)))
     return out
 
 

@@ -35,6 +35,8 @@ V = TypeVar("V")
 
 _MAP_INODE = "anon_inode:bpf-map"
 _ELEM_LOCK = threading.Lock()
+_DEV_MAPS = frozenset({MapType.DEVMAP, MapType.DEVMAP_HASH})
+_FD_MAPS = frozenset({MapType.PROG_ARRAY, MapType.SOCKMAP, MapType.SOCKHASH, MapType.XSKMAP})
 
 
 @functools.cache
@@ -487,6 +489,10 @@ class Map(KernelObject, Generic[V]):
     def _encode_value(self, value: object) -> bytes:
         return codec.encode(value, self._value_size, "value")
 
+    def _encode_item(self, key: object, value: object) -> bytes:
+        """The value to store at ``key`` (``key`` only names it in errors)."""
+        return self._encode_value(value)
+
     def _decode_value(self, raw: bytes) -> V:
         return raw  # type: ignore[return-value]
 
@@ -542,6 +548,10 @@ class Map(KernelObject, Generic[V]):
             return "the key does not exist and EXIST was given"
         if code == errno.EINVAL and op == "delete" and isinstance(t, MapType) and t.is_array:
             return f"elements of {t.name} cannot be deleted"
+        if code == errno.EINVAL and op in ("update", "update_batch") and t in _DEV_MAPS:
+            return "the value must be the ifindex of an existing network device"
+        if code == errno.EINVAL and op in ("update", "update_batch") and t in _FD_MAPS:
+            return f"the value must be an open fd of what {_type_name(t)} holds"
         if code == errno.ENOENT and op in ("lookup", "delete", "lookup_and_delete"):
             return "no such key"
         return None
@@ -602,7 +612,7 @@ class Map(KernelObject, Generic[V]):
                 range), ``EPERM`` (frozen or read-only), ...
         """
         self._check_flags(flags, "update", key)
-        self._elem().update(key, self._encode_value(value), flags)
+        self._elem().update(key, self._encode_item(key, value), flags)
 
     def __setitem__(self, key: object, value: Any) -> None:
         """``m[key] = value``: :meth:`update` with ``ANY``."""

@@ -119,7 +119,7 @@ class OuterMap(Map[int]):
 
     # ---------------------------------------------------------- fd in, id out
 
-    def _encode_inner(self, inner: object) -> bytes:
+    def _encode_inner(self, inner: object, key: object = None) -> bytes:
         """Return the value the kernel takes for ``inner``: its fd as a u32.
 
         Checks first that ``inner`` is an open map matching the template.
@@ -130,7 +130,8 @@ class OuterMap(Map[int]):
             BPFError: ``EBADF`` (not an open fd), ``EINVAL`` (not a map, or
                 not matching the template: the message names the field).
         """
-        what = f"update {_name(self)}"
+        label = self._key_label(key) if key is not None else ""
+        what = f"update {_name(self)}" + (f" {label}" if label else "")
         if isinstance(inner, Map):
             if inner.closed:
                 raise ValueError(f"{what}: the inner map '{inner.name}' is closed")
@@ -161,6 +162,9 @@ class OuterMap(Map[int]):
 
     def _encode_value(self, value: object) -> bytes:
         return self._encode_inner(value)
+
+    def _encode_item(self, key: object, value: object) -> bytes:
+        return self._encode_inner(value, key)
 
     def _decode_value(self, raw: bytes) -> int:
         return self._decode_inner(raw)

@@ -179,7 +179,7 @@ class MapInfo:
         ):
             return (
                 f"inner max_entries {inner.max_entries} != template {self.max_entries}"
-                " (both need F_INNER_MAP to differ)"
+                "; both need F_INNER_MAP to differ"
             )
         return None
 

@@ -187,6 +187,11 @@ def cli(*argv: str) -> Callable[[World], object]:
     return run
 
 
+def devmap_update(ifindex: int) -> None:
+    with Map.create(MapSpec(MapType.DEVMAP, 4, 4, 2, name="dev")) as d:
+        d[0] = ifindex
+
+
 def spec_with(**kw: Any) -> MapSpec:
     return dataclasses.replace(U32, **kw)
 
@@ -279,6 +284,8 @@ ROWS: list[Row] = [
     Row("Map.update", lambda w: w.h.update(1, 11, F_LOCK), BPFError, "Invalid argument"),
     Row("Map.update", lambda w: w.a.update(4, 1), BPFError, "key 4: Argument list too long"),
     Row("Map.update", lambda w: w.frozen.update(0, 1), BPFError, "frozen"),
+    Row("Map.update", lambda w: devmap_update(999), BPFError, "ifindex of an existing network"),
+    Row("Map.update", lambda w: w.a.update(9, 1), BPFError, "index must be below max_entries 4"),
     Row("Map.update", lambda w: w.closed.update(1, 1), ValueError, "is closed"),
     Row("Map.__setitem__", lambda w: w.h.__setitem__("k", 1), TypeError, "str"),
     Row("Map.__setitem__", lambda w: w.h.__setitem__(1, True), TypeError, "value"),
@@ -348,9 +355,9 @@ ROWS: list[Row] = [
         "OuterMap.update",
         lambda w: w.aom.update(1, w.h),
         BPFError,
-        "inner type HASH != template ARRAY",
+        "slot 1: Invalid argument \\(inner type HASH != template ARRAY",
     ),
-    Row("OuterMap.update", lambda w: w.aom.update(1, w.a), BPFError, "max_entries 4 != template 2"),
+    Row("OuterMap.update", lambda w: w.aom.update(1, w.a), BPFError, "slot 1: .*max_entries 4 !="),
     Row("OuterMap.update", lambda w: w.aom.update(1, w.hom), BPFError, "one level of nesting"),
     Row("OuterMap.update", lambda w: w.aom.update(2, w.inner), BPFError, "slot 2: .*max_entries"),
     Row(
@@ -364,7 +371,7 @@ ROWS: list[Row] = [
         "OuterMap.update_batch",
         lambda w: w.hom.update_batch({1: w.inner, 2: w.a}),
         BPFError,
-        "inner max_entries 4 != template 2",
+        "'hom' key 2: .*inner max_entries 4 != template 2; both need F_INNER_MAP",
     ),
     Row(
         "OuterMap.update_batch",
