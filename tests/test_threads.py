@@ -107,8 +107,8 @@ def test_an_inner_map_closed_during_an_outer_update_is_never_replaced_by_another
     entered, go = threading.Event(), threading.Event()
     real = OuterMap._encode_inner
 
-    def encode_then_wait(self: OuterMap, inner: object) -> bytes:
-        raw = real(self, inner)  # the fd number is read: the syscall comes next
+    def encode_then_wait(self: OuterMap, inner: object, key: object = None) -> bytes:
+        raw = real(self, inner, key)  # the fd number is read: the syscall comes next
         entered.set()
         assert go.wait(10)
         return raw
@@ -135,6 +135,7 @@ def test_an_inner_map_closed_during_an_outer_update_is_never_replaced_by_another
         finally:
             go.set()
             writer.join(10)
+            inner.close()
 
 
 def test_iteration_of_a_map_closed_by_another_thread_fails_cleanly() -> None:
