@@ -539,6 +539,11 @@ _EBADF, _ENOENT = 9, 2
 _U64 = 1 << 64
 
 
+def _never_packs(buf: bytearray, offset: int, value: int) -> None:
+    """Stands in for a struct packer where the size has none: always the general path."""
+    raise struct.error("no struct format for this size")
+
+
 class _Slot:
     """One thread's attrs for one map; kept weakly so :meth:`ElemOps.invalidate` finds them."""
 
@@ -603,8 +608,12 @@ class ElemOps:
             int(Cmd.MAP_DELETE_ELEM),
         )
         kfmt, vfmt = _INT_FORMATS.get(key_size), _INT_FORMATS.get(value_size)
-        kpack = struct.Struct(kfmt).pack_into if kfmt else None
-        vpack = struct.Struct(vfmt).pack_into if vfmt and value_encode is not None else None
+        # No None checks on the hot path: a size struct cannot pack "fails"
+        # into the general path, as an out-of-range int does.
+        kpack: Callable[..., None] = struct.Struct(kfmt).pack_into if kfmt else _never_packs
+        vpack: Callable[..., None] = (
+            struct.Struct(vfmt).pack_into if vfmt and value_encode is not None else _never_packs
+        )
         struct_error = struct.error
         sizeof_key = key_size
 
@@ -634,10 +643,10 @@ class ElemOps:
             byref = ctypes.byref
             # The views pin the bytearrays (no resize can move them) and the
             # slot keeps the attrs registered for as long as this thread uses them.
-            keep = (kview, vview, slot)
-            tls.l = (kb, vb, byref(lk), keep)
-            tls.u = (kb, vb, byref(up), upf, byref(upf), keep)
-            tls.d = (kb, byref(de), keep)
+            tls.keep = (kview, vview, slot)
+            tls.l = (kb, vb, byref(lk))
+            tls.u = (kb, vb, byref(up), upf, byref(upf))
+            tls.d = (kb, byref(de))
 
         def put_key(kb: bytearray, key: object) -> None:
             # Everything but the fast int path: validate and copy.
@@ -663,7 +672,16 @@ class ElemOps:
             upf.flags = flags
             return upfref
 
-        call = syscall_released if release_gil else syscall_gil_held
+        if release_gil:
+
+            def call(nr: int, cmd: int, ref: Any, size: int) -> int:
+                with lock:  # invalidate() waits for this
+                    ret: int = syscall_released(nr, cmd, ref, size)
+                    return ret
+
+        else:
+            call = syscall_gil_held
+        zero = 0  # `flags is zero`: the common ANY without a type check (CPython caches 0)
 
         # The slot fetch and the key packing are written out in lookup, update
         # and delete on purpose: a shared helper costs a Python call (~60 ns
@@ -671,11 +689,11 @@ class ElemOps:
 
         def lookup(key: object) -> bytes | None:
             try:
-                kb, vb, ref, _ = tls.l
+                kb, vb, ref = tls.l
             except AttributeError:
                 new_slot()
-                kb, vb, ref, _ = tls.l
-            if type(key) is int and kpack is not None:
+                kb, vb, ref = tls.l
+            if type(key) is int:
                 try:
                     kpack(kb, 0, key)
                 except struct_error:
@@ -691,18 +709,18 @@ class ElemOps:
 
         def update(key: object, value: object, flags: int = 0) -> None:
             try:
-                kb, vb, ref, upf, upfref, _ = tls.u
+                kb, vb, ref, upf, upfref = tls.u
             except AttributeError:
                 new_slot()
-                kb, vb, ref, upf, upfref, _ = tls.u
-            if type(key) is int and kpack is not None:
+                kb, vb, ref, upf, upfref = tls.u
+            if type(key) is int:
                 try:
                     kpack(kb, 0, key)
                 except struct_error:
                     put_key(kb, key)
             else:
                 put_key(kb, key)
-            if type(value) is int and vpack is not None:
+            if type(value) is int:
                 try:
                     vpack(vb, 0, value)
                 except struct_error:
@@ -711,35 +729,25 @@ class ElemOps:
                 vb[:] = value
             else:
                 put_value(vb, value)
-            if type(flags) is not int or flags:
+            if flags is not zero:
                 ref = flags_ref(upf, upfref, flags, key)
-            if release_gil:
-                with lock:
-                    ret = call(nr, update_cmd, ref, size)
-            else:
-                ret = call(nr, update_cmd, ref, size)
-            if ret < 0:
+            if call(nr, update_cmd, ref, size) < 0:
                 raise fail("update", get_errno_(), key)
 
         def delete(key: object) -> None:
             try:
-                kb, ref, _ = tls.d
+                kb, ref = tls.d
             except AttributeError:
                 new_slot()
-                kb, ref, _ = tls.d
-            if type(key) is int and kpack is not None:
+                kb, ref = tls.d
+            if type(key) is int:
                 try:
                     kpack(kb, 0, key)
                 except struct_error:
                     put_key(kb, key)
             else:
                 put_key(kb, key)
-            if release_gil:
-                with lock:
-                    ret = call(nr, delete_cmd, ref, size)
-            else:
-                ret = call(nr, delete_cmd, ref, size)
-            if ret < 0:
+            if call(nr, delete_cmd, ref, size) < 0:
                 raise fail("delete", get_errno_(), key)
 
         def invalidate() -> None:
