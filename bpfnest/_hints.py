@@ -1,20 +1,194 @@
-"""Hints for the errors of creating and opening maps: the likely cause, from
-the errno and the spec (as cilium's ``handleMapCreateError`` does). Pure."""
+"""Hints for the errors of creating and opening maps and loading programs: the
+likely cause, from the errno and the spec (as cilium's ``handleMapCreateError``
+does).
+
+Everything here is pure except :func:`running_kernel`, which reads the kernel
+release and ``RLIMIT_MEMLOCK`` once an ``EPERM`` needs explaining. The
+decisions take those two values as arguments so that they can be tested for
+kernels other than the running one.
+"""
 
 from __future__ import annotations
 
 import errno
+import os
+import re
+import resource
 
-from .constants import ENOTSUPP, MapType
+from .constants import ENOTSUPP, MapType, ProgType
 from .spec import MapSpec
 
-__all__ = ["create_hint", "open_hint"]
+__all__ = [
+    "BY_ID",
+    "btf_eperm_hint",
+    "create_hint",
+    "kernel_version",
+    "map_perm_hint",
+    "memlock_note",
+    "open_hint",
+    "perm_hint",
+    "prog_eperm_hint",
+    "prog_perm_hint",
+    "running_kernel",
+]
+
+#: Why opening or listing by id got ``EPERM``: ``capable(CAP_SYS_ADMIN)`` in the kernel.
+BY_ID = "needs root (CAP_SYS_ADMIN; CAP_BPF is not enough)"
+
+#: Linux 5.11 charges BPF memory to the memory cgroup; before, to RLIMIT_MEMLOCK.
+MEMCG_ACCOUNTING = (5, 11)
+#: CAP_BPF (and CAP_PERFMON) exist since Linux 5.8; before, BPF needed CAP_SYS_ADMIN.
+CAP_BPF_SINCE = (5, 8)
+
+#: Map types whose creation also needs CAP_NET_ADMIN (measured on 6.18).
+_NET_ADMIN_MAPS = frozenset(
+    {MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.SOCKMAP, MapType.SOCKHASH, MapType.XSKMAP}
+)
+#: Program types whose load also needs CAP_NET_ADMIN (``is_net_admin_prog_type``).
+_NET_ADMIN_PROGS = frozenset(
+    {
+        ProgType.SCHED_CLS,
+        ProgType.SCHED_ACT,
+        ProgType.XDP,
+        ProgType.LWT_IN,
+        ProgType.LWT_OUT,
+        ProgType.LWT_XMIT,
+        ProgType.LWT_SEG6LOCAL,
+        ProgType.SK_SKB,
+        ProgType.SK_MSG,
+        ProgType.LIRC_MODE2,
+        ProgType.FLOW_DISSECTOR,
+        ProgType.CGROUP_DEVICE,
+        ProgType.CGROUP_SOCK,
+        ProgType.CGROUP_SOCK_ADDR,
+        ProgType.CGROUP_SOCKOPT,
+        ProgType.CGROUP_SYSCTL,
+        ProgType.SOCK_OPS,
+        ProgType.EXT,
+        ProgType.NETFILTER,
+    }
+)
+#: Program types whose load also needs CAP_PERFMON (``is_perfmon_prog_type``).
+_PERFMON_PROGS = frozenset(
+    {
+        ProgType.KPROBE,
+        ProgType.TRACEPOINT,
+        ProgType.PERF_EVENT,
+        ProgType.RAW_TRACEPOINT,
+        ProgType.RAW_TRACEPOINT_WRITABLE,
+        ProgType.TRACING,
+        ProgType.LSM,
+        ProgType.STRUCT_OPS,
+        ProgType.EXT,
+    }
+)
+
+_RELEASE = re.compile(r"(\d+)\.(\d+)")
+
+
+def running_kernel() -> tuple[str, int]:
+    """The running kernel's release and this process's soft ``RLIMIT_MEMLOCK``
+    in bytes (``resource.RLIM_INFINITY`` when unlimited)."""
+    return os.uname().release, resource.getrlimit(resource.RLIMIT_MEMLOCK)[0]
+
+
+def kernel_version(release: str) -> tuple[int, int] | None:
+    """``(major, minor)`` of a release string such as ``"5.10.0-23-amd64"``;
+    None when it does not start with one."""
+    m = _RELEASE.match(release.strip())
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _size(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
+
+def memlock_note(release: str, memlock: int) -> str | None:
+    """What to say about ``RLIMIT_MEMLOCK`` for an ``EPERM`` when creating a
+    map or loading a program; None when it cannot be the cause.
+
+    Before Linux 5.11 the kernel charged the memory of every BPF map and
+    program to the user's ``RLIMIT_MEMLOCK`` and refused with ``EPERM`` once
+    it was exceeded, even for root. The charge was per user, across all its
+    processes, so any finite limit may be the cause (libbpf and cilium raise
+    it to unlimited on such kernels). From 5.11 the memory cgroup is charged
+    and the limit plays no part. ``memlock`` is the soft limit in bytes,
+    ``resource.RLIM_INFINITY`` for none. An unparsable ``release`` gets the
+    note with a condition.
+    """
+    if memlock == resource.RLIM_INFINITY or memlock < 0:
+        return None
+    version = kernel_version(release)
+    if version is not None and version >= MEMCG_ACCOUNTING:
+        return None
+    where = (
+        f"on Linux {version[0]}.{version[1]} (before 5.11)"
+        if version is not None
+        else f"if Linux {release!r} is older than 5.11"
+    )
+    return (
+        f"{where} BPF memory is charged to RLIMIT_MEMLOCK, now {_size(memlock)}:"
+        " raise it (ulimit -l unlimited)"
+    )
+
+
+def _perm_hint(extra: str, release: str, memlock: int) -> str:
+    version = kernel_version(release)
+    if version is not None and version < CAP_BPF_SINCE:
+        caps = f"root (CAP_SYS_ADMIN{extra}: Linux {version[0]}.{version[1]} predates CAP_BPF)"
+    else:
+        caps = f"root or CAP_BPF{extra}"
+    note = memlock_note(release, memlock)
+    return f"needs {caps}" + (f"; {note}" if note else "")
+
+
+def perm_hint(release: str) -> str:
+    """The hint for an ``EPERM`` from a command that needs CAP_BPF and whose
+    memory was never charged to ``RLIMIT_MEMLOCK`` (BTF_LOAD)."""
+    return _perm_hint("", release, resource.RLIM_INFINITY)
+
+
+def map_perm_hint(map_type: MapType | int, release: str, memlock: int) -> str:
+    """The hint for an ``EPERM`` from creating a map of ``map_type``.
+
+    Names CAP_NET_ADMIN for the types that need it, and ``RLIMIT_MEMLOCK``
+    when :func:`memlock_note` says it may be the cause.
+    """
+    extra = " and CAP_NET_ADMIN" if map_type in _NET_ADMIN_MAPS else ""
+    return _perm_hint(extra, release, memlock)
+
+
+def prog_perm_hint(prog_type: ProgType | int, release: str, memlock: int) -> str:
+    """The hint for an ``EPERM`` from loading a program of ``prog_type``.
+
+    Names CAP_NET_ADMIN and CAP_PERFMON for the types that need them, and
+    ``RLIMIT_MEMLOCK`` when :func:`memlock_note` says it may be the cause.
+    """
+    extra = [
+        cap
+        for cap, types in (("CAP_NET_ADMIN", _NET_ADMIN_PROGS), ("CAP_PERFMON", _PERFMON_PROGS))
+        if prog_type in types
+    ]
+    return _perm_hint("".join(f" and {cap}" for cap in extra), release, memlock)
+
+
+def prog_eperm_hint(prog_type: ProgType | int) -> str:
+    """:func:`prog_perm_hint` for the running kernel and this process's limit."""
+    return prog_perm_hint(prog_type, *running_kernel())
+
+
+def btf_eperm_hint() -> str:
+    """:func:`perm_hint` for the running kernel (BTF_LOAD)."""
+    return perm_hint(running_kernel()[0])
 
 
 def open_hint(err: int, how: str) -> str | None:
     if err == errno.EPERM:
         if how == "id":
-            return "opening a map by id needs CAP_SYS_ADMIN (CAP_BPF is not enough)"
+            return f"opening a map by id {BY_ID}"
         return "needs root or CAP_BPF"
     if err == errno.ENOENT:
         return {"id": "no map has this id", "pin": "nothing is pinned at this path"}.get(how)
@@ -26,7 +200,7 @@ def open_hint(err: int, how: str) -> str | None:
 def create_hint(code: int, spec: MapSpec) -> str | None:
     t = spec.type
     if code == errno.EPERM:
-        return "needs root or CAP_BPF; on kernels before 5.11 also a higher RLIMIT_MEMLOCK"
+        return map_perm_hint(t, *running_kernel())
     if code == ENOTSUPP or code == errno.EOPNOTSUPP:
         if t.is_outer and isinstance(spec.inner, MapSpec) and not spec.inner.type.can_be_inner:
             return f"{spec.inner.type.name} cannot be an inner map"
@@ -58,5 +232,5 @@ def create_hint(code: int, spec: MapSpec) -> str | None:
     if code == errno.EBADF:
         return "the inner template fd is not open"
     if code == errno.ENOMEM:
-        return "not enough memory (or memlock rlimit) for max_entries"
+        return "not enough memory (or memory cgroup limit) for max_entries"
     return None

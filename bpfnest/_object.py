@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TypeVar
 
+from ._hints import BY_ID
 from ._sys import ops
 from ._sys.fd import FD, _Borrow
 from ._sys.uapi import Cmd
@@ -128,6 +129,10 @@ def pinned_hint(code: int, path: str) -> str | None:
         return f"'{path}' is not on a bpffs: pins live on one (mount -t bpf bpf /sys/fs/bpf)"
     if code == errno.EPERM:
         return "needs root or CAP_BPF"
+    if code == errno.EACCES:
+        return (
+            "the pin's file permissions refuse this user: open it as its owner or root, or chmod it"
+        )
     if code == errno.ENOENT:
         return "nothing is pinned at this path"
     return None
@@ -145,11 +150,7 @@ def iter_ids(cmd: Cmd, what: str) -> Iterator[int]:
             nxt = ops.get_next_id(cmd, cur)
         except OSError as err:
             code = err.errno or 0
-            hint = (
-                " (listing by id needs CAP_SYS_ADMIN; CAP_BPF is not enough)"
-                if code == errno.EPERM
-                else ""
-            )
+            hint = f" (listing by id {BY_ID})" if code == errno.EPERM else ""
             raise BPFError(code, f"list {what}: {strerror(code)}{hint}") from None
         if nxt is None:
             return

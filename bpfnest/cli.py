@@ -19,8 +19,6 @@ from .maps import Map
 
 __all__ = ["main"]
 
-_PRIV = "listing and opening maps by id needs root (CAP_BPF and CAP_SYS_ADMIN)"
-
 
 class _Usage(Exception):
     pass
@@ -303,8 +301,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"bpfnest: {err}", file=sys.stderr)
         return 2
     except BPFError as err:
-        hint = f" ({_PRIV})" if err.errno == 1 and "CAP_SYS_ADMIN" not in str(err) else ""
-        print(f"bpfnest: {err}{hint}", file=sys.stderr)
+        print(f"bpfnest: {err}", file=sys.stderr)
         return 1
     except (ValueError, TypeError, RuntimeError, OSError) as err:
         print(f"bpfnest: {err}", file=sys.stderr)

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
+from ._hints import btf_eperm_hint
 from ._sys import ops
 from ._sys.fd import FD
 from .codec import encode
@@ -270,9 +271,12 @@ class _Loader:
             else:
                 text = ""
             last = _last_line(text)
+            hint = btf_eperm_hint() if err.errno == errno.EPERM else None
             raise BPFError(
                 err.errno or 0,
-                f"load BTF of '{self.spec.file}': {err.strerror}" + (f": {last}" if last else ""),
+                f"load BTF of '{self.spec.file}': {err.strerror}"
+                + (f": {last}" if last else "")
+                + (f" ({hint})" if hint else ""),
             ) from None
         fd = FD(raw)
         stack.callback(fd.close)

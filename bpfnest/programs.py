@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Protocol
 
+from ._hints import BY_ID, prog_eperm_hint
 from ._object import KernelObject, iter_ids, pinned_hint
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
@@ -252,7 +253,7 @@ def _last_log_line(log: str) -> str:
 
 def _load_hint(code: int, spec: ProgramSpec, log: str) -> str | None:
     if code == errno.EPERM:
-        return "needs root or CAP_BPF (and CAP_PERFMON/CAP_NET_ADMIN for some program types)"
+        return prog_eperm_hint(spec.type)
     if code == errno.E2BIG:
         return f"program too large: {spec.insn_count} instructions"
     if code == errno.ENOSPC:
@@ -294,7 +295,7 @@ def _prog_load_error(
 def _open_hint(code: int, how: str) -> str | None:
     if code == errno.EPERM:
         if how == "id":
-            return "opening a program by id needs CAP_SYS_ADMIN (CAP_BPF is not enough)"
+            return f"opening a program by id {BY_ID}"
         return "needs root or CAP_BPF"
     if code == errno.ENOENT:
         return {"id": "no program has this id", "pin": "nothing is pinned at this path"}.get(how)
