@@ -1,6 +1,7 @@
 """ELF objects from ``clang -target bpf`` -> :class:`CollectionSpec`. No kernel here.
 
-Reads, with pyelftools and :mod:`bpfnest.btf`:
+Reads, with :mod:`bpfnest._elffile` (pyelftools, every offset and count
+checked first) and :mod:`bpfnest.btf`:
 
 - BTF-defined maps in ``.maps`` (``__uint``, ``__type``, ``__array(values,
   ...)``), with declared slots ``.values = {[i] = &m}`` from ``.rel.maps``;
@@ -13,16 +14,17 @@ Reads, with pyelftools and :mod:`bpfnest.btf`:
   func_info and line_info.
 
 Every malformed input raises :class:`bpfnest.ParseError` naming the file,
-the section and the offset.
+the section and the offset; the work and memory it takes are bounded by the
+size of the input (``tests/fuzz`` checks both).
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
+import bisect
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from ._elffile import ElfFile, Symbol
 from .btf import BTF, Array, Datasec, FuncProto, Pointer, Struct, Var, parse_ext
 from .btf.ext import BTFExt
 from .constants import F_RDONLY_PROG, MapType, ProgType
@@ -40,11 +42,10 @@ from .spec import (
 
 __all__ = ["read_collection"]
 
-EM_BPF = 247
-SHT_PROGBITS = "SHT_PROGBITS"
-SHT_NOBITS = "SHT_NOBITS"
 SHF_EXECINSTR = 0x4
-SHN_UNDEF = "SHN_UNDEF"
+#: Sections whose bytes the reader uses (besides code, data and what
+#: _elffile reads: the string and symbol tables, relocations).
+_READ = frozenset({"license", "version", "maps", ".maps", ".BTF", ".BTF.ext"})
 
 OP_LD_IMM64 = 0x18
 OP_CALL = 0x85
@@ -65,6 +66,12 @@ BTF_TYPE_SIZE = 12  # struct btf_type, followed by struct btf_var { u32 linkage;
 BTF_VAR_GLOBAL_ALLOCATED = 1
 BTF_VAR_GLOBAL_EXTERN = 2
 _LEGACY_FIELDS = ("type", "key_size", "value_size", "max_entries", "map_flags")
+U32_MAX = 0xFFFF_FFFF
+#: A zero-filled (SHT_NOBITS) section's value is spelled out in
+#: ``MapSpec.contents`` up to this size; past it ``contents`` is None, which
+#: loads the same (the kernel zero-fills a new map), so that a 64-byte section
+#: header cannot make the reader allocate gigabytes.
+MAX_SPELLED_ZEROS = 1 << 20
 
 
 def read_collection(data: bytes, *, file: str = "") -> CollectionSpec:
@@ -79,7 +86,7 @@ def read_collection(data: bytes, *, file: str = "") -> CollectionSpec:
         raise err.at(file=file) if not err.file else err from None
     except RecursionError:
         raise ParseError("structure nested too deeply", file=file) from None
-    except Exception as err:  # pyelftools raises many kinds on corrupt input
+    except Exception as err:  # a last resort: the reader checks before it reads
         raise ParseError(f"malformed ELF: {type(err).__name__}: {err}", file=file) from None
 
 
@@ -118,35 +125,29 @@ class _Section:
 
 class _Reader:
     def __init__(self, data: bytes, file: str) -> None:
-        from elftools.elf.elffile import ELFFile
-
         self.file = file
-        self.elf = ELFFile(io.BytesIO(data))
-        machine = self.elf["e_machine"]
-        if machine not in ("EM_BPF", EM_BPF):
-            raise ParseError(f"not a BPF object (e_machine {machine})", file=file)
-        self.byteorder: Literal["little", "big"] = "little" if self.elf.little_endian else "big"
+        self.obj = ElfFile(data, file)
+        self.byteorder = self.obj.byteorder
         self.sections: dict[int, _Section] = {}
         self.by_name: dict[str, _Section] = {}
-        for index, sec in enumerate(self.elf.iter_sections()):
-            stype = sec["sh_type"]
-            nobits = stype == SHT_NOBITS
-            raw = b"" if nobits else sec.data()
+        for h in self.obj.headers:
+            if h.flags & SHF_EXECINSTR or h.name in _READ or self.is_data_section(h.name):
+                self.obj.check_plain(h)
             s = _Section(
-                index=index,
-                name=sec.name,
-                data=raw,
-                exec=bool(sec["sh_flags"] & SHF_EXECINSTR),
-                size=sec["sh_size"],
+                index=h.index,
+                name=h.name,
+                data=self.obj.data_of(h),
+                exec=bool(h.flags & SHF_EXECINSTR),
+                size=h.size,
             )
-            self.sections[index] = s
-            self.by_name.setdefault(sec.name, s)
-        from elftools.elf.sections import SymbolTableSection
-
-        symtab = self.elf.get_section_by_name(".symtab")
-        if not isinstance(symtab, SymbolTableSection):
-            raise ParseError("no symbol table (.symtab)", file=file)
-        self.symbols = list(symtab.iter_symbols())
+            self.sections[h.index] = s
+            self.by_name.setdefault(h.name, s)
+        self.symbols = self.obj.symbols
+        self.by_section: dict[int, list[Symbol]] = {}
+        for sym in self.symbols:
+            if sym.section is not None:
+                self.by_section.setdefault(sym.section, []).append(sym)
+        self.reloc_cache: dict[int, list[tuple[int, Symbol]]] = {}
         btf_sec = self.by_name.get(".BTF")
         self.btf: BTF | None = BTF.parse(btf_sec.data, file=file) if btf_sec else None
         ext_sec = self.by_name.get(".BTF.ext")
@@ -163,41 +164,20 @@ class _Reader:
     def err(self, message: str, section: str = "", offset: int | None = None) -> ParseError:
         return ParseError(message, file=self.file, section=section, offset=offset)
 
-    def sym_section(self, sym: Any) -> _Section | None:
-        shndx = sym["st_shndx"]
-        if not isinstance(shndx, int):
-            return None
-        return self.sections.get(shndx)
+    def sym_section(self, sym: Symbol) -> _Section | None:
+        return self.sections.get(sym.section) if sym.section is not None else None
 
-    def symbols_in(self, sec: _Section) -> Iterator[Any]:
-        for sym in self.symbols:
-            if sym["st_shndx"] == sec.index:
-                yield sym
+    def symbols_in(self, sec: _Section) -> list[Symbol]:
+        return self.by_section.get(sec.index, [])
 
-    def relocations(self, target: _Section) -> Iterator[tuple[int, Any]]:
-        """Yield (offset, symbol) of every relocation applying to ``target``."""
-        from elftools.elf.relocation import RelocationSection
-
-        for sec in self.elf.iter_sections():
-            if not isinstance(sec, RelocationSection) or sec["sh_info"] != target.index:
-                continue
-            for n, rel in enumerate(sec.iter_relocations()):
-                offset = rel["r_offset"]
-                symi = rel["r_info_sym"]
-                if symi >= len(self.symbols):
-                    raise self.err(
-                        f"relocation {n} refers to symbol {symi} of {len(self.symbols)}",
-                        sec.name,
-                        n * sec["sh_entsize"],
-                    )
-                if offset >= max(target.size, 1):
-                    raise self.err(
-                        f"relocation {n} at offset {offset:#x} is outside section"
-                        f" {target.name} ({target.size} bytes)",
-                        sec.name,
-                        n * sec["sh_entsize"],
-                    )
-                yield offset, self.symbols[symi]
+    def relocations(self, target: _Section) -> list[tuple[int, Symbol]]:
+        """(offset, symbol) of every relocation applying to ``target``."""
+        cached = self.reloc_cache.get(target.index)
+        if cached is None:
+            cached = self.reloc_cache[target.index] = self.obj.relocations(
+                self.obj.headers[target.index]
+            )
+        return cached
 
     def u32(self, data: bytes, off: int) -> int:
         return int.from_bytes(data[off : off + 4], self.byteorder)
@@ -258,8 +238,14 @@ class _Reader:
         for sec in self.sections.values():
             if not self.is_data_section(sec.name) or sec.size == 0:
                 continue
+            if sec.size > U32_MAX:
+                raise self.err(
+                    f"{sec.size} bytes do not fit a map value (u32 value_size)", sec.name
+                )
             readonly = sec.name.startswith(".rodata")
-            value = sec.data if sec.data else bytes(sec.size)
+            value: bytes | None = sec.data
+            if not value:  # SHT_NOBITS (.bss): the kernel zero-fills a new map
+                value = bytes(sec.size) if sec.size <= MAX_SPELLED_ZEROS else None
             self.maps[sec.name] = MapSpec(
                 type=MapType.ARRAY,
                 key_size=4,
@@ -267,12 +253,12 @@ class _Reader:
                 max_entries=1,
                 flags=F_RDONLY_PROG if readonly else 0,
                 name=_kernel_name(sec.name),
-                contents={0: value},
+                contents={0: value} if value is not None else None,
                 btf_value_type_id=self.datasec_id(sec.name),
             )
             for sym in self.symbols_in(sec):
-                if sym["st_info"]["type"] == "STT_OBJECT" and sym.name:
-                    off, size = sym["st_value"], sym["st_size"]
+                if sym.type == "STT_OBJECT" and sym.name:
+                    off, size = sym.value, sym.size
                     if off + size > sec.size:
                         raise self.err(
                             f"variable '{sym.name}' ({size} bytes at {off:#x}) runs past the end",
@@ -307,6 +293,12 @@ class _Reader:
             offset = (offset + align - 1) // align * align
             self.variables[var.name] = VariableSpec(var.name, ".kconfig", offset, size)
             offset += size
+            if offset > U32_MAX:
+                raise self.err(
+                    f"'.kconfig' externs take {offset} bytes, more than a map value holds",
+                    ".BTF",
+                    self.btf.record_offset(var),
+                )
         if offset:
             self.maps[".kconfig"] = MapSpec(
                 type=MapType.ARRAY,
@@ -325,16 +317,14 @@ class _Reader:
         if sec is None:
             return
         syms = sorted(
-            (s for s in self.symbols_in(sec) if s.name and s["st_info"]["type"] != "STT_SECTION"),
-            key=lambda s: s["st_value"],
+            (s for s in self.symbols_in(sec) if s.name and s.type != "STT_SECTION"),
+            key=lambda s: s.value,
         )
         if not syms:
             return
         for i, sym in enumerate(syms):
-            off = sym["st_value"]
-            size = sym["st_size"] or (
-                (syms[i + 1]["st_value"] if i + 1 < len(syms) else sec.size) - off
-            )
+            off = sym.value
+            size = sym.size or ((syms[i + 1].value if i + 1 < len(syms) else sec.size) - off)
             if size < 16 or off + size > len(sec.data):
                 raise self.err(
                     f"legacy map '{sym.name}': definition of {size} bytes does not fit"
@@ -377,14 +367,20 @@ class _Reader:
         except KeyError:
             raise self.err("no DATASEC '.maps' in BTF", ".BTF") from None
         layout: list[tuple[int, int, str, int | None]] = []  # offset, size, name, values_off
-        offsets = {s.name: s["st_value"] for s in self.symbols_in(sec) if s.name}
-        sizes = {s.name: s["st_size"] for s in self.symbols_in(sec) if s.name}
+        offsets = {s.name: s.value for s in self.symbols_in(sec) if s.name}
+        sizes = {s.name: s.size for s in self.symbols_in(sec) if s.name}
         for vsi in ds.vars:
             var = vsi.type
             if not isinstance(var, Var):
                 raise self.err("'.maps' holds something that is not a variable", ".BTF")
             name = var.name
             offset = offsets.get(name, vsi.offset)
+            if offset >= sec.size:
+                raise self.err(
+                    f"map '{name}' at offset {offset:#x} is outside .maps ({sec.size} bytes)",
+                    ".maps",
+                    offset,
+                )
             struct_t = self.btf.resolve(var.type)
             if not isinstance(struct_t, Struct):
                 raise self.err(f"map '{name}': definition is not a struct", ".maps", offset)
@@ -418,6 +414,12 @@ class _Reader:
                 if not isinstance(t, Pointer):
                     raise self.err(f"map '{name}': field '{m.name}' is not __type()", where, offset)
                 size = self.btf.sizeof(t.target)
+                if size > U32_MAX:
+                    raise self.err(
+                        f"map '{name}': {m.name} type is {size} bytes, more than a u32 size",
+                        where,
+                        offset,
+                    )
                 other = fields.get(f"{m.name}_size")
                 if other is not None and other != size:
                     raise self.err(
@@ -525,9 +527,7 @@ class _Reader:
                 )
             target_sec = self.sym_section(sym)
             if spec.type.is_outer:
-                target = (
-                    self.map_at.get((target_sec.index, sym["st_value"])) if target_sec else None
-                )
+                target = self.map_at.get((target_sec.index, sym.value)) if target_sec else None
                 if target is None or target_sec is None or target_sec.name != ".maps":
                     raise self.err(
                         f"map '{name}': slot {slot} refers to '{sym.name}', not a map in .maps",
@@ -535,7 +535,7 @@ class _Reader:
                         roff,
                     )
             else:
-                fn = functions.get((target_sec.index, sym["st_value"] // 8)) if target_sec else None
+                fn = functions.get((target_sec.index, sym.value // 8)) if target_sec else None
                 if fn is None or not fn.is_program:
                     raise self.err(
                         f"map '{name}': slot {slot} refers to '{sym.name}', not a program",
@@ -552,12 +552,12 @@ class _Reader:
     def read_functions(self) -> dict[tuple[int, int], _Function]:
         functions: dict[tuple[int, int], _Function] = {}
         for sym in self.symbols:
-            if sym["st_info"]["type"] != "STT_FUNC":
+            if sym.type != "STT_FUNC":
                 continue
             sec = self.sym_section(sym)
             if sec is None or not sec.exec:
                 continue
-            value, size = sym["st_value"], sym["st_size"]
+            value, size = sym.value, sym.size
             if value % 8 or size % 8 or value + size > sec.size or size == 0:
                 raise self.err(
                     f"function '{sym.name}' ({size} bytes at {value:#x}) is not whole"
@@ -565,13 +565,19 @@ class _Reader:
                     sec.name,
                     value,
                 )
-            is_program = sec.name != ".text" and sym["st_info"]["bind"] in (
+            is_program = sec.name != ".text" and sym.bind in (
                 "STB_GLOBAL",
                 "STB_WEAK",
             )
             functions[(sec.index, value // 8)] = _Function(
                 sym.name, sec.name, sec.index, value // 8, size // 8, is_program
             )
+        # Per section, the functions by first instruction, for containing().
+        self.function_index: dict[int, tuple[list[int], list[_Function]]] = {}
+        for fn in sorted(functions.values(), key=lambda f: (f.shndx, f.first)):
+            starts, fns = self.function_index.setdefault(fn.shndx, ([], []))
+            starts.append(fn.first)
+            fns.append(fn)
         return functions
 
     def insn(self, sec: _Section, idx: int) -> tuple[int, int, int]:
@@ -594,14 +600,14 @@ class _Reader:
             if target is not None and target.name in (".maps", "maps"):
                 if code != OP_LD_IMM64:
                     raise self.err(f"map '{sym.name}' used by a non-ld_imm64", sec.name, roff)
-                name = self.map_at.get((target.index, sym["st_value"]))
+                name = self.map_at.get((target.index, sym.value))
                 if name is None:
                     raise self.err(f"'{sym.name}' is not a map", sec.name, roff)
                 sec.refs[idx] = _Ref("map", map=name)
             elif target is not None and self.is_data_section(target.name):
                 if code != OP_LD_IMM64:
                     raise self.err(f"global '{sym.name}' used by a non-ld_imm64", sec.name, roff)
-                offset = sym["st_value"] + imm
+                offset = sym.value + imm
                 if not 0 <= offset <= target.size:
                     raise self.err(
                         f"global data offset {offset} outside {target.name}", sec.name, roff
@@ -612,13 +618,13 @@ class _Reader:
                     sec.refs[idx] = _Ref(
                         "call",
                         target_shndx=target.index,
-                        target_insn=sym["st_value"] // 8 + imm + 1,
+                        target_insn=sym.value // 8 + imm + 1,
                     )
                 elif code == OP_LD_IMM64 and src == PSEUDO_FUNC:
                     sec.refs[idx] = _Ref(
                         "func",
                         target_shndx=target.index,
-                        target_insn=(sym["st_value"] + imm) // 8,
+                        target_insn=(sym.value + imm) // 8,
                     )
                 else:
                     raise self.err(
@@ -656,8 +662,12 @@ class _Reader:
         where: _Function,
         at: int,
     ) -> _Function:
-        for fn in functions.values():
-            if fn.shndx == shndx and fn.first <= idx < fn.end:
+        starts, fns = self.function_index.get(shndx, ([], []))
+        i = bisect.bisect_right(starts, idx) - 1
+        if i >= 0 and idx < fns[i].end:
+            return fns[i]
+        for fn in fns[:i]:  # only when function symbols overlap
+            if fn.first <= idx < fn.end:
                 return fn
         raise self.err(
             f"function '{where.name}' calls instruction {idx} of"
@@ -779,7 +789,10 @@ class _Reader:
         offsets = {name: v.offset for name, v in self.variables.items()}
         for (_, off), name in self.map_at.items():
             offsets.setdefault(name, off)
-        raw = bytearray(self.btf.with_datasec_fixups(sizes, offsets))
+        try:
+            raw = bytearray(self.btf.with_datasec_fixups(sizes, offsets))
+        except ValueError as exc:  # a section size or symbol offset past 32 bits
+            raise self.err(f"cannot fix up DATASECs: {exc}", ".BTF") from None
         # The kernel refuses extern VARs (.kconfig): libbpf makes them allocated globals.
         for t in self.btf.types:
             if isinstance(t, Var) and t.linkage == BTF_VAR_GLOBAL_EXTERN:

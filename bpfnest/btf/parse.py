@@ -111,6 +111,9 @@ class BTF:
         self._datasecs = datasecs
         self._by_name: dict[str, list[Type]] | None = None
         self._string_cache: dict[int, str] = {}
+        # sizeof() and resolve() results by type id (the graph never changes).
+        self._sizes: dict[int, int] = {}
+        self._resolved: dict[int, Type] = {}
 
     def __repr__(self) -> str:
         own = len(self.types) - self.start_id
@@ -243,13 +246,27 @@ class BTF:
         Raises:
             ParseError: they form a cycle.
         """
+        if not isinstance(t, (Typedef, Qualifier)):
+            return t
+        ours = self._ours(t)
+        if ours:
+            done = self._resolved.get(t.id)
+            if done is not None:
+                return done
+        start = t
         seen: set[int] = set()
         while isinstance(t, (Typedef, Qualifier)):
             if t.id in seen:
                 raise self._error(f"type cycle through {describe(t)}", t)
             seen.add(t.id)
             t = t.type
+        if ours:
+            self._resolved[start.id] = t
         return t
+
+    def _ours(self, t: Type) -> bool:
+        """``t`` is this BTF's type number ``t.id`` (so results may be cached by id)."""
+        return 0 <= t.id < len(self.types) and self.types[t.id] is t
 
     def sizeof(self, t: Type) -> int:
         """The size in bytes of ``t``: follows typedefs, qualifiers, type tags
@@ -257,19 +274,33 @@ class BTF:
 
         Raises:
             ParseError: ``t`` has no size (void, a function, a forward
-                declaration, a decl tag), or its definition is cyclic.
+                declaration, a decl tag), its definition is cyclic, or the size
+                does not fit in 64 bits (nested arrays).
         """
+        if isinstance(t, (Int, Composite, Enum, Float, Datasec)):
+            return t.size
+        ours = self._ours(t)
+        if ours:
+            done = self._sizes.get(t.id)
+            if done is not None:
+                return done
+        size = self._sizeof(t)
+        if ours:
+            self._sizes[t.id] = size
+        return size
+
+    def _sizeof(self, t: Type) -> int:
         mult = 1
         seen: set[int] = set()
         cur = t
         while True:
             if isinstance(cur, (Int, Composite, Enum, Float, Datasec)):
-                return mult * cur.size
+                return _size64(mult * cur.size, t, self)
             if isinstance(cur, Pointer):
-                return mult * POINTER_SIZE
+                return _size64(mult * POINTER_SIZE, t, self)
             nxt: Type
             if isinstance(cur, Array):
-                mult *= cur.nelems
+                mult = _size64(mult * cur.nelems, t, self)
                 nxt = cur.type
             elif isinstance(cur, (Typedef, Qualifier, Var)):
                 nxt = cur.type
@@ -323,6 +354,12 @@ class BTF:
                         buf, rec + w.TYPE_SIZE + i * wire.var_secinfo.size, var_id, offset, size
                     )
         return bytes(buf)
+
+
+def _size64(size: int, t: Type, btf: BTF) -> int:
+    if size >> 64:
+        raise btf._error(f"size of {describe(t)} does not fit in 64 bits", t)
+    return size
 
 
 def _u32(value: int, what: str) -> int:
