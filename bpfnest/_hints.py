@@ -25,7 +25,6 @@ __all__ = [
     "kernel_version",
     "map_perm_hint",
     "memlock_note",
-    "open_hint",
     "perm_hint",
     "prog_eperm_hint",
     "prog_perm_hint",
@@ -183,18 +182,6 @@ def prog_eperm_hint(prog_type: ProgType | int) -> str:
 def btf_eperm_hint() -> str:
     """:func:`perm_hint` for the running kernel (BTF_LOAD)."""
     return perm_hint(running_kernel()[0])
-
-
-def open_hint(err: int, how: str) -> str | None:
-    if err == errno.EPERM:
-        if how == "id":
-            return f"opening a map by id {BY_ID}"
-        return "needs root or CAP_BPF"
-    if err == errno.ENOENT:
-        return {"id": "no map has this id", "pin": "nothing is pinned at this path"}.get(how)
-    if err == errno.EBADF:
-        return "not an open file descriptor"
-    return None
 
 
 def create_hint(code: int, spec: MapSpec) -> str | None:

@@ -14,7 +14,7 @@ from ._sys.fd import FD, _Borrow
 from ._sys.uapi import Cmd
 from .errors import BPFError, strerror
 
-__all__ = ["KernelObject", "iter_ids", "on_bpffs", "pinned_hint"]
+__all__ = ["KernelObject", "iter_ids", "on_bpffs", "open_by_id", "pinned_hint"]
 
 _T = TypeVar("_T", bound="KernelObject")
 
@@ -97,6 +97,30 @@ class KernelObject:
         except OSError as err:
             hint = _PIN_HINTS.get(err.errno or 0)
             raise self._error(f"pin at '{path}'", err, hint=hint) from None
+
+
+def open_by_id(cmd: Cmd, obj_id: object, what: str) -> int:
+    """``*_GET_FD_BY_ID`` of ``obj_id`` (``what`` is "map" or "program"); the raw fd.
+
+    Raises:
+        TypeError, ValueError: ``obj_id`` is not an int, or not a u32.
+        BPFError: ``ENOENT`` when nothing has this id, ``EPERM`` without privileges.
+    """
+    if not isinstance(obj_id, int) or isinstance(obj_id, bool):
+        raise TypeError(f"{what} id must be an int, got {type(obj_id).__name__}")
+    if not 0 <= obj_id < 1 << 32:
+        raise ValueError(f"{what} id must be in 0..{(1 << 32) - 1}, got {obj_id}")
+    try:
+        return ops.get_fd_by_id(cmd, obj_id)
+    except OSError as err:
+        code = err.errno or 0
+        why = {
+            errno.EPERM: f"opening a {what} by id {BY_ID}",
+            errno.ENOENT: f"no {what} has this id",
+        }.get(code)
+        raise BPFError(
+            code, f"open {what} id {obj_id}: {strerror(code)}" + (f" ({why})" if why else "")
+        ) from None
 
 
 def on_bpffs(path: str) -> bool | None:

@@ -19,8 +19,7 @@ from typing import Any, Generic, TypeVar
 
 from . import _batch, codec
 from ._hints import create_hint as _create_hint
-from ._hints import open_hint as _open_hint
-from ._object import KernelObject, iter_ids, pinned_hint
+from ._object import KernelObject, iter_ids, open_by_id, pinned_hint
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
 from ._sys.uapi import Cmd
@@ -239,18 +238,7 @@ class Map(KernelObject, Generic[V]):
             BPFError: ``ENOENT`` when no map has this id, ``EPERM`` without
                 CAP_SYS_ADMIN.
         """
-        if not isinstance(map_id, int) or isinstance(map_id, bool):
-            raise TypeError(f"map id must be an int, got {type(map_id).__name__}")
-        if not 0 <= map_id < 1 << 32:
-            raise ValueError(f"map id must be in 0..{(1 << 32) - 1}, got {map_id}")
-        try:
-            raw = ops.get_fd_by_id(Cmd.MAP_GET_FD_BY_ID, map_id)
-        except OSError as err:
-            code = err.errno or 0
-            hint = _open_hint(code, "id")
-            raise BPFError(
-                code, f"open map id {map_id}: {err.strerror}" + (f" ({hint})" if hint else "")
-            ) from None
+        raw = open_by_id(Cmd.MAP_GET_FD_BY_ID, map_id, "map")
         return Map._adopt(raw, "open", f"map id {map_id}")
 
     @classmethod

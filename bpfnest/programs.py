@@ -24,8 +24,8 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Protocol
 
-from ._hints import BY_ID, prog_eperm_hint
-from ._object import KernelObject, iter_ids, pinned_hint
+from ._hints import prog_eperm_hint
+from ._object import KernelObject, iter_ids, open_by_id, pinned_hint
 from ._sys import ops
 from ._sys.fd import FD, dup_raw, fd_kind
 from ._sys.uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BpfProgInfo, Cmd
@@ -292,16 +292,6 @@ def _prog_load_error(
     return VerifierError(code, message, log)
 
 
-def _open_hint(code: int, how: str) -> str | None:
-    if code == errno.EPERM:
-        if how == "id":
-            return f"opening a program by id {BY_ID}"
-        return "needs root or CAP_BPF"
-    if code == errno.ENOENT:
-        return {"id": "no program has this id", "pin": "nothing is pinned at this path"}.get(how)
-    return None
-
-
 # ------------------------------------------------------------------ Program
 
 
@@ -501,23 +491,11 @@ class Program(KernelObject):
         Needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
 
         Raises:
-            ValueError: ``prog_id`` is not a u32.
+            TypeError, ValueError: ``prog_id`` is not an int, or not a u32.
             BPFError: ``ENOENT`` when no program has this id, ``EPERM``
                 without CAP_SYS_ADMIN.
         """
-        if not isinstance(prog_id, int) or isinstance(prog_id, bool):
-            raise TypeError(f"program id must be an int, got {type(prog_id).__name__}")
-        if not 0 <= prog_id < 1 << 32:
-            raise ValueError(f"program id must be in 0..{(1 << 32) - 1}, got {prog_id}")
-        try:
-            raw = ops.get_fd_by_id(Cmd.PROG_GET_FD_BY_ID, prog_id)
-        except OSError as err:
-            code = err.errno or 0
-            hint = _open_hint(code, "id")
-            raise BPFError(
-                code,
-                f"open program id {prog_id}: {strerror(code)}" + (f" ({hint})" if hint else ""),
-            ) from None
+        raw = open_by_id(Cmd.PROG_GET_FD_BY_ID, prog_id, "program")
         return cls._adopt(raw, f"program id {prog_id}")
 
     @classmethod
