@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from . import features
 from ._sys import ops
 from ._sys.fd import FD
 from .constants import ANY, MapType
@@ -150,7 +151,9 @@ class OuterMap(Map[int]):
             )
         template = self._template
         if template is not None:
-            why = template.template_mismatch(info)
+            why = template.template_mismatch(
+                info, max_entries_types=features.inner_max_entries_types()
+            )
             if why is not None:
                 raise BPFError(errno.EINVAL, f"{what}: Invalid argument ({why})")
         return fd.to_bytes(4, sys.byteorder)

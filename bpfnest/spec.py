@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import TYPE_CHECKING, Any, Union
 
 from .constants import F_INNER_MAP, AttachType, MapType, ProgType
@@ -157,12 +157,19 @@ class MapInfo:
             ifindex=self.ifindex,
         )
 
-    def template_mismatch(self, inner: MapInfo) -> str | None:
+    def template_mismatch(
+        self,
+        inner: MapInfo,
+        *,
+        max_entries_types: Container[MapType] = (MapType.ARRAY,),
+    ) -> str | None:
         """Say how ``inner`` fails to match this template, or None when it fits.
 
         The kernel's rule (``bpf_map_meta_equal``): same type, key size, value
-        size and flags; for ARRAY (not PERCPU_ARRAY) also the same max_entries
-        unless both carry ``F_INNER_MAP``.
+        size and flags; for the types in ``max_entries_types`` also the same
+        max_entries unless the template carries ``F_INNER_MAP``. ARRAY is
+        always among them; whether PERCPU_ARRAY is depends on the kernel
+        build (``bpfnest.features.inner_max_entries_types`` asks the kernel).
         """
         for field in ("type", "key_size", "value_size", "flags"):
             mine, theirs = getattr(self, field), getattr(inner, field)
@@ -173,13 +180,13 @@ class MapInfo:
                     return f"inner flags {theirs:#x} != template {mine:#x}"
                 return f"inner {field} {theirs} != template {mine}"
         if (
-            self.type == MapType.ARRAY
+            self.type in max_entries_types
             and not self.flags & F_INNER_MAP
             and self.max_entries != inner.max_entries
         ):
             return (
                 f"inner max_entries {inner.max_entries} != template {self.max_entries}"
-                "; both need F_INNER_MAP to differ"
+                + ("; both need F_INNER_MAP to differ" if self.type == MapType.ARRAY else "")
             )
         return None
 

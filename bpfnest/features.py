@@ -1,0 +1,68 @@
+"""Kernel facts that differ between kernel builds, probed once and cached.
+
+A fact that two builds of the same kernel release answer differently is never
+frozen in a table: it is asked of the running kernel the first time it
+matters, and the answer is kept for the life of the process. Each probe
+creates what it needs, closes it, and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import sys
+
+from ._sys import ops
+from .constants import MapType
+
+__all__ = ["inner_max_entries_types"]
+
+
+@functools.cache
+def inner_max_entries_types() -> frozenset[MapType]:
+    """Return the inner map types whose ``max_entries`` must match the template.
+
+    ``ARRAY`` always does (unless both carry ``F_INNER_MAP``). Whether
+    ``PERCPU_ARRAY`` does depends on the kernel build (``array_map_meta_equal``
+    or plain ``bpf_map_meta_equal`` in its ops): two 6.18.44 builds seen here
+    differ. The probe puts a ``PERCPU_ARRAY`` of two entries into an outer map
+    whose template has one; it costs one RCU grace period when accepted.
+    When the probe cannot run (no bpf(2) here), ``PERCPU_ARRAY`` is left out:
+    the kernel then has the last word and its error is reported as usual.
+    """
+    checked = {MapType.ARRAY}
+    try:
+        if _percpu_array_compares_max_entries():
+            checked.add(MapType.PERCPU_ARRAY)
+    except OSError:
+        pass
+    return frozenset(checked)
+
+
+def _percpu_array_compares_max_entries() -> bool:
+    pcpu = int(MapType.PERCPU_ARRAY)
+    template = ops.map_create(map_type=pcpu, key_size=4, value_size=4, max_entries=1)
+    try:
+        outer = ops.map_create(
+            map_type=int(MapType.ARRAY_OF_MAPS),
+            key_size=4,
+            value_size=4,
+            max_entries=1,
+            inner_map_fd=template,
+        )
+    finally:
+        os.close(template)
+    try:
+        inner = ops.map_create(map_type=pcpu, key_size=4, value_size=4, max_entries=2)
+        try:
+            ops.map_update_elem(outer, bytes(4), inner.to_bytes(4, sys.byteorder))
+        except OSError as err:
+            if err.errno == errno.EINVAL:
+                return True
+            raise
+        finally:
+            os.close(inner)
+    finally:
+        os.close(outer)
+    return False
