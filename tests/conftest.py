@@ -6,8 +6,13 @@ not usable here; under ``CI=true`` or ``BPFNEST_REQUIRE_KERNEL=1`` that skip
 is a failure, so CI proves the kernel tests ran.
 
 Every test runs under a leak guard: file descriptors of this process, FDs the
-library closed only through its safety net, and BPF maps that appeared in the
-system during the test and are still there afterwards all fail the test.
+library closed only through its safety net, and BPF maps or programs that this
+process created during the test and that are still in the system afterwards
+(held by a pin or an outer map) all fail the test. Only what this process
+created counts: another process making maps at the same time cannot fail a
+test here. ``bpfnest._sys.ops.bpf`` is wrapped to record the id of every map
+and program this process creates (one extra info call per creation, in tests
+only).
 """
 
 from __future__ import annotations
@@ -70,13 +75,30 @@ def kernel(kernel_reason: str | None) -> None:
         skip_or_fail(kernel_reason)
 
 
-def system_map_ids() -> set[int]:
-    """Every map id in the system now (empty set when bpf(2) is unusable)."""
+# Ids of every map and program this process (or a test's fork of it) created.
+created_maps: set[int] = set()
+created_progs: set[int] = set()
+_real_bpf = ops.bpf
+
+
+def _recording_bpf(cmd: Cmd, attr: Any) -> int:
+    ret = _real_bpf(cmd, attr)
+    if cmd == Cmd.MAP_CREATE:
+        created_maps.add(ops.map_info(ret).id)
+    elif cmd == Cmd.PROG_LOAD:
+        created_progs.add(ops.prog_info(ret).id)
+    return ret
+
+
+ops.bpf = _recording_bpf  # type: ignore[assignment]
+
+
+def _system_ids(cmd: Cmd) -> set[int]:
     ids: set[int] = set()
     cur = 0
     while True:
         try:
-            nxt = ops.get_next_id(Cmd.MAP_GET_NEXT_ID, cur)
+            nxt = ops.get_next_id(cmd, cur)
         except OSError:
             return ids
         if nxt is None:
@@ -85,43 +107,76 @@ def system_map_ids() -> set[int]:
         cur = nxt
 
 
+def own_map_ids() -> set[int]:
+    """The maps this process created that still exist in the system."""
+    return _system_ids(Cmd.MAP_GET_NEXT_ID) & created_maps
+
+
+def own_prog_ids() -> set[int]:
+    """The programs this process loaded that still exist in the system."""
+    return _system_ids(Cmd.PROG_GET_NEXT_ID) & created_progs
+
+
 def _open_fds() -> set[int]:
-    return {int(n) for n in os.listdir("/proc/self/fd")}
+    # listdir itself holds an fd while it reads: keep only those still open.
+    listed = {int(n) for n in os.listdir("/proc/self/fd")}
+    return {n for n in listed if os.path.exists(f"/proc/self/fd/{n}")}
 
 
 def wait_maps_gone(ids: set[int], timeout: float = 5.0) -> set[int]:
     """Poll until none of ``ids`` exists (the kernel frees inner maps from a
     workqueue); return those still there after ``timeout`` seconds."""
+    return _wait_gone(ids, Cmd.MAP_GET_NEXT_ID, timeout)
+
+
+def wait_progs_gone(ids: set[int], timeout: float = 5.0) -> set[int]:
+    """Poll until none of the program ``ids`` exists; return those left."""
+    return _wait_gone(ids, Cmd.PROG_GET_NEXT_ID, timeout)
+
+
+def _wait_gone(ids: set[int], cmd: Cmd, timeout: float) -> set[int]:
     deadline = time.monotonic() + timeout
     while True:
-        left = ids & system_map_ids()
+        left = ids & _system_ids(cmd) if ids else set()
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.01)
 
 
-@pytest.fixture(autouse=True)
-def leak_guard() -> Iterator[None]:
-    fds_before = _open_fds()
-    live_before = {raw for raw, _ in fdmod.live()}
-    finalized_before = len(fdmod.finalized)
-    maps_before = system_map_ids()
-    yield
-    problems = []
-    live_now = [(raw, stack) for raw, stack in fdmod.live() if raw not in live_before]
-    for raw, stack in live_now:
-        problems.append(f"FD {raw} still open, created at:\n{stack}")
-    new_fds = _open_fds() - fds_before
-    # listdir itself opens a transient fd; keep only fds that still exist.
-    new_fds = {n for n in new_fds if os.path.exists(f"/proc/self/fd/{n}")}
-    if new_fds and not live_now:
-        problems.append(f"file descriptors leaked: {sorted(new_fds)}")
-    for raw, stack in fdmod.finalized[finalized_before:]:
-        problems.append(f"FD {raw} closed only by the safety net, created at:\n{stack}")
-    if maps_before:
-        leaked = wait_maps_gone(system_map_ids() - maps_before)
+class LeakCheck:
+    """What a test leaked: started before it, asked after it."""
+
+    def __init__(self) -> None:
+        self.fds_before = _open_fds()
+        self.live_before = {raw for raw, _ in fdmod.live()}
+        self.finalized_before = len(fdmod.finalized)
+        self.maps_before = own_map_ids()
+        self.progs_before = own_prog_ids()
+
+    def problems(self, timeout: float = 5.0) -> list[str]:
+        problems = []
+        live_now = [(raw, stack) for raw, stack in fdmod.live() if raw not in self.live_before]
+        for raw, stack in live_now:
+            problems.append(f"FD {raw} still open, created at:\n{stack}")
+        new_fds = _open_fds() - self.fds_before
+        if new_fds and not live_now:
+            problems.append(f"file descriptors leaked: {sorted(new_fds)}")
+        for raw, stack in fdmod.finalized[self.finalized_before :]:
+            problems.append(f"FD {raw} closed only by the safety net, created at:\n{stack}")
+        leaked = wait_maps_gone(own_map_ids() - self.maps_before, timeout)
         if leaked:
             problems.append(f"BPF maps leaked (ids still in the system): {sorted(leaked)}")
+        leaked = wait_progs_gone(own_prog_ids() - self.progs_before, timeout)
+        if leaked:
+            problems.append(f"BPF programs leaked (ids still in the system): {sorted(leaked)}")
+        return problems
+
+
+@pytest.fixture(autouse=True)
+def leak_guard() -> Iterator[None]:
+    check = LeakCheck()
+    yield
+    problems = check.problems()
     if problems:
         pytest.fail("leak guard:\n" + "\n".join(problems), pytrace=False)
 

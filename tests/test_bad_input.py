@@ -44,9 +44,8 @@ from bpfnest import (
     VerifierError,
 )
 from bpfnest.cli import main
-from bpfnest.programs import program_ids
 
-from conftest import compile_bpf, system_map_ids, wait_maps_gone
+from conftest import compile_bpf, own_map_ids, own_prog_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -86,7 +85,7 @@ def snapshot(w: World) -> dict[str, Any]:
     """What the rows must not change."""
     state: dict[str, Any] = {
         "pins": sorted(os.listdir(w.bpffs)),
-        "programs": set(program_ids()),
+        "programs": own_prog_ids(),
     }
     for m in w.maps():
         state[m.name] = sorted(m.items()) if m.type != MapType.QUEUE else m.peek()
@@ -553,11 +552,11 @@ def test_every_public_method_has_a_row() -> None:
 
 @pytest.mark.parametrize("row", ROWS, ids=[f"{i}-{r.target}" for i, r in enumerate(ROWS)])
 def test_bad_input(world: World, row: Row) -> None:
-    before, maps_before = snapshot(world), system_map_ids()
+    before, maps_before = snapshot(world), own_map_ids()
     with pytest.raises(row.error) as exc:
         row.call(world)
     assert re.search(row.words, str(exc.value)), f"{row}: got {exc.value!r}"
-    assert not wait_maps_gone(system_map_ids() - maps_before), f"{row}: new maps left"
+    assert not wait_maps_gone(own_map_ids() - maps_before), f"{row}: new maps left"
     world.aom.clear_cache()  # inner_lookup keeps inner maps open: not a leak, but an fd
     world.hom.clear_cache()
     assert snapshot(world) == before, f"{row}: the kernel's state changed"

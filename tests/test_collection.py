@@ -20,7 +20,7 @@ from bpfnest import (
     VerifierError,
 )
 
-from conftest import system_map_ids, wait_maps_gone
+from conftest import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -64,10 +64,10 @@ def test_array_of_devmaps_redirect(objs: Objs) -> None:
 def test_legacy_outer_needs_an_inner_map(objs: Objs) -> None:
     spec = CollectionSpec.from_file(objs("legacy_maps"))
     assert spec.maps["outer_hash"].inner is None
-    before = system_map_ids()
+    before = own_map_ids()
     with pytest.raises(ValueError, match="map 'outer_hash': HASH_OF_MAPS has no inner map"):
         spec.load()
-    assert system_map_ids() == before
+    assert own_map_ids() == before
     spec.maps["outer_hash"].inner = MapSpec(MapType.ARRAY, 4, 4, 1)
     with spec.load() as coll, Map.create(MapSpec(MapType.ARRAY, 4, 4, 1)) as inner:
         inner[0] = 77
@@ -107,7 +107,7 @@ def test_config_swap(objs: Objs) -> None:
 def test_program_may_only_look_up_in_outer_maps(objs: Objs, program: str, helper: str) -> None:
     spec = CollectionSpec.from_file(objs("rejected"))
     spec.programs = {program: spec.programs[program]}
-    before = system_map_ids()
+    before = own_map_ids()
     with pytest.raises(VerifierError) as exc:
         spec.load()
     assert exc.value.errno == errno.EINVAL
@@ -116,17 +116,17 @@ def test_program_may_only_look_up_in_outer_maps(objs: Objs, program: str, helper
     # BTF line_info went with the program: the log quotes the C source.
     assert f"; {helper}(&outer, &key" in exc.value.log and "@ rejected.c:" in exc.value.log
     assert "\n" not in str(exc.value) and program in str(exc.value)
-    assert not wait_maps_gone(system_map_ids() - before)
+    assert not wait_maps_gone(own_map_ids() - before)
 
 
 def test_mismatched_declared_slot(objs: Objs) -> None:
-    before = system_map_ids()
+    before = own_map_ids()
     with pytest.raises(BPFError) as exc:
         CollectionSpec.from_file(objs("values_mismatch")).load()
     assert exc.value.errno == errno.EINVAL
     assert "map 'outer': slot [1] cannot be set to map 'wide'" in str(exc.value)
     assert "value_size 8 != template 4" in str(exc.value)
-    assert not wait_maps_gone(system_map_ids() - before)
+    assert not wait_maps_gone(own_map_ids() - before)
 
 
 def test_globals_and_subprograms(objs: Objs) -> None:
@@ -203,16 +203,16 @@ def test_xdp_pass_echoes(objs: Objs) -> None:
 
 def test_foreign_byte_order_refused_before_anything(objs: Objs) -> None:
     spec = CollectionSpec.from_file(objs("outer_init", "bpfeb"))
-    before = system_map_ids()
+    before = own_map_ids()
     with pytest.raises(NotSupportedError, match="big-endian"):
         spec.load()
-    assert system_map_ids() == before
+    assert own_map_ids() == before
 
 
 def test_pinned_outer_reuse_checks_the_inner_template(objs: Objs, bpffs: str) -> None:
     CollectionSpec.from_file(objs("pinned")).load(pin_root=bpffs).close()
     pins = sorted(os.listdir(bpffs))
-    before = system_map_ids()
+    before = own_map_ids()
     bad = CollectionSpec.from_file(objs("pinned"))
     inner = bad.maps["pinned_outer"].inner
     assert isinstance(inner, MapSpec)
@@ -220,7 +220,7 @@ def test_pinned_outer_reuse_checks_the_inner_template(objs: Objs, bpffs: str) ->
     with pytest.raises(BPFError, match=r"pinned_outer.*inner value_size 4 != spec 8"):
         bad.load(pin_root=bpffs)
     assert sorted(os.listdir(bpffs)) == pins
-    assert not wait_maps_gone(system_map_ids() - before)
+    assert not wait_maps_gone(own_map_ids() - before)
 
 
 def test_failed_load_removes_new_pins(objs: Objs, bpffs: str) -> None:
@@ -234,10 +234,10 @@ def test_failed_load_removes_new_pins(objs: Objs, bpffs: str) -> None:
 def test_kconfig_value_the_kernel_lacks(objs: Objs) -> None:
     spec = CollectionSpec.from_file(objs("kconfig"))
     spec.variables["CONFIG_BPFNEST_NOT_A_THING"] = spec.variables.pop("CONFIG_BPF_SYSCALL")
-    before = system_map_ids()
+    before = own_map_ids()
     with pytest.raises(ValueError, match=r"CONFIG_BPFNEST_NOT_A_THING.*not set"):
         spec.load()
-    assert not wait_maps_gone(system_map_ids() - before)
+    assert not wait_maps_gone(own_map_ids() - before)
 
 
 def test_program_type_is_settable(objs: Objs) -> None:
@@ -261,12 +261,12 @@ def test_btf_the_kernel_refuses_reports_its_log(objs: Objs) -> None:
     raw = bytearray(spec.btf.raw)
     raw[rec + 4] = 2  # FUNC linkage "extern": the kernel refuses it in a program's BTF
     spec.btf = BTF.parse(bytes(raw))
-    before = system_map_ids()
+    before = own_map_ids()
     with pytest.raises(BPFError) as exc:
         spec.load()
     assert exc.value.errno == errno.EINVAL
     assert "load BTF of" in str(exc.value) and "linkage" in str(exc.value).lower()
-    assert system_map_ids() == before
+    assert own_map_ids() == before
 
 
 def test_replace_uses_the_callers_maps(objs: Objs) -> None:
@@ -289,7 +289,7 @@ def test_replace_uses_the_callers_maps(objs: Objs) -> None:
 def test_replace_refuses_what_does_not_fit(objs: Objs) -> None:
     inner = MapSpec(MapType.ARRAY, 4, 4, 1, name="ours_in")
     spec = CollectionSpec.from_file(objs("outer_init"))
-    before = system_map_ids()
+    before = own_map_ids()
     with Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 5, name="wide", inner=inner)) as wide:
         with pytest.raises(BPFError, match="replace map 'outer_arr' with 'wide': max_entries 5"):
             spec.load(replace={"outer_arr": wide})
@@ -304,4 +304,4 @@ def test_replace_refuses_what_does_not_fit(objs: Objs) -> None:
         pytest.raises(BPFError, match="inner value_size 8 != spec 4"),
     ):
         spec.load(replace={"outer_arr": o})
-    assert not wait_maps_gone(system_map_ids() - before)
+    assert not wait_maps_gone(own_map_ids() - before)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,9 +20,8 @@ import pytest
 from bpfnest import BPFError, CollectionSpec, Map, OuterMap, Program
 from bpfnest._object import KernelObject
 from bpfnest._sys import ops
-from bpfnest.programs import program_ids
 
-from conftest import system_map_ids, wait_maps_gone
+from conftest import own_map_ids, own_prog_ids, wait_maps_gone, wait_progs_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -79,15 +77,6 @@ def counting(
     return calls
 
 
-def wait_progs_gone(ids: set[int], timeout: float = 5.0) -> set[int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        left = ids & set(program_ids())
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.01)
-
-
 def unpin_new(bpffs: str) -> None:
     for name in ("steps_new", "steps_new2"):
         os.unlink(os.path.join(bpffs, name))
@@ -137,7 +126,7 @@ def test_a_load_that_fails_at_any_step_leaves_nothing(
     try:
         for owner, attr, n, no_batches in cases:
             where = f"{attr} call {n}" + (" with every batch refused" if no_batches else "")
-            maps_before, progs_before = system_map_ids(), set(program_ids())
+            maps_before, progs_before = own_map_ids(), own_prog_ids()
             with monkeypatch.context() as mp:
                 counting(mp, owner, attr, fail_at=n)
                 if no_batches:
@@ -149,8 +138,8 @@ def test_a_load_that_fails_at_any_step_leaves_nothing(
                 else:
                     with pytest.raises(BPFError, match=f"injected failure in {attr}"):
                         CollectionSpec.from_file(path).load(pin_root=bpffs)
-            assert not wait_maps_gone(system_map_ids() - maps_before), f"maps left: {where}"
-            assert not wait_progs_gone(set(program_ids()) - progs_before), f"progs left: {where}"
+            assert not wait_maps_gone(own_map_ids() - maps_before), f"maps left: {where}"
+            assert not wait_progs_gone(own_prog_ids() - progs_before), f"progs left: {where}"
             assert os.listdir(bpffs) == ["steps_reused"], f"pins left: {where}"
             assert dict(reused.items()) == {bytes(4): MARK}, f"reused map changed: {where}"
     finally:

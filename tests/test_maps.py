@@ -24,7 +24,7 @@ from bpfnest import (
 )
 from bpfnest.codec import lpm_key
 
-from conftest import system_map_ids, wait_maps_gone
+from conftest import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -84,7 +84,7 @@ def test_create_every_type(spec: MapSpec) -> None:
         assert m.key_size == spec.key_size
         assert m.value_size == spec.value_size
         assert m.name == spec.name
-        assert m.id in system_map_ids()
+        assert m.id in own_map_ids()
         info = m.info()
         assert info.id == m.id and info.type == spec.type
         assert isinstance(m, PerCPUMap) == spec.type.is_per_cpu
@@ -95,12 +95,12 @@ def test_create_every_type(spec: MapSpec) -> None:
 
 @pytest.mark.parametrize("spec", NEED_BTF, ids=lambda s: s.type.name)
 def test_types_needing_btf_say_so(spec: MapSpec) -> None:
-    before = system_map_ids()
+    before = own_map_ids()
     with pytest.raises(BPFError) as exc:
         Map.create(spec)
     assert exc.value.errno in (errno.EINVAL, ENOTSUPP, errno.EOPNOTSUPP)
     assert f"create {spec.type.name}" in str(exc.value)
-    assert system_map_ids() - before == set()
+    assert own_map_ids() - before == set()
 
 
 @pytest.fixture
@@ -341,10 +341,10 @@ def test_open_errors(bpffs: str) -> None:
     ],
 )
 def test_bad_specs(spec: MapSpec, error: type[Exception], text: str) -> None:
-    before = system_map_ids()
+    before = own_map_ids()
     with pytest.raises(error, match=text):
         Map.create(spec)
-    assert system_map_ids() == before
+    assert own_map_ids() == before
 
 
 def test_long_names_are_cut_by_the_kernel() -> None:

@@ -30,7 +30,7 @@ from bpfnest import (
 )
 from bpfnest.features import inner_max_entries_types
 
-from conftest import system_map_ids, wait_maps_gone
+from conftest import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -79,10 +79,10 @@ def filled_inner(
 
 @pytest.mark.parametrize("t", OUTER)
 def test_walkthrough(t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]) -> None:
-    before = system_map_ids()
+    before = own_map_ids()
     outer = make_outer(t)
     # The template was closed before create returned: only the outer map is new.
-    assert system_map_ids() - before == {outer.id}
+    assert own_map_ids() - before == {outer.id}
     assert outer.inner == INNER
     assert outer.lookup(0) is None and 0 not in outer and outer.get_map(0) is None
 
@@ -121,7 +121,7 @@ def test_inner_lives_while_outer_holds_it(t: MapType, make_outer: MakeOuter) -> 
         inner_id = inner.id
         outer[1] = inner
     # The user's fd is closed; the outer map's reference keeps the map alive.
-    assert inner_id in system_map_ids()
+    assert inner_id in own_map_ids()
     with outer.get_map(1) as again:  # type: ignore[union-attr]
         assert again[7] == (70).to_bytes(4, "little")
     del outer[1]
@@ -268,7 +268,7 @@ def test_pinned_outer_keeps_slots(t: MapType, bpffs: str) -> None:
             outer[2] = inner
             inner_id = inner.id
         outer.pin(path)
-    assert inner_id in system_map_ids()
+    assert inner_id in own_map_ids()
     with Map.from_pinned(path) as outer, outer.get_map(2) as inner:  # type: ignore[union-attr]
         assert inner.id == inner_id and inner[1] == (1).to_bytes(4, "little")
     os.unlink(path)
@@ -378,13 +378,13 @@ def test_bad_inner_values(
     ],
 )
 def test_forbidden_template_types(t: MapType, template: MapSpec, code: int, text: str) -> None:
-    before = system_map_ids()
+    before = own_map_ids()
     with pytest.raises(BPFError) as exc:
         Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=template))
     assert exc.value.errno == code
     assert text in str(exc.value)
     assert "ENOTSUPP" in str(exc.value)
-    assert not wait_maps_gone(system_map_ids() - before)
+    assert not wait_maps_gone(own_map_ids() - before)
 
 
 @pytest.mark.parametrize("t", OUTER)
@@ -471,7 +471,7 @@ def test_churn_leaves_nothing(t: MapType) -> None:
     one by one (insert, close, delete).
     """
     fds_before = len(os.listdir("/proc/self/fd"))
-    maps_before = system_map_ids()
+    maps_before = own_map_ids()
     spec = MapSpec(MapType.ARRAY, 4, 4, 8, name="churn")
     slots = 50
     with Map.create(MapSpec(t, 4, 4, slots, name="outer", inner=spec)) as outer:
@@ -493,7 +493,7 @@ def test_churn_leaves_nothing(t: MapType) -> None:
             del outer[i % slots]
         assert list(outer.items()) == []
     assert len(os.listdir("/proc/self/fd")) == fds_before
-    assert not wait_maps_gone(system_map_ids() - maps_before)
+    assert not wait_maps_gone(own_map_ids() - maps_before)
 
 
 @pytest.mark.parametrize("t", OUTER)
@@ -547,7 +547,7 @@ def u32(n: int) -> bytes:
 
 @pytest.mark.parametrize("t", OUTER)
 def test_inner_lookup_cache_closed_with_the_outer_map(t: MapType) -> None:
-    before = system_map_ids()
+    before = own_map_ids()
     with Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=INNER)) as outer:
         assert isinstance(outer, OuterMap)
         with Map.create(INNER) as inner:
@@ -556,4 +556,4 @@ def test_inner_lookup_cache_closed_with_the_outer_map(t: MapType) -> None:
         assert outer.inner_lookup(1, 1) == u32(5)
         assert len(outer._cache) == 1
     assert outer._cache == {}
-    assert not wait_maps_gone(system_map_ids() - before)
+    assert not wait_maps_gone(own_map_ids() - before)

@@ -31,7 +31,7 @@ from bpfnest.constants import ENOTSUPP
 from bpfnest.programs import link_maps
 from bpfnest.spec import FuncInfoSpec, LineInfoSpec, MapRef
 
-from conftest import system_map_ids, wait_maps_gone
+from conftest import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -666,7 +666,7 @@ def test_pinned_program_outlives_its_fd(bpffs: str) -> None:
 
 
 def test_program_keeps_its_maps_alive() -> None:
-    before = system_map_ids()
+    before = own_map_ids()
     code, refs = lookup_key0("values", miss=1000)
     with Map.create(MapSpec(MapType.ARRAY, 4, 4, 1, name="values")) as m:
         m[0] = 3
@@ -674,5 +674,5 @@ def test_program_keeps_its_maps_alive() -> None:
         map_id = m.id
     with p:
         assert p.test_run(PACKET).retval == 3
-        assert map_id in system_map_ids()
-    assert not wait_maps_gone(system_map_ids() - before)
+        assert map_id in own_map_ids()
+    assert not wait_maps_gone(own_map_ids() - before)

@@ -38,7 +38,7 @@ import pytest
 
 from bpfnest import Collection, CollectionSpec, Map, MapSpec, MapType, OuterMap, Program
 
-from conftest import system_map_ids, wait_maps_gone
+from conftest import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -178,7 +178,7 @@ def run_soak(objs: Objs, *, name: str, cycles: int, swaps: int, batch: int) -> S
     """
     assert cycles % batch == 0 and 0 < batch <= 128
     fig = SoakFigures(name=name, batch_size=batch)
-    maps_before = system_map_ids()
+    maps_before = own_map_ids()
     fig.fds_before = fig.peak_fds = open_fds()
     created: set[int] = set()  # ids of every inner map this soak made
     issued = Issued()
@@ -258,7 +258,7 @@ def run_soak(objs: Objs, *, name: str, cycles: int, swaps: int, batch: int) -> S
             current = slot[0]
             assert current in created
             assert not wait_maps_gone(created - {current})
-        fig.maps_left = len(wait_maps_gone(created | (system_map_ids() - maps_before)))
+        fig.maps_left = len(wait_maps_gone(created | (own_map_ids() - maps_before)))
         fig.fds_after = open_fds()
         assert fig.maps_left == 0, fig
         assert fig.fds_after == fig.fds_before, fig
