@@ -37,10 +37,14 @@ def _selector(
     """``ID``, ``id ID``, ``pinned PATH`` or ``name NAME`` (the ``hows`` given)
     -> (how, what); anything else, an id that is not a number included, is
     a usage error."""
-    if len(words) == 1 and words[0].isdigit():
-        return "id", words[0]
-    if len(words) == 2 and words[0] in hows and (words[0] != "id" or words[1].isdigit()):
-        return words[0], words[1]
+    if len(words) == 1 and words[0].isascii() and words[0].isdigit():
+        return "id", str(int(words[0]))
+    if len(words) == 2 and words[0] in hows:
+        if words[0] != "id":
+            return words[0], words[1]
+        n = _parse_id(words[1])
+        if n is not None:
+            return "id", str(n)
     forms = ", ".join(f"{how} {_ARG[how]}" for how in hows[:-1])
     raise _Usage(
         f"name a {what} as ID, {forms} or {hows[-1]} {_ARG[hows[-1]]}, not {' '.join(words)!r}"
@@ -48,6 +52,17 @@ def _selector(
 
 
 _ARG = {"id": "ID", "pinned": "PATH", "name": "NAME"}
+
+
+def _parse_id(text: str) -> int | None:
+    """An id as ``id ID`` takes it (decimal, or 0x.. hex); None when it is not one."""
+    if text.isascii() and text.isdigit():
+        return int(text)
+    try:
+        n = int(text, 0)
+    except ValueError:
+        return None
+    return n if n >= 0 else None
 
 
 def _count(text: str) -> int:

@@ -343,6 +343,7 @@ def prog_pin(bpffs: str) -> Iterator[str]:
         (["prog", "show", "name", "x"], 2, ["name a program as ID"]),
         (["map", "show", "abc"], 2, ["name a map as ID, id ID, pinned PATH or name NAME"]),
         (["map", "show", "id", "abc"], 2, ["not 'id abc'"]),
+        (["map", "show", "id", "-1"], 2, ["not 'id -1'"]),
         (["map", "dump", "1", "--limit", "-1"], 2, ["--limit: must be 0 or more, not -1"]),
         (["map", "dump", "1", "--depth", "-2"], 2, ["--depth: must be 0 or more, not -2"]),
         (["map", "dump", "1", "--depth", "x"], 2, ["--depth: not a number: 'x'"]),
@@ -367,7 +368,9 @@ def test_prog_show_pinned(prog_pin: str) -> None:
     code, text = run(["prog", "show", "pinned", prog_pin, "--json"])
     assert code == 0 and json.loads(text)["name"] == "cli_prog"
     with Program.from_pinned(prog_pin) as p:
-        assert run(["prog", "show", "id", str(p.id)])[1].startswith(f"{p.id}: socket_filter")
+        for argv in (["id", str(p.id)], ["id", hex(p.id)], [f"00{p.id}"]):
+            code, text = run(["prog", "show", *argv])
+            assert code == 0 and text.startswith(f"{p.id}: socket_filter"), argv
 
 
 def test_load_legacy_outer_names_the_option(

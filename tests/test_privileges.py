@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import json
 import os
 import resource
@@ -739,6 +740,7 @@ def _vmlinux_func_id() -> int:
     return btf.find("bpf_fentry_test1", Func).id
 
 
+@functools.cache
 def _fentry_refused_to_root() -> bool:
     """Whether this kernel refuses root an fentry load with a real target
     (hand-built: the kernel's BTF id of bpf_fentry_test1); KERNEL.md: it
