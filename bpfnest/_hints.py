@@ -97,9 +97,15 @@ _CAP_NUMBERS = {
 
 
 def effective_caps() -> int | None:
-    """This process's effective capabilities (``CapEff`` of /proc/self/status,
-    a bit mask by capability number); None when that cannot be read."""
+    """This process's effective capabilities as bpf(2) counts them: ``CapEff``
+    of /proc/self/status (a bit mask by capability number), or 0 inside a
+    user namespace other than the initial one (the kernel checks BPF
+    capabilities against the initial namespace, where such a process has
+    none); None when they cannot be read."""
     try:
+        with open("/proc/self/uid_map", encoding="ascii") as f:
+            if f.read().split() != ["0", "0", "4294967295"]:
+                return 0
         with open("/proc/self/status", encoding="ascii", errors="replace") as f:
             for line in f:
                 if line.startswith("CapEff:"):

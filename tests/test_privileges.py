@@ -865,3 +865,47 @@ def test_effective_caps_are_this_process_s() -> None:
     with open("/proc/self/status") as f:
         want = int(dict(line.split(":\t", 1) for line in f)["CapEff"], 16)
     assert effective_caps() == want
+
+
+def test_a_user_namespace_s_capabilities_do_not_count() -> None:
+    """Root of a new user namespace has every capability there and none
+    where bpf(2) checks them: the hint asks for them, it does not say the
+    kernel refused although they are present."""
+    code = textwrap.dedent(
+        """
+        import json
+        from bpfnest import Program, ProgramSpec, ProgType
+        from bpfnest._hints import effective_caps
+        with open("/proc/self/status") as f:
+            raw = int(dict(line.split(":\\t", 1) for line in f)["CapEff"], 16)
+        spec = ProgramSpec(name="userns", type=ProgType.SOCKET_FILTER,
+                           instructions=bytes.fromhex("b700000000000000 9500000000000000"),
+                           license="GPL")
+        try:
+            Program.load(spec).close()
+            message = None
+        except OSError as err:
+            message = str(err)
+        print(json.dumps({"raw": raw, "caps": effective_caps(), "message": message}))
+        """
+    )
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        skip_or_fail("unshare(1) is not installed (util-linux)")
+    res = subprocess.run(
+        [unshare, "--user", "--map-root-user", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        timeout=60,
+    )
+    if res.returncode != 0 and "unshare failed" in res.stderr:
+        skip_or_fail(f"no user namespaces here: {res.stderr.strip()}")
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["raw"] >> CAP["cap_bpf"] & 1 and got["caps"] == 0
+    if _unprivileged_bpf_disabled() == "0":
+        skip_or_fail("kernel.unprivileged_bpf_disabled is 0: the load works without capabilities")
+    assert got["message"] is not None
+    assert "needs root or CAP_BPF" in got["message"] and "refused" not in got["message"]
