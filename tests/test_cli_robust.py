@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 import pytest
 
@@ -30,20 +31,15 @@ def run(argv: list[str]) -> tuple[int, str]:
     return main(argv, out), out.getvalue()
 
 
-def cli(*argv: str | bytes, **kw: object) -> subprocess.Popen[bytes]:
+def cli(*argv: str | bytes, **kw: Any) -> subprocess.Popen[bytes]:
     """``python -m bpfnest ARGV`` as a process (bytes arguments pass paths as they are)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "bpfnest", *argv],
-        cwd=ROOT,
-        env=ENV,
-        **kw,  # type: ignore[call-overload]
-    )
+    return subprocess.Popen([sys.executable, "-m", "bpfnest", *argv], cwd=ROOT, env=ENV, **kw)
 
 
 # ------------------------------------------------------------ 7: streamed dumps
 
 
-def _peak_rss(*argv: str, out: int | io.BufferedWriter | None = None) -> int:
+def _peak_rss(*argv: str, out: IO[bytes] | None = None) -> int:
     """Run the CLI with stdout to ``out`` (/dev/null by default); its peak RSS in bytes."""
     with open(os.devnull, "wb") as null, tempfile.TemporaryFile() as err:
         p = cli(*argv, stdout=out or null, stderr=err)
