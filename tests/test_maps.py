@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -503,3 +505,53 @@ def test_items_fast_path_equals_slow_path(spec: MapSpec) -> None:
         assert len(fast) == len(slow) == (3000 if spec.type.is_array else 1500)
         assert dict(fast) == dict(slow)
         assert len({k for k, _ in fast}) == len(fast)  # each key once
+
+
+class Flag(enum.IntEnum):
+    """Update flags as an application's own IntEnum (issue 12 item 20)."""
+
+    ANY = 0
+    NOEXIST = 1
+    EXIST = 2
+
+
+def _update(m: Map, key: int, value: object, flags: int) -> None:
+    m.update(key, value, flags)
+
+
+def _update_batch(m: Map, key: int, value: object, flags: int) -> None:
+    m.update_batch({key: value}, flags)
+
+
+@pytest.mark.parametrize("op", [_update, _update_batch], ids=["update", "update_batch"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MapSpec(MapType.HASH, 4, 8, 8, name="flags_h"),
+        MapSpec(MapType.PERCPU_HASH, 4, 8, 8, name="flags_pc"),
+        MapSpec(MapType.LPM_TRIE, 8, 8, 8, flags=F_NO_PREALLOC, name="flags_lpm"),
+    ],
+    ids=lambda s: s.type.name,
+)
+def test_flags_may_be_any_int_enum(spec: MapSpec, op: Any) -> None:
+    key = lpm_key(32, b"\x0a\x00\x00\x01") if spec.type == MapType.LPM_TRIE else 1
+    with Map.create(spec) as m:
+        op(m, key, 5, Flag.NOEXIST)
+        with pytest.raises(BPFError) as exc:
+            op(m, key, 6, Flag.NOEXIST)
+        assert exc.value.errno == errno.EEXIST
+        op(m, key, 7, Flag.EXIST)
+        op(m, key, 8, Flag.ANY)
+        got = m[key]
+        assert (got[0] if isinstance(got, list) else got) == (8).to_bytes(8, "little")
+        with pytest.raises(ValueError, match="flags must be a u64 int"):
+            op(m, key, 9, True)  # a bool is not a flag
+        with pytest.raises(ValueError, match="flags must be a u64 int"):
+            op(m, key, 9, 1 << 64)
+
+
+def test_push_flags_may_be_an_int_enum() -> None:
+    with Map.create(MapSpec(MapType.QUEUE, 0, 4, 1, name="flags_q")) as q:
+        q.push(1, Flag.ANY)
+        q.push(2, Flag.EXIST)  # full: EXIST drops the oldest
+        assert q.pop() == (2).to_bytes(4, "little")

@@ -8,6 +8,7 @@ KERNEL.md, through the library.
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
 from collections.abc import Callable, Iterator
@@ -330,6 +331,42 @@ def test_hom_noexist_and_exist(make_outer: MakeOuter, maps: Callable[[MapSpec], 
     assert outer[5] == a.id
     outer.update(5, b, EXIST)
     assert outer[5] == b.id
+
+
+class Flag(enum.IntEnum):
+    """Update flags as an application's own IntEnum (issue 12 item 20)."""
+
+    ANY = 0
+    NOEXIST = 1
+    EXIST = 2
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["update", "update_batch"])
+@pytest.mark.parametrize("t", OUTER)
+def test_outer_flags_may_be_an_int_enum(
+    t: MapType, batch: bool, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    outer = make_outer(t)
+    a, b = maps(INNER), maps(INNER)
+
+    def put(inner: Map, flags: int) -> None:
+        if batch:
+            outer.update_batch({1: inner}, flags)
+        else:
+            outer.update(1, inner, flags)
+
+    put(a, Flag.ANY)
+    assert outer[1] == a.id
+    if t == HOM:
+        with pytest.raises(BPFError) as exc:
+            put(b, Flag.NOEXIST)
+        assert exc.value.errno == errno.EEXIST
+        put(b, Flag.EXIST)
+        assert outer[1] == b.id
+    else:
+        with pytest.raises(BPFError, match="ARRAY_OF_MAPS takes only ANY, not flags 2"):
+            put(b, Flag.EXIST)
+        assert outer[1] == a.id
 
 
 def test_hom_full(make_outer: MakeOuter, maps: Callable[[MapSpec], Map]) -> None:

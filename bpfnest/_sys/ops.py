@@ -663,13 +663,14 @@ class ElemOps:
                 raise TypeError(f"value must be {value_size} bytes here, got {value!r:.40}")
 
         def flags_ref(upf: MapElemAttr, upfref: Any, flags: object, key: object) -> Any:
-            if type(flags) is not int or not 0 <= flags < _U64:
+            # Any int (an IntEnum member too), but not a bool.
+            if not isinstance(flags, int) or isinstance(flags, bool) or not 0 <= flags < _U64:
                 raise ValueError(
                     f"flags must be a u64 int (ANY, NOEXIST, EXIST, F_LOCK), got {flags!r}"
                 )
             if check_flags is not None:
                 check_flags(flags, key)
-            upf.flags = flags
+            upf.flags = int(flags)
             return upfref
 
         if release_gil:
