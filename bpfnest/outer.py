@@ -14,6 +14,7 @@ This module checks that before the syscall and names the field that differs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import sys
 import threading
@@ -50,6 +51,7 @@ def create_outer(spec: MapSpec) -> OuterMap:
                 spec, inner_fd=inner_fd, inner=inner._info.to_spec(), template=template
             )
     elif isinstance(inner, MapSpec):
+        inner = _copy_spec(inner)  # the caller may change theirs; the kernel keeps this one
         with Map.create(inner) as tmpl:
             made = Map._create(spec, inner_fd=tmpl.fd, inner=inner, template=tmpl._info)
     else:
@@ -89,7 +91,9 @@ class OuterMap(Map[int]):
     def inner(self) -> MapSpec | None:
         """The inner map's spec (the template), or None when it is unknown.
 
-        For a map created here, the ``MapSpec`` it was created from. For a map
+        For a map created here, a copy of the ``MapSpec`` it was created from
+        (taken at creation: changing the caller's spec, or the one returned
+        here, does not change what this reports). For a map
         opened by id, pin or fd, the kernel does not report the template: it
         is learned from an element (opened by id, which needs CAP_SYS_ADMIN),
         and is None while the map is empty.
@@ -98,7 +102,7 @@ class OuterMap(Map[int]):
             template = self.template
             if template is not None:
                 self._inner_spec = template.to_spec()
-        return self._inner_spec
+        return None if self._inner_spec is None else _copy_spec(self._inner_spec)
 
     @property
     def template(self) -> MapInfo | None:
@@ -355,6 +359,12 @@ class OuterMap(Map[int]):
         if self._type == MapType.ARRAY_OF_MAPS:
             return (k for k, _ in self.items())
         return super().keys()
+
+
+def _copy_spec(spec: MapSpec) -> MapSpec:
+    """A copy of ``spec`` that shares nothing mutable with it (``contents`` copied too)."""
+    contents = dict(spec.contents) if spec.contents is not None else None
+    return dataclasses.replace(spec, contents=contents)
 
 
 def _name(m: Map[Any]) -> str:

@@ -151,6 +151,29 @@ def test_template_map_stays_callers(t: MapType, maps: Callable[[MapSpec], Map]) 
 
 
 @pytest.mark.parametrize("t", OUTER)
+def test_inner_spec_is_a_copy_taken_at_create(t: MapType, maps: Callable[[MapSpec], Map]) -> None:
+    """Changing the caller's inner MapSpec (or the one ``inner`` returns) afterwards
+    does not change the template the outer map reports (issue 12 item 19)."""
+    mine = MapSpec(MapType.HASH, 4, 4, 16, name="inner", contents={1: 2})
+    outer = maps(MapSpec(t, 4, 4, 4, name="outer", inner=mine))
+    assert isinstance(outer, OuterMap)
+    expected = MapSpec(MapType.HASH, 4, 4, 16, name="inner", contents={1: 2})
+    mine.max_entries, mine.value_size, mine.name = 99, 8, "changed"
+    assert mine.contents is not None
+    mine.contents[3] = 4  # type: ignore[index]
+    assert outer.inner == expected
+    got = outer.inner
+    assert got is not None
+    got.key_size = 8
+    assert outer.inner == expected
+    # The kernel agrees: an inner map like the original spec fits, one like the changed does not.
+    outer[0] = maps(MapSpec(MapType.HASH, 4, 4, 16, name="fits"))
+    with pytest.raises(BPFError) as exc:
+        outer[1] = maps(MapSpec(MapType.HASH, 4, 8, 99, name="changed"))
+    assert exc.value.errno == errno.EINVAL
+
+
+@pytest.mark.parametrize("t", OUTER)
 def test_inner_map_with_own_max_entries(
     t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
 ) -> None:
