@@ -179,3 +179,124 @@ def test_new_fd_owns_a_number_and_reports_errno() -> None:
         fdmod.new_fd("fcntl", 99999, 1030, 3)
     assert exc.value.errno == 9
     assert ctypes.get_errno() == 9
+
+
+# ------------------------------------------------------------ item 13: no /proc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+NO_PROC_CHILD = r"""
+import json, os, sys
+from bpfnest import BPFError, Map, MapSpec, MapType, Program, ProgramSpec, ProgType
+
+assert not os.path.exists("/proc/self"), "/proc is still there"
+pins = sys.argv[1]
+code = bytes.fromhex(sys.argv[2])
+
+
+def open_fds():
+    found = set()
+    for n in range(1024):
+        try:
+            os.fstat(n)
+        except OSError:
+            continue
+        found.add(n)
+    return found
+
+
+def error(call):
+    try:
+        obj = call()
+    except BPFError as err:
+        return [err.errno, str(err)]
+    obj.close()
+    return "no error"
+
+
+out = {}
+before = open_fds()
+with Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="noproc")) as m, Program.load(
+    ProgramSpec("noproc_prog", ProgType.XDP, code, license="GPL")
+) as p, Map.create(
+    MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 1, name="noproc_out", inner=MapSpec(MapType.HASH, 4, 4, 4))
+) as outer, open(os.devnull) as null:
+    m[1] = 2
+    m.pin(os.path.join(pins, "map"))
+    p.pin(os.path.join(pins, "prog"))
+    with Map.from_pinned(os.path.join(pins, "map")) as again:
+        out["map from_pinned"] = [again.id == m.id, again[1] == (2).to_bytes(4, "little")]
+    with Map.from_fd(m.fd) as again:
+        out["map from_fd"] = [again.id == m.id, again[1] == (2).to_bytes(4, "little")]
+    with Program.from_pinned(os.path.join(pins, "prog")) as again:
+        out["program from_pinned"] = [again.id == p.id, again.test_run(bytes(64)).retval]
+    with Program.from_fd(p.fd) as again:
+        out["program from_fd"] = [again.id == p.id, again.test_run(bytes(64)).retval]
+    outer[0] = m.fd  # an int fd: checked through the kernel
+    out["outer slot"] = outer[0] == m.id
+    out["map from_pinned of a program"] = error(lambda: Map.from_pinned(os.path.join(pins, "prog")))
+    out["program from_pinned of a map"] = error(
+        lambda: Program.from_pinned(os.path.join(pins, "map"))
+    )
+    out["map from_fd of a program"] = error(lambda: Map.from_fd(p.fd))
+    out["map from_fd of /dev/null"] = error(lambda: Map.from_fd(null.fileno()))
+    out["map from_fd of a closed fd"] = error(lambda: Map.from_fd(999))
+    out["program from_fd of a map"] = error(lambda: Program.from_fd(m.fd))
+    out["program from_fd of a closed fd"] = error(lambda: Program.from_fd(999))
+    out["outer update with a program fd"] = error(lambda: outer.update(0, p.fd))
+out["fds left open"] = sorted(open_fds() - before)
+print(json.dumps(out))
+"""
+
+
+def test_fds_are_identified_without_proc(bpffs: str) -> None:
+    """In a mount namespace where /proc is an empty tmpfs (a minimal container)."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import skip_or_fail
+
+    if shutil.which("unshare") is None:
+        skip_or_fail("unshare(1) is not installed (util-linux)")
+    script = "mount -t tmpfs none /proc && exec \"$0\" -c \"$1\" \"$2\" \"$3\""
+    res = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, sys.executable,
+         NO_PROC_CHILD, bpffs, PASS_CODE.hex()],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )  # fmt: skip
+    if res.returncode != 0 and "unshare failed" in res.stderr:
+        skip_or_fail(f"cannot make a mount namespace here: {res.stderr.strip()}")
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    prog, dev = f"'{bpffs}/prog'", f"'{bpffs}/map'"
+    assert got == {
+        "map from_pinned": [True, True],
+        "map from_fd": [True, True],
+        "program from_pinned": [True, XDP_PASS],
+        "program from_fd": [True, XDP_PASS],
+        "outer slot": True,
+        "map from_pinned of a program": [
+            22, f"open pinned {prog}: not a map (it is a BPF program)"
+        ],
+        "program from_pinned of a map": [
+            22, f"open pinned {dev}: not a program (it is a BPF map)"
+        ],
+        "map from_fd of a program": [22, got["map from_fd of a program"][1]],
+        "map from_fd of /dev/null": [22, got["map from_fd of /dev/null"][1]],
+        "map from_fd of a closed fd": [
+            9, "from_fd: fd 999: Bad file descriptor (not an open file descriptor)"
+        ],
+        "program from_fd of a map": [22, got["program from_fd of a map"][1]],
+        "program from_fd of a closed fd": [
+            9, "from_fd: fd 999: Bad file descriptor (not an open file descriptor)"
+        ],
+        "outer update with a program fd": [22, got["outer update with a program fd"][1]],
+        "fds left open": [],
+    }
+    assert got["map from_fd of a program"][1].endswith("is not a BPF map (it is a BPF program)")
+    assert got["map from_fd of /dev/null"][1].endswith("is not a BPF map (it is not a BPF object)")
+    assert got["program from_fd of a map"][1].endswith("is not a BPF program (it is a BPF map)")
+    assert got["outer update with a program fd"][1].endswith("(it is a BPF program)")
