@@ -341,9 +341,7 @@ class Program(KernelObject):
             except OSError as err:
                 code = err.errno or 0
                 raise BPFError(code, f"open {what}: {strerror(code)}") from None
-            return Program(
-                fd, info, name=name, attach_type=attach_type, verifier_log=verifier_log
-            )
+            return Program(fd, info, name=name, attach_type=attach_type, verifier_log=verifier_log)
         except BaseException:
             fd.close()
             raise
@@ -521,9 +519,7 @@ class Program(KernelObject):
         try:
             kind, desc = fd_kind_of(fd.raw)
             if kind != "program":
-                raise BPFError(
-                    errno.EINVAL, f"open pinned '{path}': not a program (it is {desc})"
-                )
+                raise BPFError(errno.EINVAL, f"open pinned '{path}': not a program (it is {desc})")
         except BaseException:
             fd.close()
             raise

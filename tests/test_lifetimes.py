@@ -71,9 +71,10 @@ def names_in_system(cmd: Cmd) -> set[str]:
 @pytest.fixture
 def prepared(bpffs: str) -> Iterator[dict[str, Any]]:
     """What the operations open: a pinned map and program, and their fds."""
-    with Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="sig_src")) as m, Program.load(
-        pass_spec("sig_src_prog")
-    ) as p:
+    with (
+        Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="sig_src")) as m,
+        Program.load(pass_spec("sig_src_prog")) as p,
+    ):
         m.pin(os.path.join(bpffs, "map"))
         p.pin(os.path.join(bpffs, "prog"))
         yield {"map": m, "prog": p, "dir": bpffs}
@@ -260,7 +261,7 @@ def test_fds_are_identified_without_proc(bpffs: str) -> None:
 
     if shutil.which("unshare") is None:
         skip_or_fail("unshare(1) is not installed (util-linux)")
-    script = "mount -t tmpfs none /proc && exec \"$0\" -c \"$1\" \"$2\" \"$3\""
+    script = 'mount -t tmpfs none /proc && exec "$0" -c "$1" "$2" "$3"'
     res = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script, sys.executable,
          NO_PROC_CHILD, bpffs, PASS_CODE.hex()],
@@ -279,19 +280,20 @@ def test_fds_are_identified_without_proc(bpffs: str) -> None:
         "program from_fd": [True, XDP_PASS],
         "outer slot": True,
         "map from_pinned of a program": [
-            22, f"open pinned {prog}: not a map (it is a BPF program)"
+            22,
+            f"open pinned {prog}: not a map (it is a BPF program)",
         ],
-        "program from_pinned of a map": [
-            22, f"open pinned {dev}: not a program (it is a BPF map)"
-        ],
+        "program from_pinned of a map": [22, f"open pinned {dev}: not a program (it is a BPF map)"],
         "map from_fd of a program": [22, got["map from_fd of a program"][1]],
         "map from_fd of /dev/null": [22, got["map from_fd of /dev/null"][1]],
         "map from_fd of a closed fd": [
-            9, "from_fd: fd 999: Bad file descriptor (not an open file descriptor)"
+            9,
+            "from_fd: fd 999: Bad file descriptor (not an open file descriptor)",
         ],
         "program from_fd of a map": [22, got["program from_fd of a map"][1]],
         "program from_fd of a closed fd": [
-            9, "from_fd: fd 999: Bad file descriptor (not an open file descriptor)"
+            9,
+            "from_fd: fd 999: Bad file descriptor (not an open file descriptor)",
         ],
         "outer update with a program fd": [22, got["outer update with a program fd"][1]],
         "fds left open": [],
