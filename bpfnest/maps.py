@@ -21,7 +21,7 @@ from . import _batch, codec
 from ._hints import create_hint as _create_hint
 from ._object import KernelObject, fd_kind_of, iter_ids, open_by_id, pinned_hint
 from ._sys import ops
-from ._sys.fd import FD, dup_owned
+from ._sys.fd import FD, at_fork_child, dup_owned
 from ._sys.uapi import Cmd
 from .btf import BTF
 from .constants import ANY, ENOTSUPP, MapType
@@ -33,6 +33,14 @@ __all__ = ["Map", "PerCPUMap", "map_ids", "possible_cpus"]
 V = TypeVar("V")
 
 _ELEM_LOCK = threading.Lock()
+
+
+def _reset_elem_lock() -> None:
+    global _ELEM_LOCK
+    _ELEM_LOCK = threading.Lock()
+
+
+at_fork_child(_reset_elem_lock)  # another thread may have held it at a fork
 _DEV_MAPS = frozenset({MapType.DEVMAP, MapType.DEVMAP_HASH})
 _FD_MAPS = frozenset({MapType.PROG_ARRAY, MapType.SOCKMAP, MapType.SOCKHASH, MapType.XSKMAP})
 

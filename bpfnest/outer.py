@@ -24,7 +24,7 @@ from typing import Any
 
 from . import features
 from ._sys import ops
-from ._sys.fd import FD
+from ._sys.fd import FD, reset_in_child
 from .constants import ANY, MapType
 from .errors import BPFError
 from .maps import Map, _info_from_kernel, check_fd
@@ -84,6 +84,11 @@ class OuterMap(Map[int]):
         self._cache: OrderedDict[int, Map[Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._closing = False
+        reset_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the cache lock is free again (another thread may have held it)."""
+        self._cache_lock = threading.Lock()
 
     # ------------------------------------------------------------ template
 

@@ -232,3 +232,223 @@ def test_a_forked_child_does_not_close_the_parents_maps() -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+# ------------------------------------------------------------------------ fork
+
+FORK_TIMEOUT = 10.0
+
+
+def in_forked_child(action: Callable[[], None]) -> str:
+    """Run ``action`` in a forked child; return "ok", its traceback, or "hung"
+    (the child is killed after ``FORK_TIMEOUT`` seconds so the test fails, not hangs)."""
+    import signal
+    import traceback
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only this thread exists here
+        status = 1
+        try:
+            os.close(r)
+            action()
+            os.write(w, b"ok")
+            status = 0
+        except BaseException:
+            os.write(w, traceback.format_exc().encode()[-30000:])
+        finally:
+            os._exit(status)
+    os.close(w)
+    deadline = time.monotonic() + FORK_TIMEOUT
+    while True:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(r)
+            return "hung"
+        time.sleep(0.01)
+    with os.fdopen(r, "rb") as f:
+        return f.read().decode(errors="replace")
+
+
+@pytest.fixture
+def held_in_parent(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any, str], Any]]:
+    """Make ``owner.<name>`` stop until released, in this process only (a forked
+    child calls the real one). Gives ``(entered, go)`` events, as ``held_syscall``."""
+    gates: list[threading.Event] = []
+    parent = os.getpid()
+
+    def hold(owner: Any, name: str) -> tuple[threading.Event, threading.Event]:
+        real = getattr(owner, name)
+        entered, go = threading.Event(), threading.Event()
+        gates.append(go)
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            if os.getpid() == parent:
+                entered.set()
+                assert go.wait(FORK_TIMEOUT + 10), "the test never released the call"
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, held)
+        return entered, go
+
+    yield hold
+    for go in gates:
+        go.set()
+
+
+def outer_update_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+    """A thread inside an outer map update (its lock and the inner map's borrow held)."""
+    outer = Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 4, name="fork_out", inner=INNER))
+    inner, other = Map.create(INNER), Map.create(INNER)
+    entered, go = hold(ops, "syscall_released")
+    t = threading.Thread(target=outer.update, args=(0, inner))
+    t.start()
+    assert entered.wait(10)
+
+    def child() -> None:
+        outer.update(1, other)
+        assert outer.lookup(1) == other.id
+        assert outer.lookup(0) is None  # the parent's update never ran here
+        inner.close()
+        other.close()
+        outer.close()
+
+    def finish() -> None:
+        go.set()
+        t.join(10)
+        for m in (outer, inner, other):
+            m.close()
+
+    return child, finish
+
+
+def items_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+    """A thread inside items() (the map's fd borrowed for a LOOKUP_BATCH)."""
+    m = Map.create(MapSpec(MapType.HASH, 4, 4, 64, name="fork_items"))
+    m.update_batch({k: k for k in range(16)})
+    entered, go = hold(ops, "map_lookup_batch")
+    t = threading.Thread(target=lambda: list(m.items()))
+    t.start()
+    assert entered.wait(10)
+
+    def child() -> None:
+        assert m[3] == (3).to_bytes(4, "little")
+        m[3] = 4
+        assert len(list(m.items())) == 16
+        m.close()
+
+    def finish() -> None:
+        go.set()
+        t.join(10)
+        m.close()
+
+    return child, finish
+
+
+def close_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+    """One thread inside info(), another in close() waiting for it."""
+    m = Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="fork_close"))
+    entered, go = hold(ops, "map_info")
+    reader = threading.Thread(target=m.info)
+    reader.start()
+    assert entered.wait(10)
+    closer = threading.Thread(target=m.close)
+    closer.start()
+    time.sleep(0.1)  # the closer is waiting for the reader's borrow
+
+    def child() -> None:
+        number = m._fd._raw
+        assert m.closed
+        m.close()  # the close begun in the parent completes here
+        assert kind(number) == "closed"
+        with pytest.raises(ValueError, match="closed"):
+            m.lookup(1)
+
+    def finish() -> None:
+        go.set()
+        reader.join(10)
+        closer.join(10)
+
+    return child, finish
+
+
+def elem_build_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+    """A thread building a map's element fast path (the module lock held)."""
+    m = Map.create(MapSpec(MapType.PERCPU_HASH, 4, 4, 4, name="fork_pcpu"))
+    entered, go = hold(Map, "_make_elem")
+    t = threading.Thread(target=m.lookup, args=(1,))
+    t.start()
+    assert entered.wait(10)
+
+    def child() -> None:
+        with Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="fork_new")) as new:
+            new[1] = 2
+        assert m.lookup(1) is None
+        m.close()
+
+    def finish() -> None:
+        go.set()
+        t.join(10)
+        m.close()
+
+    return child, finish
+
+
+def cache_lock_held(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+    """A thread holding an outer map's inner-map cache lock."""
+    outer = Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 2, name="fork_cache", inner=INNER))
+    assert isinstance(outer, OuterMap)
+    inner = Map.create(INNER)
+    inner[1] = 5
+    outer[0] = inner
+    entered, go = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with outer._cache_lock:
+            entered.set()
+            go.wait(FORK_TIMEOUT + 10)
+
+    t = threading.Thread(target=holder)
+    t.start()
+    assert entered.wait(10)
+
+    def child() -> None:
+        assert outer.inner_lookup(0, 1) == (5).to_bytes(4, "little")
+        outer.clear_cache()
+        outer.close()
+        inner.close()
+
+    def finish() -> None:
+        go.set()
+        t.join(10)
+        outer.close()
+        inner.close()
+
+    return child, finish
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        outer_update_in_flight,
+        items_in_flight,
+        close_in_flight,
+        elem_build_in_flight,
+        cache_lock_held,
+    ],
+    ids=["outer update", "items()", "close waiting", "fast path build", "inner cache lock"],
+)
+def test_a_child_forked_during_an_operation_can_use_and_close_everything(
+    scenario: Callable[[Callable[[Any, str], Any]], tuple[Callable[[], None], Any]],
+    held_in_parent: Callable[[Any, str], Any],
+) -> None:
+    child, finish = scenario(held_in_parent)
+    try:
+        result = in_forked_child(child)
+    finally:
+        finish()
+    assert result == "ok", result

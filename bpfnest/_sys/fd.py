@@ -42,6 +42,7 @@ from typing import Any
 __all__ = [
     "FD",
     "at_fork_child",
+    "reset_in_child",
     "dup_owned",
     "dup_raw",
     "fd_kind",
@@ -328,12 +329,20 @@ def new_fd(func: str, *args: Any) -> FD:
 
 #: What else a forked child must reset, called after the FDs: see :func:`at_fork_child`.
 _fork_hooks: list[Callable[[], None]] = []
+# Objects with an ``_after_fork_in_child()`` method: see :func:`reset_in_child`.
+_resettable: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def at_fork_child(hook: Callable[[], None]) -> None:
     """Run ``hook`` in a forked child, after the ``FD`` borrows are reset (in order of
     registration): for locks that another thread may have held at the fork."""
     _fork_hooks.append(hook)
+
+
+def reset_in_child(obj: Any) -> None:
+    """Call ``obj._after_fork_in_child()`` in a forked child, after the ``FD`` borrows
+    are reset, for as long as ``obj`` lives (it is held weakly): for the locks it owns."""
+    _resettable.add(obj)
 
 
 def _after_fork_in_child() -> None:
@@ -344,6 +353,8 @@ def _after_fork_in_child() -> None:
         fd = ref()
         if fd is not None:
             fd._after_fork_in_child(me)
+    for obj in list(_resettable):
+        obj._after_fork_in_child()
     for hook in _fork_hooks:
         hook()
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from . import NR, _strerror, bpf, bpf_fd, get_errno, syscall_gil_held, syscall_released
-from .fd import FD
+from .fd import FD, reset_in_child
 from .uapi import (
     BPF_OBJ_NAME_LEN,
     BpfBtfInfo,
@@ -617,10 +617,11 @@ class ElemOps:
     can close the fd while the kernel reads the attr. With ``release_gil``
     (commands that sleep, like updates of outer maps that wait for RCU) each
     call holds a lock that :meth:`invalidate` also takes, so a close waits
-    for the call in flight.
+    for the call in flight. In a forked child that lock starts free again
+    (another thread may have held it at the fork).
     """
 
-    __slots__ = ("delete", "invalidate", "lookup", "update")
+    __slots__ = ("__weakref__", "_reset", "delete", "invalidate", "lookup", "update")
 
     def __init__(
         self,
@@ -797,7 +798,17 @@ class ElemOps:
                     for attr in slot.attrs:
                         attr.map_fd = -1
 
+        def reset() -> None:
+            nonlocal lock
+            lock = threading.Lock()
+
         self.lookup = lookup
         self.update = update
         self.delete = delete
         self.invalidate = invalidate
+        self._reset = reset
+        reset_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the lock of calls in flight in other threads is free again."""
+        self._reset()
