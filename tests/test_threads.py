@@ -300,14 +300,31 @@ def held_in_parent(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any, s
         go.set()
 
 
-def outer_update_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+Scenario = tuple[Callable[[], None], list[Callable[[], None]]]
+
+
+def start_held(
+    hold: Callable[[Any, str], Any], owner: Any, name: str, target: Callable[..., Any], *args: Any
+) -> Callable[[], None]:
+    """Start ``target(*args)`` in a thread and wait until it is held at ``owner.name``;
+    return what lets it go on and joins it."""
+    entered, go = hold(owner, name)
+    t = threading.Thread(target=target, args=args)
+    t.start()
+    assert entered.wait(10)
+
+    def release() -> None:
+        go.set()
+        t.join(10)
+
+    return release
+
+
+def outer_update_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
     """A thread inside an outer map update (its lock and the inner map's borrow held)."""
     outer = Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 4, name="fork_out", inner=INNER))
     inner, other = Map.create(INNER), Map.create(INNER)
-    entered, go = hold(ops, "syscall_released")
-    t = threading.Thread(target=outer.update, args=(0, inner))
-    t.start()
-    assert entered.wait(10)
+    release = start_held(hold, ops, "syscall_released", outer.update, 0, inner)
 
     def child() -> None:
         outer.update(1, other)
@@ -317,23 +334,14 @@ def outer_update_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[]
         other.close()
         outer.close()
 
-    def finish() -> None:
-        go.set()
-        t.join(10)
-        for m in (outer, inner, other):
-            m.close()
-
-    return child, finish
+    return child, [release, outer.close, inner.close, other.close]
 
 
-def items_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+def items_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
     """A thread inside items() (the map's fd borrowed for a LOOKUP_BATCH)."""
     m = Map.create(MapSpec(MapType.HASH, 4, 4, 64, name="fork_items"))
     m.update_batch({k: k for k in range(16)})
-    entered, go = hold(ops, "map_lookup_batch")
-    t = threading.Thread(target=lambda: list(m.items()))
-    t.start()
-    assert entered.wait(10)
+    release = start_held(hold, ops, "map_lookup_batch", lambda: list(m.items()))
 
     def child() -> None:
         assert m[3] == (3).to_bytes(4, "little")
@@ -341,21 +349,13 @@ def items_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None]
         assert len(list(m.items())) == 16
         m.close()
 
-    def finish() -> None:
-        go.set()
-        t.join(10)
-        m.close()
-
-    return child, finish
+    return child, [release, m.close]
 
 
-def close_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+def close_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
     """One thread inside info(), another in close() waiting for it."""
     m = Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="fork_close"))
-    entered, go = hold(ops, "map_info")
-    reader = threading.Thread(target=m.info)
-    reader.start()
-    assert entered.wait(10)
+    release = start_held(hold, ops, "map_info", m.info)
     closer = threading.Thread(target=m.close)
     closer.start()
     time.sleep(0.1)  # the closer is waiting for the reader's borrow
@@ -368,21 +368,13 @@ def close_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None]
         with pytest.raises(ValueError, match="closed"):
             m.lookup(1)
 
-    def finish() -> None:
-        go.set()
-        reader.join(10)
-        closer.join(10)
-
-    return child, finish
+    return child, [release, lambda: closer.join(10)]
 
 
-def elem_build_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+def elem_build_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
     """A thread building a map's element fast path (the module lock held)."""
     m = Map.create(MapSpec(MapType.PERCPU_HASH, 4, 4, 4, name="fork_pcpu"))
-    entered, go = hold(Map, "_make_elem")
-    t = threading.Thread(target=m.lookup, args=(1,))
-    t.start()
-    assert entered.wait(10)
+    release = start_held(hold, Map, "_make_elem", m.lookup, 1)
 
     def child() -> None:
         with Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="fork_new")) as new:
@@ -390,31 +382,28 @@ def elem_build_in_flight(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], 
         assert m.lookup(1) is None
         m.close()
 
-    def finish() -> None:
-        go.set()
-        t.join(10)
-        m.close()
-
-    return child, finish
+    return child, [release, m.close]
 
 
-def cache_lock_held(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None], Any]:
+class _Gate:
+    def wait(self) -> None:
+        """Where a thread is held (see ``held_in_parent``)."""
+
+
+def cache_lock_held(hold: Callable[[Any, str], Any]) -> Scenario:
     """A thread holding an outer map's inner-map cache lock."""
     outer = Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 2, name="fork_cache", inner=INNER))
     assert isinstance(outer, OuterMap)
     inner = Map.create(INNER)
     inner[1] = 5
     outer[0] = inner
-    entered, go = threading.Event(), threading.Event()
+    gate = _Gate()
 
     def holder() -> None:
         with outer._cache_lock:
-            entered.set()
-            go.wait(FORK_TIMEOUT + 10)
+            gate.wait()
 
-    t = threading.Thread(target=holder)
-    t.start()
-    assert entered.wait(10)
+    release = start_held(hold, gate, "wait", holder)
 
     def child() -> None:
         assert outer.inner_lookup(0, 1) == (5).to_bytes(4, "little")
@@ -422,13 +411,7 @@ def cache_lock_held(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None]
         outer.close()
         inner.close()
 
-    def finish() -> None:
-        go.set()
-        t.join(10)
-        outer.close()
-        inner.close()
-
-    return child, finish
+    return child, [release, outer.close, inner.close]
 
 
 @pytest.mark.parametrize(
@@ -443,12 +426,13 @@ def cache_lock_held(hold: Callable[[Any, str], Any]) -> tuple[Callable[[], None]
     ids=["outer update", "items()", "close waiting", "fast path build", "inner cache lock"],
 )
 def test_a_child_forked_during_an_operation_can_use_and_close_everything(
-    scenario: Callable[[Callable[[Any, str], Any]], tuple[Callable[[], None], Any]],
+    scenario: Callable[[Callable[[Any, str], Any]], Scenario],
     held_in_parent: Callable[[Any, str], Any],
 ) -> None:
-    child, finish = scenario(held_in_parent)
+    child, cleanup = scenario(held_in_parent)
     try:
         result = in_forked_child(child)
     finally:
-        finish()
+        for step in cleanup:
+            step()
     assert result == "ok", result
