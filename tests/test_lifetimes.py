@@ -124,27 +124,23 @@ def interrupt_in_fd_constructor(monkeypatch: pytest.MonkeyPatch) -> None:
 def interrupt_as_the_call_returns(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first C call that makes an fd returns, then KeyboardInterrupt is raised
     (where a signal handler would run: the bytecode right after the call)."""
-    real = fdmod._libc
+    real = fdmod._function
     fired = [False]
 
-    class Libc:
-        def __getitem__(self, name: str) -> Any:
-            fn = real[name]
+    class Call:
+        def __init__(self, fn: Any) -> None:
+            self.fn = fn
+            self.restype: Any = None
 
-            class Call:
-                restype: Any = None
+        def __call__(self, *args: Any) -> Any:
+            self.fn.restype = self.restype
+            out = self.fn(*args)
+            if not fired[0]:
+                fired[0] = True
+                raise KeyboardInterrupt
+            return out
 
-                def __call__(self, *args: Any) -> Any:
-                    fn.restype = self.restype
-                    out = fn(*args)
-                    if not fired[0]:
-                        fired[0] = True
-                        raise KeyboardInterrupt
-                    return out
-
-            return Call()
-
-    monkeypatch.setattr(fdmod, "_libc", Libc())
+    monkeypatch.setattr(fdmod, "_function", lambda name: Call(real(name)))
 
 
 @pytest.mark.parametrize(

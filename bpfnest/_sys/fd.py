@@ -59,6 +59,17 @@ _live: dict[int, tuple[int, str]] = {}
 # id(FD) -> the FD, weakly: what the fork handler resets
 _owners: dict[int, weakref.ref[FD]] = {}
 _libc = ctypes.CDLL(None, use_errno=True)
+_addresses: dict[str, int] = {}  # libc function name -> its address
+
+
+def _function(name: str) -> Any:
+    """A new foreign function object for libc's ``name`` (its restype is its own)."""
+    addr = _addresses.get(name)
+    if addr is None:
+        addr = _addresses[name] = ctypes.cast(_libc[name], ctypes.c_void_p).value or 0
+    return _libc._FuncPtr(addr)  # from the address: no symbol lookup per call
+
+
 #: (raw fd, creation stack) of every descriptor closed by the safety net.
 finalized: list[tuple[int, str]] = []
 
@@ -305,7 +316,7 @@ def new_fd(func: str, *args: Any) -> FD:
     """
     box: list[int] = []
     try:
-        call = _libc[func]  # a new function object: its restype is this call's alone
+        call = _function(func)  # a new function object: its restype is this call's alone
         call.restype = box.append  # called with the C int result, before Python runs again
         call(*args)
         raw = box[0]
