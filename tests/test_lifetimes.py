@@ -168,6 +168,31 @@ def test_keyboard_interrupt_while_wrapping_a_new_fd_leaks_nothing(
     obj.close()
 
 
+def test_a_close_cut_short_by_an_interrupt_is_finished_by_the_next_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="sig_close"))
+    number = m.fd
+    real = fdmod.FD._really_close
+    fired = [False]
+
+    def cut_short(self: fdmod.FD) -> None:
+        if not fired[0]:
+            fired[0] = True
+            raise KeyboardInterrupt  # where a signal handler could run: entering the call
+        real(self)
+
+    monkeypatch.setattr(fdmod.FD, "_really_close", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        m.close()
+    assert m.closed  # no new operations from here on
+    with pytest.raises(ValueError, match="closed"):
+        m.lookup(1)
+    m.close()  # finishes the close
+    with pytest.raises(OSError):
+        os.fstat(number)
+
+
 def test_new_fd_owns_a_number_and_reports_errno() -> None:
     with fdmod.new_fd("fcntl", 1, 1030, 3) as fd:  # F_DUPFD_CLOEXEC
         assert fd.raw >= 3
