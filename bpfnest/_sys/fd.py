@@ -32,7 +32,6 @@ close that another thread had begun is completed in the child.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import fcntl
 import os
@@ -345,8 +344,10 @@ def new_fd(func: str, *args: Any) -> FD:
     except BaseException:
         for left in box:
             if left >= 0:
-                with contextlib.suppress(OSError):
+                try:  # noqa: SIM105 - no call (a signal handler could run) before the close
                     os.close(left)
+                except OSError:
+                    pass
         raise
 
 
