@@ -210,10 +210,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_PROC_CHILD = r"""
 import json, os, sys
 from bpfnest import BPFError, Map, MapSpec, MapType, Program, ProgramSpec, ProgType
+from bpfnest._sys import ops
 
 assert not os.path.exists("/proc/self"), "/proc is still there"
 pins = sys.argv[1]
 code = bytes.fromhex(sys.argv[2])
+btf = bytes.fromhex(sys.argv[3])
 
 
 def open_fds():
@@ -266,6 +268,9 @@ with Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="noproc")) as m, Program.loa
     out["program from_fd of a map"] = error(lambda: Program.from_fd(m.fd))
     out["program from_fd of a closed fd"] = error(lambda: Program.from_fd(999))
     out["outer update with a program fd"] = error(lambda: outer.update(0, p.fd))
+    with ops.btf_load(btf)[0] as btf_fd:
+        out["map from_fd of a BTF"] = error(lambda: Map.from_fd(btf_fd.raw))
+        out["program from_fd of a BTF"] = error(lambda: Program.from_fd(btf_fd.raw))
 out["fds left open"] = sorted(open_fds() - before)
 print(json.dumps(out))
 """
@@ -282,10 +287,10 @@ def test_fds_are_identified_without_proc(bpffs: str) -> None:
 
     if shutil.which("unshare") is None:
         skip_or_fail("unshare(1) is not installed (util-linux)")
-    script = 'mount -t tmpfs none /proc && exec "$0" -c "$1" "$2" "$3"'
+    script = 'mount -t tmpfs none /proc && exec "$0" -c "$1" "$2" "$3" "$4"'
     res = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script, sys.executable,
-         NO_PROC_CHILD, bpffs, PASS_CODE.hex()],
+         NO_PROC_CHILD, bpffs, PASS_CODE.hex(), tiny_btf().hex()],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": ROOT},
     )  # fmt: skip
@@ -318,8 +323,12 @@ def test_fds_are_identified_without_proc(bpffs: str) -> None:
         ],
         "outer update with a program fd": [22, got["outer update with a program fd"][1]],
         "fds left open": [],
+        "map from_fd of a BTF": [22, got["map from_fd of a BTF"][1]],
+        "program from_fd of a BTF": [22, got["program from_fd of a BTF"][1]],
     }
     assert got["map from_fd of a program"][1].endswith("is not a BPF map (it is a BPF program)")
     assert got["map from_fd of /dev/null"][1].endswith("is not a BPF map (it is not a BPF object)")
     assert got["program from_fd of a map"][1].endswith("is not a BPF program (it is a BPF map)")
     assert got["outer update with a program fd"][1].endswith("(it is a BPF program)")
+    for what in ("map", "program"):
+        assert got[f"{what} from_fd of a BTF"][1].endswith("(it is another BPF object)")
