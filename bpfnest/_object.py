@@ -10,11 +10,11 @@ from typing import TypeVar
 
 from ._hints import BY_ID
 from ._sys import ops
-from ._sys.fd import FD, _Borrow
+from ._sys.fd import FD, _Borrow, fd_kind
 from ._sys.uapi import Cmd
 from .errors import BPFError, strerror
 
-__all__ = ["KernelObject", "iter_ids", "on_bpffs", "open_by_id", "pinned_hint"]
+__all__ = ["KernelObject", "fd_kind_of", "iter_ids", "on_bpffs", "open_by_id", "pinned_hint"]
 
 _T = TypeVar("_T", bound="KernelObject")
 
@@ -99,8 +99,38 @@ class KernelObject:
             raise self._error(f"pin at '{path}'", err, hint=hint) from None
 
 
-def open_by_id(cmd: Cmd, obj_id: object, what: str) -> int:
-    """``*_GET_FD_BY_ID`` of ``obj_id`` (``what`` is "map" or "program"); the raw fd.
+_WORDS = {
+    "map": "a BPF map",
+    "program": "a BPF program",
+    "bpf": "another BPF object",
+    "": "not a BPF object",
+}
+_INODES = {"anon_inode:bpf-map": "map", "anon_inode:bpf-prog": "program"}
+
+
+def fd_kind_of(fd: int) -> tuple[str, str]:
+    """Return ``(kind, description)`` of the open fd ``fd``: kind as
+    :func:`bpfnest._sys.ops.obj_kind` says (from the kernel), and what to call
+    it in a message (its /proc/self/fd link when /proc is there, e.g. ``/dev/null``).
+
+    /proc is only a hint: it settles what the kernel cannot tell (an ARENA
+    map, a kernel without the probes) and names a foreign fd.
+
+    Raises:
+        OSError: ``EBADF`` when ``fd`` is not open.
+    """
+    kind = ops.obj_kind(fd)
+    try:
+        link = fd_kind(fd)
+    except OSError:
+        link = ""  # no /proc here (a minimal container): the kernel's answer stands
+    if kind == "bpf" and link in _INODES:
+        kind = _INODES[link]
+    return kind, link or _WORDS[kind]
+
+
+def open_by_id(cmd: Cmd, obj_id: object, what: str) -> FD:
+    """``*_GET_FD_BY_ID`` of ``obj_id`` (``what`` is "map" or "program"); the caller closes the fd.
 
     Raises:
         TypeError, ValueError: ``obj_id`` is not an int, or not a u32.

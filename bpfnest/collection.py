@@ -262,13 +262,14 @@ class _Loader:
         if btf.byteorder != self.spec.byteorder or self.spec.byteorder != _native():
             return None  # the program load refuses the byte order with a clear error
         try:
-            raw, _ = ops.btf_load(btf.raw)
+            fd, _ = ops.btf_load(btf.raw)
         except ops.BtfLoadError as err:
             try:
-                _, _ = ops.btf_load(btf.raw, log_level=1, log_size=1 << 20)
+                again_fd, _ = ops.btf_load(btf.raw, log_level=1, log_size=1 << 20)
             except ops.BtfLoadError as again:
                 text = again.log
             else:
+                again_fd.close()
                 text = ""
             last = _last_line(text)
             hint = btf_eperm_hint() if err.errno == errno.EPERM else None
@@ -278,7 +279,6 @@ class _Loader:
                 + (f": {last}" if last else "")
                 + (f" ({hint})" if hint else ""),
             ) from None
-        fd = FD(raw)
         stack.callback(fd.close)
         log.debug("BTF of '%s' loaded", self.spec.file)
         return fd

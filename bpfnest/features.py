@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import os
 import sys
 
 from ._sys import ops
@@ -42,27 +41,19 @@ def inner_max_entries_types() -> frozenset[MapType]:
 
 def _percpu_array_compares_max_entries() -> bool:
     pcpu = int(MapType.PERCPU_ARRAY)
-    template = ops.map_create(map_type=pcpu, key_size=4, value_size=4, max_entries=1)
-    try:
+    with ops.map_create(map_type=pcpu, key_size=4, value_size=4, max_entries=1) as template:
         outer = ops.map_create(
             map_type=int(MapType.ARRAY_OF_MAPS),
             key_size=4,
             value_size=4,
             max_entries=1,
-            inner_map_fd=template,
+            inner_map_fd=template.raw,
         )
-    finally:
-        os.close(template)
-    try:
-        inner = ops.map_create(map_type=pcpu, key_size=4, value_size=4, max_entries=2)
+    with outer, ops.map_create(map_type=pcpu, key_size=4, value_size=4, max_entries=2) as inner:
         try:
-            ops.map_update_elem(outer, bytes(4), inner.to_bytes(4, sys.byteorder))
+            ops.map_update_elem(outer.raw, bytes(4), inner.raw.to_bytes(4, sys.byteorder))
         except OSError as err:
             if err.errno == errno.EINVAL:
                 return True
             raise
-        finally:
-            os.close(inner)
-    finally:
-        os.close(outer)
     return False

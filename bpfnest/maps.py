@@ -10,8 +10,10 @@ their ids (:class:`bpfnest.outer.OuterMap`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,21 +21,28 @@ from typing import Any, Generic, TypeVar
 
 from . import _batch, codec
 from ._hints import create_hint as _create_hint
-from ._object import KernelObject, iter_ids, open_by_id, pinned_hint
+from ._object import KernelObject, fd_kind_of, iter_ids, open_by_id, pinned_hint
 from ._sys import ops
-from ._sys.fd import FD, dup_raw, fd_kind
+from ._sys.fd import FD, at_fork_child, dup_owned
 from ._sys.uapi import Cmd
 from .btf import BTF
 from .constants import ANY, ENOTSUPP, MapType
 from .errors import BPFError, IterationAbortedError, KeyNotFoundError, strerror
-from .spec import MapInfo, MapSpec
+from .spec import PIN_BY_NAME, MapInfo, MapSpec
 
 __all__ = ["Map", "PerCPUMap", "map_ids", "possible_cpus"]
 
 V = TypeVar("V")
 
-_MAP_INODE = "anon_inode:bpf-map"
 _ELEM_LOCK = threading.Lock()
+
+
+def _reset_elem_lock() -> None:
+    global _ELEM_LOCK
+    _ELEM_LOCK = threading.Lock()
+
+
+at_fork_child(_reset_elem_lock)  # another thread may have held it at a fork
 _DEV_MAPS = frozenset({MapType.DEVMAP, MapType.DEVMAP_HASH})
 _FD_MAPS = frozenset({MapType.PROG_ARRAY, MapType.SOCKMAP, MapType.SOCKHASH, MapType.XSKMAP})
 
@@ -77,6 +86,9 @@ def _type_name(t: MapType | int) -> str:
 def check_fd(fd: object, what: str) -> int:
     """Return ``fd`` as an int after checking it is an open BPF map descriptor.
 
+    The kernel says what the fd is (BPF_OBJ_GET_INFO_BY_FD and a map-only
+    command); /proc is not needed.
+
     Raises:
         TypeError: ``fd`` is not an int.
         BPFError: ``EBADF`` for a negative or closed fd, ``EINVAL`` for an fd
@@ -85,13 +97,15 @@ def check_fd(fd: object, what: str) -> int:
     if not isinstance(fd, int) or isinstance(fd, bool):
         raise TypeError(f"{what} must be a Map or an int file descriptor, got {type(fd).__name__}")
     try:
-        kind = fd_kind(fd)
+        kind, desc = fd_kind_of(fd) if fd >= 0 else ("", "")
     except OSError:
+        kind, desc = "", ""
+    if not desc:
         raise BPFError(
             errno.EBADF, f"{what}: fd {fd}: {strerror(errno.EBADF)} (not an open file descriptor)"
-        ) from None
-    if kind != _MAP_INODE:
-        raise BPFError(errno.EINVAL, f"{what}: fd {fd} is not a BPF map (it is {kind})")
+        )
+    if kind != "map":
+        raise BPFError(errno.EINVAL, f"{what}: fd {fd} is not a BPF map (it is {desc})")
     return fd
 
 
@@ -143,42 +157,70 @@ class Map(KernelObject, Generic[V]):
         return Map(fd, info)
 
     @staticmethod
-    def _adopt(raw: int, op: str, what: str) -> Map[Any]:
-        """Own ``raw`` and read its info; closes it on failure."""
-        fd = FD(raw)
+    def _adopt(fd: FD, op: str, what: str) -> Map[Any]:
+        """Wrap ``fd`` (owned from here) after reading its info; closes it on failure."""
         try:
-            info = _info_from_kernel(ops.map_info(fd.raw))
-        except OSError as err:
-            fd.close()
-            raise BPFError(err.errno or 0, f"{op} {what}: {err.strerror}") from None
+            try:
+                info = _info_from_kernel(ops.map_info(fd.raw))
+            except OSError as err:
+                raise BPFError(err.errno or 0, f"{op} {what}: {err.strerror}") from None
+            return Map._wrap(fd, info)
         except BaseException:
             fd.close()
             raise
-        return Map._wrap(fd, info)
 
     @classmethod
-    def create(cls, spec: MapSpec, *, btf_fd: int = 0) -> Map[Any]:
+    def create(
+        cls, spec: MapSpec, *, btf_fd: int = 0, pin_root: str | os.PathLike[str] | None = None
+    ) -> Map[Any]:
         """Create a map from ``spec``; the caller owns (and closes) the result.
 
         For ``ARRAY_OF_MAPS``/``HASH_OF_MAPS`` the inner template is created
         from ``spec.inner`` (or the given ``Map`` is used) and closed before
         this returns. With ``btf_fd`` (a loaded BTF, e.g. a collection's),
         ``spec.btf_key_type_id``/``btf_value_type_id`` name the key and value
-        types there, so that tools can print entries decoded. Minimum kernel:
-        3.19 (ARRAY_OF_MAPS/HASH_OF_MAPS 4.12, BTF 4.18).
+        types there, so that tools can print entries decoded.
+
+        ``spec.contents`` fills the new map (one ``update_batch``): values of
+        an outer map are ``Map`` objects or int fds, of a ``PROG_ARRAY``
+        ``Program`` objects or int fds; a *name* of another map or program
+        resolves only in a collection (``CollectionSpec.load``). With
+        ``spec.pinning == PIN_BY_NAME`` the map is pinned at
+        ``pin_root/<name>`` (dots become ``_``, as libbpf does); when a map is
+        pinned there already it is opened instead, checked against ``spec``,
+        and its entries are left as they are. All or nothing: a failure while
+        filling or pinning closes the new map. Minimum kernel: 3.19
+        (ARRAY_OF_MAPS/HASH_OF_MAPS 4.12, BTF 4.18, pinning 4.4).
 
         Raises:
-            TypeError, ValueError: a malformed spec; nothing was created.
-            BPFError: the kernel refused; the message names map and cause.
+            TypeError, ValueError: a malformed spec, contents naming a map or
+                program (or a keyless map with contents), ``PIN_BY_NAME``
+                without ``pin_root``, another ``pinning``; nothing was created.
+            BPFError: the kernel refused; the message names map and cause
+                (also a pinned map that does not match ``spec``).
         """
         if not isinstance(spec, MapSpec):
             raise TypeError(f"spec must be a MapSpec, got {type(spec).__name__}")
         spec.validate()
+        path = _pin_path(spec, pin_root)
+        _check_contents(spec)
+        if path is not None and os.path.lexists(path):
+            return _reuse_pinned(spec, path)
         if spec.type.is_outer:
             from .outer import create_outer
 
-            return create_outer(spec)
-        return Map._create(spec, inner_fd=0, btf_fd=btf_fd)
+            m: Map[Any] = create_outer(spec)
+        else:
+            m = Map._create(spec, inner_fd=0, btf_fd=btf_fd)
+        try:
+            if spec.contents:
+                _fill(m, spec.contents)
+            if path is not None:
+                m.pin(path)
+        except BaseException:
+            m.close()
+            raise
+        return m
 
     @staticmethod
     def _create(
@@ -197,7 +239,7 @@ class Map(KernelObject, Generic[V]):
             flags |= F_NUMA_NODE
             numa = spec.numa_node
         try:
-            raw = ops.map_create(
+            fd = ops.map_create(
                 map_type=spec.type,
                 key_size=spec.key_size,
                 value_size=spec.value_size,
@@ -220,13 +262,12 @@ class Map(KernelObject, Generic[V]):
                 f"create {spec.type.name} '{spec.name}': {strerror(code)}"
                 + (f" ({hint})" if hint else ""),
             ) from None
-        fd = FD(raw)
         try:
             info = _info_from_kernel(ops.map_info(fd.raw))
+            return Map._wrap(fd, info, inner=inner, template=template)
         except BaseException:
             fd.close()
             raise
-        return Map._wrap(fd, info, inner=inner, template=template)
 
     @classmethod
     def from_id(cls, map_id: int) -> Map[Any]:
@@ -238,8 +279,8 @@ class Map(KernelObject, Generic[V]):
             BPFError: ``ENOENT`` when no map has this id, ``EPERM`` without
                 CAP_SYS_ADMIN.
         """
-        raw = open_by_id(Cmd.MAP_GET_FD_BY_ID, map_id, "map")
-        return Map._adopt(raw, "open", f"map id {map_id}")
+        fd = open_by_id(Cmd.MAP_GET_FD_BY_ID, map_id, "map")
+        return Map._adopt(fd, "open", f"map id {map_id}")
 
     @classmethod
     def from_pinned(cls, path: str, *, readonly: bool = False) -> Map[Any]:
@@ -256,18 +297,21 @@ class Map(KernelObject, Generic[V]):
 
         path = str(path)
         try:
-            raw = ops.obj_get(path, BPF_F_RDONLY if readonly else 0)
+            fd = ops.obj_get(path, BPF_F_RDONLY if readonly else 0)
         except OSError as err:
             code = err.errno or 0
             hint = pinned_hint(code, path)
             raise BPFError(
                 code, f"open pinned '{path}': {err.strerror}" + (f" ({hint})" if hint else "")
             ) from None
-        kind = fd_kind(raw)
-        if kind != _MAP_INODE:
-            FD(raw).close()
-            raise BPFError(errno.EINVAL, f"open pinned '{path}': not a map (it is {kind})")
-        return Map._adopt(raw, "open pinned", f"'{path}'")
+        try:
+            kind, desc = fd_kind_of(fd.raw)
+            if kind != "map":
+                raise BPFError(errno.EINVAL, f"open pinned '{path}': not a map (it is {desc})")
+        except BaseException:
+            fd.close()
+            raise
+        return Map._adopt(fd, "open pinned", f"'{path}'")
 
     @classmethod
     def from_fd(cls, fd: int) -> Map[Any]:
@@ -281,7 +325,12 @@ class Map(KernelObject, Generic[V]):
             BPFError: ``EBADF`` for a closed fd, ``EINVAL`` for a non-map fd.
         """
         check_fd(fd, "from_fd")
-        return Map._adopt(dup_raw(fd), "open", f"fd {fd}")
+        try:
+            dup = dup_owned(fd)
+        except OSError as err:
+            code = err.errno or 0
+            raise BPFError(code, f"from_fd: fd {fd}: {strerror(code)}") from None
+        return Map._adopt(dup, "open", f"fd {fd}")
 
     # ------------------------------------------------------------- attributes
 
@@ -349,7 +398,7 @@ class Map(KernelObject, Generic[V]):
         if not btf_id:
             return None
         try:
-            fd = FD(ops.get_fd_by_id(Cmd.BTF_GET_FD_BY_ID, btf_id))
+            fd = ops.get_fd_by_id(Cmd.BTF_GET_FD_BY_ID, btf_id)
         except OSError as err:
             raise self._error(f"open BTF id {btf_id} of", err) from None
         try:
@@ -852,6 +901,82 @@ class Map(KernelObject, Generic[V]):
         command. Minimum kernel: 5.6.
         """
         return _batch.delete_batch(self, keys)
+
+
+def _pin_path(spec: MapSpec, pin_root: object) -> str | None:
+    """Where :meth:`Map.create` pins ``spec`` (None: not pinned); ``ValueError`` when it cannot."""
+    if not spec.pinning:
+        return None
+    what = f"map '{spec.name}'"
+    if spec.pinning != PIN_BY_NAME:
+        raise ValueError(
+            f"{what}: pinning {spec.pinning} is not supported by Map.create"
+            f" (only PIN_BY_NAME, {PIN_BY_NAME}; or None)"
+        )
+    if pin_root is None:
+        raise ValueError(
+            f"{what}: pinning is PIN_BY_NAME but no pin_root was given:"
+            f" Map.create(spec, pin_root=DIR) pins it at DIR/{spec.name or 'NAME'}"
+            " (or set spec.pinning = None)"
+        )
+    if not isinstance(pin_root, (str, os.PathLike)):
+        raise TypeError(f"pin_root must be a str or os.PathLike, got {type(pin_root).__name__}")
+    if not spec.name:
+        raise ValueError("map '': PIN_BY_NAME needs a name (it is the pin's file name)")
+    from .collection import pin_name  # one rule for pin file names, with Collection's
+
+    return os.path.join(os.fspath(pin_root), pin_name(spec.name))
+
+
+def _check_contents(spec: MapSpec) -> None:
+    """Refuse, before anything is created, contents :meth:`Map.create` cannot put in."""
+    if not spec.contents:
+        return
+    t = spec.type
+    if t.is_keyless:
+        raise ValueError(
+            f"map '{spec.name}': contents cannot initialise a {t.name} map (it has no keys):"
+            " push() the values after create"
+        )
+    holds = "map" if t.is_outer else "program" if t == MapType.PROG_ARRAY else None
+    if holds is None:
+        return
+    for key, value in spec.contents.items():
+        if isinstance(value, str):
+            raise ValueError(
+                f"map '{spec.name}' slot [{key}]: contents names {holds} '{value}':"
+                f" a name resolves only in a collection (CollectionSpec.load);"
+                f" give the {'Map' if holds == 'map' else 'Program'} or its fd"
+            )
+
+
+def _fill(m: Map[Any], contents: Mapping[object, object]) -> None:
+    """Put ``contents`` into the new map ``m`` with one ``update_batch``."""
+    with contextlib.ExitStack() as held:
+        items = [
+            # A Program (PROG_ARRAY): its fd, held open until the update is done.
+            (
+                key,
+                held.enter_context(v._use())
+                if isinstance(v, KernelObject) and not isinstance(v, Map)
+                else v,
+            )
+            for key, v in contents.items()
+        ]
+        m.update_batch(items)
+
+
+def _reuse_pinned(spec: MapSpec, path: str) -> Map[Any]:
+    """Open the map pinned at ``path`` for :meth:`Map.create`, checked against ``spec``."""
+    from .collection import _check_compatible  # the rule Collection applies to reused pins
+
+    m = Map.from_pinned(path)
+    try:
+        _check_compatible(m, spec, f"reuse pinned map '{spec.name}' at {path}")
+    except BaseException:
+        m.close()
+        raise
+    return m
 
 
 class PerCPUMap(Map[list[bytes]]):

@@ -14,6 +14,7 @@ This module checks that before the syscall and names the field that differs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import sys
 import threading
@@ -23,7 +24,7 @@ from typing import Any
 
 from . import features
 from ._sys import ops
-from ._sys.fd import FD
+from ._sys.fd import FD, reset_in_child
 from .constants import ANY, MapType
 from .errors import BPFError
 from .maps import Map, _info_from_kernel, check_fd
@@ -50,7 +51,9 @@ def create_outer(spec: MapSpec) -> OuterMap:
                 spec, inner_fd=inner_fd, inner=inner._info.to_spec(), template=template
             )
     elif isinstance(inner, MapSpec):
-        with Map.create(inner) as tmpl:
+        inner = _copy_spec(inner)  # the caller may change theirs; the kernel keeps this one
+        # The template only gives the kernel a layout: not filled, not pinned.
+        with Map.create(dataclasses.replace(inner, contents=None, pinning=None)) as tmpl:
             made = Map._create(spec, inner_fd=tmpl.fd, inner=inner, template=tmpl._info)
     else:
         raise TypeError(
@@ -82,6 +85,11 @@ class OuterMap(Map[int]):
         self._cache: OrderedDict[int, Map[Any]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._closing = False
+        reset_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the cache lock is free again (another thread may have held it)."""
+        self._cache_lock = threading.Lock()
 
     # ------------------------------------------------------------ template
 
@@ -89,7 +97,9 @@ class OuterMap(Map[int]):
     def inner(self) -> MapSpec | None:
         """The inner map's spec (the template), or None when it is unknown.
 
-        For a map created here, the ``MapSpec`` it was created from. For a map
+        For a map created here, a copy of the ``MapSpec`` it was created from
+        (taken at creation: changing the caller's spec, or the one returned
+        here, does not change what this reports). For a map
         opened by id, pin or fd, the kernel does not report the template: it
         is learned from an element (opened by id, which needs CAP_SYS_ADMIN),
         and is None while the map is empty.
@@ -98,7 +108,7 @@ class OuterMap(Map[int]):
             template = self.template
             if template is not None:
                 self._inner_spec = template.to_spec()
-        return self._inner_spec
+        return None if self._inner_spec is None else _copy_spec(self._inner_spec)
 
     @property
     def template(self) -> MapInfo | None:
@@ -355,6 +365,12 @@ class OuterMap(Map[int]):
         if self._type == MapType.ARRAY_OF_MAPS:
             return (k for k, _ in self.items())
         return super().keys()
+
+
+def _copy_spec(spec: MapSpec) -> MapSpec:
+    """A copy of ``spec`` that shares nothing mutable with it (``contents`` copied too)."""
+    contents = dict(spec.contents) if spec.contents is not None else None
+    return dataclasses.replace(spec, contents=contents)
 
 
 def _name(m: Map[Any]) -> str:

@@ -25,9 +25,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Protocol
 
 from ._hints import prog_eperm_hint
-from ._object import KernelObject, iter_ids, open_by_id, pinned_hint
+from ._object import KernelObject, fd_kind_of, iter_ids, open_by_id, pinned_hint
 from ._sys import ops
-from ._sys.fd import FD, dup_raw, fd_kind
+from ._sys.fd import FD, dup_owned
 from ._sys.uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BpfProgInfo, Cmd
 from .constants import ENOTSUPP, AttachType, ProgType
 from .errors import BPFError, NotSupportedError, VerifierError, strerror
@@ -36,7 +36,6 @@ from .spec import MapRef, ProgramSpec
 __all__ = ["Program", "ProgramInfo", "TestRun", "link_maps", "program_ids"]
 
 
-_PROG_INODE = "anon_inode:bpf-prog"
 _LD_IMM64 = 0x18  # BPF_LD | BPF_IMM | BPF_DW
 _INSN = struct.Struct("=BBhi")  # code, dst/src registers, off, imm (native order)
 _FUNC_INFO = struct.Struct("=II")  # struct bpf_func_info
@@ -328,25 +327,24 @@ class Program(KernelObject):
 
     @staticmethod
     def _adopt(
-        raw: int,
+        fd: FD,
         what: str,
         *,
         name: str | None = None,
         attach_type: AttachType | None = None,
         verifier_log: str | None = None,
     ) -> Program:
-        """Own ``raw`` and read its info; closes it on failure."""
-        fd = FD(raw)
+        """Wrap ``fd`` (owned from here) after reading its info; closes it on failure."""
         try:
-            info = _info_from_kernel(ops.prog_info(fd.raw))
-        except OSError as err:
-            fd.close()
-            code = err.errno or 0
-            raise BPFError(code, f"open {what}: {strerror(code)}") from None
+            try:
+                info = _info_from_kernel(ops.prog_info(fd.raw))
+            except OSError as err:
+                code = err.errno or 0
+                raise BPFError(code, f"open {what}: {strerror(code)}") from None
+            return Program(fd, info, name=name, attach_type=attach_type, verifier_log=verifier_log)
         except BaseException:
             fd.close()
             raise
-        return Program(fd, info, name=name, attach_type=attach_type, verifier_log=verifier_log)
 
     @classmethod
     def load(
@@ -430,7 +428,7 @@ class Program(KernelObject):
         func_info = _func_info(spec) if with_btf else b""
         line_info = _line_info(spec) if with_btf else b""
 
-        def attempt(level: int, size: int) -> tuple[int, str]:
+        def attempt(level: int, size: int) -> tuple[FD, str]:
             return ops.prog_load(
                 prog_type=int(spec.type),
                 insns=insns,
@@ -453,17 +451,17 @@ class Program(KernelObject):
         first: ops.ProgLoadError | None = None
         if log_level == 0:
             try:
-                raw, _ = attempt(0, 0)
+                fd, _ = attempt(0, 0)
             except ops.ProgLoadError as err:
                 first = err
                 if err.errno == errno.EPERM:
                     raise _prog_load_error(spec, errno.EPERM, "") from None
             else:
-                return cls._adopt(raw, what, name=spec.name, attach_type=spec.attach_type)
+                return cls._adopt(fd, what, name=spec.name, attach_type=spec.attach_type)
         size = log_size or _LOG_START
         while True:
             try:
-                raw, text = attempt(log_level or 1, size)
+                fd, text = attempt(log_level or 1, size)
                 break
             except ops.ProgLoadError as err:
                 # ENOSPC: the log did not fit (6.4+ keeps its tail and says
@@ -477,7 +475,7 @@ class Program(KernelObject):
                 truncated = err.errno == errno.ENOSPC
                 raise _prog_load_error(spec, code, err.log, truncated=truncated) from None
         return cls._adopt(
-            raw,
+            fd,
             what,
             name=spec.name,
             attach_type=spec.attach_type,
@@ -495,8 +493,8 @@ class Program(KernelObject):
             BPFError: ``ENOENT`` when no program has this id, ``EPERM``
                 without CAP_SYS_ADMIN.
         """
-        raw = open_by_id(Cmd.PROG_GET_FD_BY_ID, prog_id, "program")
-        return cls._adopt(raw, f"program id {prog_id}")
+        fd = open_by_id(Cmd.PROG_GET_FD_BY_ID, prog_id, "program")
+        return cls._adopt(fd, f"program id {prog_id}")
 
     @classmethod
     def from_pinned(cls, path: str) -> Program:
@@ -511,18 +509,21 @@ class Program(KernelObject):
         """
         path = str(path)
         try:
-            raw = ops.obj_get(path)
+            fd = ops.obj_get(path)
         except OSError as err:
             code = err.errno or 0
             hint = pinned_hint(code, path)
             raise BPFError(
                 code, f"open pinned '{path}': {strerror(code)}" + (f" ({hint})" if hint else "")
             ) from None
-        kind = fd_kind(raw)
-        if kind != _PROG_INODE:
-            FD(raw).close()
-            raise BPFError(errno.EINVAL, f"open pinned '{path}': not a program (it is {kind})")
-        return cls._adopt(raw, f"pinned '{path}'")
+        try:
+            kind, desc = fd_kind_of(fd.raw)
+            if kind != "program":
+                raise BPFError(errno.EINVAL, f"open pinned '{path}': not a program (it is {desc})")
+        except BaseException:
+            fd.close()
+            raise
+        return cls._adopt(fd, f"pinned '{path}'")
 
     @classmethod
     def from_fd(cls, fd: int) -> Program:
@@ -537,15 +538,22 @@ class Program(KernelObject):
         if not isinstance(fd, int) or isinstance(fd, bool):
             raise TypeError(f"from_fd: fd must be an int, got {type(fd).__name__}")
         try:
-            kind = fd_kind(fd)
+            kind, desc = fd_kind_of(fd) if fd >= 0 else ("", "")
         except OSError:
+            kind, desc = "", ""
+        if not desc:
             raise BPFError(
                 errno.EBADF,
                 f"from_fd: fd {fd}: {strerror(errno.EBADF)} (not an open file descriptor)",
-            ) from None
-        if kind != _PROG_INODE:
-            raise BPFError(errno.EINVAL, f"from_fd: fd {fd} is not a BPF program (it is {kind})")
-        return cls._adopt(dup_raw(fd), f"fd {fd}")
+            )
+        if kind != "program":
+            raise BPFError(errno.EINVAL, f"from_fd: fd {fd} is not a BPF program (it is {desc})")
+        try:
+            dup = dup_owned(fd)
+        except OSError as err:
+            code = err.errno or 0
+            raise BPFError(code, f"from_fd: fd {fd}: {strerror(code)}") from None
+        return cls._adopt(dup, f"fd {fd}")
 
     # ------------------------------------------------------------- attributes
 

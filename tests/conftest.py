@@ -12,7 +12,7 @@ process created during the test and that are still in the system afterwards
 created counts: another process making maps at the same time cannot fail a
 test here. ``bpfnest._sys.ops.bpf`` is wrapped to record the id of every map
 and program this process creates (one extra info call per creation, in tests
-only).
+only); so is ``ops.bpf_fd``, which the commands that create an fd go through.
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ def skip_or_fail(reason: str) -> NoReturn:
 
 def _probe_kernel() -> str | None:
     try:
-        raw = ops.map_create(map_type=2, key_size=4, value_size=4, max_entries=1)
+        fd = ops.map_create(map_type=2, key_size=4, value_size=4, max_entries=1)
     except OSError as err:
         if err.errno == errno.EPERM:
             return "bpf(2) refused: needs root or CAP_BPF"
         return f"bpf(2) unusable here: {err}"
-    os.close(raw)
+    fd.close()
     return None
 
 
@@ -79,18 +79,30 @@ def kernel(kernel_reason: str | None) -> None:
 created_maps: set[int] = set()
 created_progs: set[int] = set()
 _real_bpf = ops.bpf
+_real_bpf_fd = ops.bpf_fd
+
+
+def _record(cmd: Cmd, raw: int) -> None:
+    if cmd == Cmd.MAP_CREATE:
+        created_maps.add(ops.map_info(raw).id)
+    elif cmd == Cmd.PROG_LOAD:
+        created_progs.add(ops.prog_info(raw).id)
 
 
 def _recording_bpf(cmd: Cmd, attr: Any) -> int:
     ret = _real_bpf(cmd, attr)
-    if cmd == Cmd.MAP_CREATE:
-        created_maps.add(ops.map_info(ret).id)
-    elif cmd == Cmd.PROG_LOAD:
-        created_progs.add(ops.prog_info(ret).id)
+    _record(cmd, ret)
     return ret
 
 
+def _recording_bpf_fd(cmd: Cmd, attr: Any) -> fdmod.FD:
+    fd = _real_bpf_fd(cmd, attr)
+    _record(cmd, fd.raw)
+    return fd
+
+
 ops.bpf = _recording_bpf  # type: ignore[assignment]
+ops.bpf_fd = _recording_bpf_fd
 
 
 def _system_ids(cmd: Cmd) -> set[int]:

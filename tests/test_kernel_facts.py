@@ -8,13 +8,13 @@ kernel really gives it (the rows of KERNEL.md's errno table).
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from bpfnest import ENOTSUPP, EXIST, NOEXIST, MapType
 from bpfnest._sys import ops
+from bpfnest._sys.fd import FD
 from bpfnest.features import inner_max_entries_types
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -24,29 +24,26 @@ AOM, HOM = MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS
 
 class Fds:
     def __init__(self) -> None:
-        self.fds: list[int] = []
+        self.fds: list[FD] = []
 
     def map(self, t: int, k: int, v: int, n: int, flags: int = 0, inner: int = 0) -> int:
         fd = ops.map_create(
             map_type=t, key_size=k, value_size=v, max_entries=n, map_flags=flags, inner_map_fd=inner
         )
         self.fds.append(fd)
-        return fd
+        return fd.raw
 
     def outer(
         self, t: MapType, n: int = 4, tmpl: tuple[int, int, int, int, int] = (1, 4, 4, 8, 0)
     ) -> int:
-        tfd = ops.map_create(
+        with ops.map_create(
             map_type=tmpl[0],
             key_size=tmpl[1],
             value_size=tmpl[2],
             max_entries=tmpl[3],
             map_flags=tmpl[4],
-        )
-        try:
-            return self.map(t, 4, 4, n, inner=tfd)
-        finally:
-            os.close(tfd)
+        ) as tfd:
+            return self.map(t, 4, 4, n, inner=tfd.raw)
 
 
 @pytest.fixture
@@ -54,7 +51,7 @@ def fds() -> Iterator[Fds]:
     f = Fds()
     yield f
     for fd in f.fds:
-        os.close(fd)
+        fd.close()
 
 
 def u32(n: int) -> bytes:

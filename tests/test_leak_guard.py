@@ -22,7 +22,9 @@ SPEC = MapSpec(MapType.ARRAY, 4, 4, 1, name="leak_me")
 
 
 def raw_array() -> int:
-    return ops.map_create(map_type=int(MapType.ARRAY), key_size=4, value_size=4, max_entries=1)
+    """A bare fd number of a new map: no FD owns it."""
+    with ops.map_create(map_type=int(MapType.ARRAY), key_size=4, value_size=4, max_entries=1) as fd:
+        return os.dup(fd.raw)
 
 
 def test_an_open_map_is_a_leak() -> None:

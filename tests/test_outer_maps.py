@@ -8,6 +8,7 @@ KERNEL.md, through the library.
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
 from collections.abc import Callable, Iterator
@@ -147,6 +148,29 @@ def test_template_map_stays_callers(t: MapType, maps: Callable[[MapSpec], Map]) 
     assert outer.inner == MapSpec(MapType.HASH, 4, 4, 16, name="inner")
     outer[0] = template
     assert outer[0] == template.id
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_inner_spec_is_a_copy_taken_at_create(t: MapType, maps: Callable[[MapSpec], Map]) -> None:
+    """Changing the caller's inner MapSpec (or the one ``inner`` returns) afterwards
+    does not change the template the outer map reports (issue 12 item 19)."""
+    mine = MapSpec(MapType.HASH, 4, 4, 16, name="inner", contents={1: 2})
+    outer = maps(MapSpec(t, 4, 4, 4, name="outer", inner=mine))
+    assert isinstance(outer, OuterMap)
+    expected = MapSpec(MapType.HASH, 4, 4, 16, name="inner", contents={1: 2})
+    mine.max_entries, mine.value_size, mine.name = 99, 8, "changed"
+    assert mine.contents is not None
+    mine.contents[3] = 4  # type: ignore[index]
+    assert outer.inner == expected
+    got = outer.inner
+    assert got is not None
+    got.key_size = 8
+    assert outer.inner == expected
+    # The kernel agrees: an inner map like the original spec fits, one like the changed does not.
+    outer[0] = maps(MapSpec(MapType.HASH, 4, 4, 16, name="fits"))
+    with pytest.raises(BPFError) as exc:
+        outer[1] = maps(MapSpec(MapType.HASH, 4, 8, 99, name="changed"))
+    assert exc.value.errno == errno.EINVAL
 
 
 @pytest.mark.parametrize("t", OUTER)
@@ -330,6 +354,42 @@ def test_hom_noexist_and_exist(make_outer: MakeOuter, maps: Callable[[MapSpec], 
     assert outer[5] == a.id
     outer.update(5, b, EXIST)
     assert outer[5] == b.id
+
+
+class Flag(enum.IntEnum):
+    """Update flags as an application's own IntEnum (issue 12 item 20)."""
+
+    ANY = 0
+    NOEXIST = 1
+    EXIST = 2
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["update", "update_batch"])
+@pytest.mark.parametrize("t", OUTER)
+def test_outer_flags_may_be_an_int_enum(
+    t: MapType, batch: bool, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    outer = make_outer(t)
+    a, b = maps(INNER), maps(INNER)
+
+    def put(inner: Map, flags: int) -> None:
+        if batch:
+            outer.update_batch({1: inner}, flags)
+        else:
+            outer.update(1, inner, flags)
+
+    put(a, Flag.ANY)
+    assert outer[1] == a.id
+    if t == HOM:
+        with pytest.raises(BPFError) as exc:
+            put(b, Flag.NOEXIST)
+        assert exc.value.errno == errno.EEXIST
+        put(b, Flag.EXIST)
+        assert outer[1] == b.id
+    else:
+        with pytest.raises(BPFError, match="ARRAY_OF_MAPS takes only ANY, not flags 2"):
+            put(b, Flag.EXIST)
+        assert outer[1] == a.id
 
 
 def test_hom_full(make_outer: MakeOuter, maps: Callable[[MapSpec], Map]) -> None:
@@ -557,3 +617,29 @@ def test_inner_lookup_cache_closed_with_the_outer_map(t: MapType) -> None:
         assert len(outer._cache) == 1
     assert outer._cache == {}
     assert not wait_maps_gone(own_map_ids() - before)
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_create_fills_slots_from_contents(t: MapType, maps: Callable[[MapSpec], Map]) -> None:
+    a, b = maps(INNER), maps(INNER)
+    outer = maps(MapSpec(t, 4, 4, 4, name="outer", inner=INNER, contents={0: a, 3: b.fd}))
+    assert isinstance(outer, OuterMap)
+    assert dict(outer.items()) == {(0).to_bytes(4, "little"): a.id, (3).to_bytes(4, "little"): b.id}
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_create_refuses_contents_it_cannot_fill_and_leaves_nothing(
+    t: MapType, maps: Callable[[MapSpec], Map]
+) -> None:
+    wrong = maps(MapSpec(MapType.HASH, 4, 8, 16, name="wrong"))
+    before = own_map_ids()
+    with pytest.raises(ValueError) as exc:
+        Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=INNER, contents={2: "inner"}))
+    assert str(exc.value) == (
+        "map 'outer' slot [2]: contents names map 'inner': a name resolves only in a collection"
+        " (CollectionSpec.load); give the Map or its fd"
+    )
+    with pytest.raises(BPFError) as err:  # the outer map was made, then closed
+        Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=INNER, contents={1: wrong}))
+    assert err.value.errno == errno.EINVAL and "value_size" in str(err.value)
+    assert wait_maps_gone(own_map_ids() - before) == set()

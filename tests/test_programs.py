@@ -518,7 +518,8 @@ def test_func_and_line_info_need_btf() -> None:
     spec.line_info = [LineInfoSpec(0, off["prog.c"], off["return 2;"], 12, 5)]
     with Program.load(spec) as p:  # no BTF: the infos are not passed
         assert p.info().btf_id == 0
-    btf_fd, _ = ops.btf_load(raw)
+    btf, _ = ops.btf_load(raw)
+    btf_fd = btf.raw
     try:
         with Program.load(spec, btf_fd=btf_fd) as p:
             assert p.info().btf_id != 0
@@ -534,7 +535,7 @@ def test_func_and_line_info_need_btf() -> None:
         # to it stay out of the message.
         assert str(exc.value).endswith(": invalid type id 1 in func info")
     finally:
-        os.close(btf_fd)
+        btf.close()
 
 
 def test_btf_load_error_carries_the_log() -> None:

@@ -232,3 +232,207 @@ def test_a_forked_child_does_not_close_the_parents_maps() -> None:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+
+
+# ------------------------------------------------------------------------ fork
+
+FORK_TIMEOUT = 10.0
+
+
+def in_forked_child(action: Callable[[], None]) -> str:
+    """Run ``action`` in a forked child; return "ok", its traceback, or "hung"
+    (the child is killed after ``FORK_TIMEOUT`` seconds so the test fails, not hangs)."""
+    import signal
+    import traceback
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only this thread exists here
+        status = 1
+        try:
+            os.close(r)
+            action()
+            os.write(w, b"ok")
+            status = 0
+        except BaseException:
+            os.write(w, traceback.format_exc().encode()[-30000:])
+        finally:
+            os._exit(status)
+    os.close(w)
+    deadline = time.monotonic() + FORK_TIMEOUT
+    while True:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(r)
+            return "hung"
+        time.sleep(0.01)
+    with os.fdopen(r, "rb") as f:
+        return f.read().decode(errors="replace")
+
+
+@pytest.fixture
+def held_in_parent(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any, str], Any]]:
+    """Make ``owner.<name>`` stop until released, in this process only (a forked
+    child calls the real one). Gives ``(entered, go)`` events, as ``held_syscall``."""
+    gates: list[threading.Event] = []
+    parent = os.getpid()
+
+    def hold(owner: Any, name: str) -> tuple[threading.Event, threading.Event]:
+        real = getattr(owner, name)
+        entered, go = threading.Event(), threading.Event()
+        gates.append(go)
+
+        def held(*args: Any, **kwargs: Any) -> Any:
+            if os.getpid() == parent:
+                entered.set()
+                assert go.wait(FORK_TIMEOUT + 10), "the test never released the call"
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, held)
+        return entered, go
+
+    yield hold
+    for go in gates:
+        go.set()
+
+
+Scenario = tuple[Callable[[], None], list[Callable[[], None]]]
+
+
+def start_held(
+    hold: Callable[[Any, str], Any], owner: Any, name: str, target: Callable[..., Any], *args: Any
+) -> Callable[[], None]:
+    """Start ``target(*args)`` in a thread and wait until it is held at ``owner.name``;
+    return what lets it go on and joins it."""
+    entered, go = hold(owner, name)
+    t = threading.Thread(target=target, args=args)
+    t.start()
+    assert entered.wait(10)
+
+    def release() -> None:
+        go.set()
+        t.join(10)
+
+    return release
+
+
+def outer_update_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
+    """A thread inside an outer map update (its lock and the inner map's borrow held)."""
+    outer = Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 4, name="fork_out", inner=INNER))
+    inner, other = Map.create(INNER), Map.create(INNER)
+    release = start_held(hold, ops, "syscall_released", outer.update, 0, inner)
+
+    def child() -> None:
+        outer.update(1, other)
+        assert outer.lookup(1) == other.id
+        assert outer.lookup(0) is None  # the parent's update never ran here
+        inner.close()
+        other.close()
+        outer.close()
+
+    return child, [release, outer.close, inner.close, other.close]
+
+
+def items_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
+    """A thread inside items() (the map's fd borrowed for a LOOKUP_BATCH)."""
+    m = Map.create(MapSpec(MapType.HASH, 4, 4, 64, name="fork_items"))
+    m.update_batch({k: k for k in range(16)})
+    release = start_held(hold, ops, "map_lookup_batch", lambda: list(m.items()))
+
+    def child() -> None:
+        assert m[3] == (3).to_bytes(4, "little")
+        m[3] = 4
+        assert len(list(m.items())) == 16
+        m.close()
+
+    return child, [release, m.close]
+
+
+def close_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
+    """One thread inside info(), another in close() waiting for it."""
+    m = Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="fork_close"))
+    release = start_held(hold, ops, "map_info", m.info)
+    closer = threading.Thread(target=m.close)
+    closer.start()
+    time.sleep(0.1)  # the closer is waiting for the reader's borrow
+
+    def child() -> None:
+        number = m._fd._raw
+        assert m.closed
+        m.close()  # the close begun in the parent completes here
+        assert kind(number) == "closed"
+        with pytest.raises(ValueError, match="closed"):
+            m.lookup(1)
+
+    return child, [release, lambda: closer.join(10)]
+
+
+def elem_build_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
+    """A thread building a map's element fast path (the module lock held)."""
+    m = Map.create(MapSpec(MapType.PERCPU_HASH, 4, 4, 4, name="fork_pcpu"))
+    release = start_held(hold, Map, "_make_elem", m.lookup, 1)
+
+    def child() -> None:
+        with Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="fork_new")) as new:
+            new[1] = 2
+        assert m.lookup(1) is None
+        m.close()
+
+    return child, [release, m.close]
+
+
+class _Gate:
+    def wait(self) -> None:
+        """Where a thread is held (see ``held_in_parent``)."""
+
+
+def cache_lock_held(hold: Callable[[Any, str], Any]) -> Scenario:
+    """A thread holding an outer map's inner-map cache lock."""
+    outer = Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 2, name="fork_cache", inner=INNER))
+    assert isinstance(outer, OuterMap)
+    inner = Map.create(INNER)
+    inner[1] = 5
+    outer[0] = inner
+    gate = _Gate()
+
+    def holder() -> None:
+        with outer._cache_lock:
+            gate.wait()
+
+    release = start_held(hold, gate, "wait", holder)
+
+    def child() -> None:
+        assert outer.inner_lookup(0, 1) == (5).to_bytes(4, "little")
+        outer.clear_cache()
+        outer.close()
+        inner.close()
+
+    return child, [release, outer.close, inner.close]
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        outer_update_in_flight,
+        items_in_flight,
+        close_in_flight,
+        elem_build_in_flight,
+        cache_lock_held,
+    ],
+    ids=["outer update", "items()", "close waiting", "fast path build", "inner cache lock"],
+)
+def test_a_child_forked_during_an_operation_can_use_and_close_everything(
+    scenario: Callable[[Callable[[Any, str], Any]], Scenario],
+    held_in_parent: Callable[[Any, str], Any],
+) -> None:
+    child, cleanup = scenario(held_in_parent)
+    try:
+        result = in_forked_child(child)
+    finally:
+        for step in cleanup:
+            step()
+    assert result == "ok", result

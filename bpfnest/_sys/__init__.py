@@ -5,7 +5,10 @@ the syscall and returns its result. Failures raise plain :class:`OSError`
 with the kernel's errno; turning them into :class:`bpfnest.BPFError` with a
 useful message is the job of the callers (maps, programs, collection).
 ``BPF_PROG_LOAD`` is retried on ``EAGAIN`` as libbpf does. Every call is
-traced on the ``bpfnest.sys`` logger at DEBUG.
+traced on the ``bpfnest.sys`` logger at DEBUG. Commands that create a file
+descriptor go through :func:`bpf_fd`, which returns it owned by an
+:class:`~bpfnest._sys.fd.FD` made in the same step (safe against a
+``KeyboardInterrupt`` arriving as the syscall returns).
 
 The foreign function is called without ``argtypes`` (ctypes' argument
 conversion costs ~0.4 µs a call here): every caller passes the syscall
@@ -23,12 +26,14 @@ import logging
 import os
 import platform
 
+from .fd import FD, new_fd
 from .uapi import Cmd
 
 __all__ = [
     "NR",
     "Cmd",
     "bpf",
+    "bpf_fd",
     "get_errno",
     "syscall_gil_held",
     "syscall_number",
@@ -108,6 +113,30 @@ def bpf(cmd: Cmd, attr: ctypes.Structure) -> int:
     if _log.isEnabledFor(logging.DEBUG):
         _log.debug("bpf(%s) failed: errno %d", cmd.name, err)
     raise OSError(err, _strerror(err))
+
+
+def bpf_fd(cmd: Cmd, attr: ctypes.Structure) -> FD:
+    """Run ``bpf(cmd, &attr, sizeof(attr))`` for a command that returns a new fd;
+    return it owned by an ``FD`` (the caller closes it).
+
+    Raises:
+        OSError: with the kernel's errno when the call fails (nothing is open then).
+    """
+    retries = _PROG_LOAD_RETRIES if cmd == Cmd.PROG_LOAD else 0
+    while True:
+        try:
+            fd = new_fd("syscall", _NR, int(cmd), _byref(attr), _sizeof(attr))
+        except OSError as err:
+            code = err.errno or 0
+            if code == 11 and retries > 0:  # EAGAIN
+                retries -= 1
+                continue
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug("bpf(%s) failed: errno %d", cmd.name, code)
+            raise OSError(code, _strerror(code)) from None
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("bpf(%s) = fd %r", cmd.name, fd)
+        return fd
 
 
 def _strerror(err: int) -> str:

@@ -2,6 +2,9 @@
 
 Each function fills one attr structure, calls :func:`bpfnest._sys.bpf` and
 returns plain Python values (ints, bytes); the callers never touch ctypes.
+Every function that creates a file descriptor returns it as an owned
+:class:`~bpfnest._sys.fd.FD` (through :func:`bpfnest._sys.bpf_fd`): the caller
+closes it, and no exception can leave the number without an owner.
 Failures raise :class:`OSError` with the kernel's errno.
 """
 
@@ -15,8 +18,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from . import NR, _strerror, bpf, get_errno, syscall_gil_held, syscall_released
-from .fd import FD
+from . import NR, _strerror, bpf, bpf_fd, get_errno, syscall_gil_held, syscall_released
+from .fd import FD, reset_in_child
 from .uapi import (
     BPF_OBJ_NAME_LEN,
     BpfBtfInfo,
@@ -57,6 +60,7 @@ __all__ = [
     "map_update_batch",
     "map_update_elem",
     "obj_get",
+    "obj_kind",
     "obj_pin",
     "prog_info",
     "prog_load",
@@ -65,6 +69,10 @@ __all__ = [
 ]
 
 _ENOENT = 2
+_EBADF = 9
+_EBADFD = 77
+_EINVAL = 22
+_PROG_INFO_MIN = 128  # bytes of info the kernel fills for a program, at least
 
 
 class BatchError(OSError):
@@ -100,8 +108,8 @@ def map_create(
     btf_value_type_id: int = 0,
     btf_vmlinux_value_type_id: int = 0,
     map_extra: int = 0,
-) -> int:
-    """BPF_MAP_CREATE; returns the new map's fd (the caller owns it)."""
+) -> FD:
+    """BPF_MAP_CREATE; returns the new map's fd (the caller closes it)."""
     attr = MapCreateAttr(
         map_type=map_type,
         key_size=key_size,
@@ -118,7 +126,7 @@ def map_create(
         btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
         map_extra=map_extra,
     )
-    return bpf(Cmd.MAP_CREATE, attr)
+    return bpf_fd(Cmd.MAP_CREATE, attr)
 
 
 def map_lookup_elem(fd: int, key: bytes, value_size: int, flags: int = 0) -> bytes:
@@ -268,10 +276,10 @@ def obj_pin(fd: int, path: str) -> None:
     bpf(Cmd.OBJ_PIN, ObjAttr(pathname=ctypes.addressof(pbuf), bpf_fd=fd))
 
 
-def obj_get(path: str, file_flags: int = 0) -> int:
-    """BPF_OBJ_GET: open the object pinned at ``path``; returns a new fd."""
+def obj_get(path: str, file_flags: int = 0) -> FD:
+    """BPF_OBJ_GET: open the object pinned at ``path``; returns a new fd (the caller closes it)."""
     pbuf = ctypes.create_string_buffer(os.fsencode(path))
-    return bpf(Cmd.OBJ_GET, ObjAttr(pathname=ctypes.addressof(pbuf), file_flags=file_flags))
+    return bpf_fd(Cmd.OBJ_GET, ObjAttr(pathname=ctypes.addressof(pbuf), file_flags=file_flags))
 
 
 def get_next_id(cmd: Cmd, start_id: int) -> int | None:
@@ -286,9 +294,40 @@ def get_next_id(cmd: Cmd, start_id: int) -> int | None:
     return int(attr.next_id)
 
 
-def get_fd_by_id(cmd: Cmd, obj_id: int, open_flags: int = 0) -> int:
-    """*_GET_FD_BY_ID: open the object with ``obj_id``; returns a new fd."""
-    return bpf(cmd, GetIdAttr(start_id=obj_id, open_flags=open_flags))
+def get_fd_by_id(cmd: Cmd, obj_id: int, open_flags: int = 0) -> FD:
+    """*_GET_FD_BY_ID: open the object with ``obj_id``; returns a new fd (the caller closes it)."""
+    return bpf_fd(cmd, GetIdAttr(start_id=obj_id, open_flags=open_flags))
+
+
+def obj_kind(fd: int) -> str:
+    """What the kernel says ``fd`` is, without /proc: ``"map"``, ``"program"``,
+    ``"bpf"`` (another BPF object, or one it cannot tell) or ``""`` (not a BPF object).
+
+    BPF_OBJ_GET_INFO_BY_FD answers for any BPF object; a map is told by
+    BPF_MAP_LOOKUP_ELEM with no key or value buffer (a non-map fd is EINVAL
+    before the command reads anything; a map answers another errno, touching
+    no element); a program by the size of the info the kernel fills
+    (``struct bpf_prog_info`` is over 128 bytes, the BTF and link ones under).
+
+    Raises:
+        OSError: ``EBADF`` when ``fd`` is not open (also where the kernel says EBADFD).
+    """
+    info = BpfProgInfo()  # zeroed: asks for no arrays
+    attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
+    try:
+        bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
+    except OSError as err:
+        if err.errno in (_EBADF, _EBADFD):  # 6.18 answers EBADFD for a closed fd here
+            raise OSError(_EBADF, os.strerror(_EBADF)) from None
+        return ""
+    try:
+        bpf(Cmd.MAP_LOOKUP_ELEM, MapElemAttr(map_fd=fd))
+    except OSError as err:
+        if err.errno != _EINVAL:
+            return "map"
+    else:
+        return "map"
+    return "program" if int(attr.info_len) >= _PROG_INFO_MIN else "bpf"
 
 
 def map_info(fd: int) -> BpfMapInfo:
@@ -351,8 +390,8 @@ def prog_load(
     attach_prog_fd: int = 0,
     log_level: int = 0,
     log_size: int = 0,
-) -> tuple[int, str]:
-    """BPF_PROG_LOAD; returns ``(fd, log)``; the caller owns the fd.
+) -> tuple[FD, str]:
+    """BPF_PROG_LOAD; returns ``(fd, log)``; the caller closes the fd.
 
     With ``log_size`` > 0 a buffer of that many bytes receives the verifier
     log (``log_level`` must then be non-zero, as the kernel demands).
@@ -389,7 +428,7 @@ def prog_load(
         attach_prog_fd=attach_prog_fd,
     )
     try:
-        fd = bpf(Cmd.PROG_LOAD, attr)
+        fd = bpf_fd(Cmd.PROG_LOAD, attr)
     except OSError as err:
         raise ProgLoadError(err.errno or 0, _log_text(logbuf), int(attr.log_true_size)) from None
     return fd, _log_text(logbuf)
@@ -473,8 +512,8 @@ def prog_test_run(
     return TestRunResult(int(attr.retval), data_out, ctx_out, int(attr.duration))
 
 
-def btf_load(raw: bytes, *, log_level: int = 0, log_size: int = 0) -> tuple[int, str]:
-    """BPF_BTF_LOAD of the raw ``.BTF`` blob; returns ``(fd, log)``.
+def btf_load(raw: bytes, *, log_level: int = 0, log_size: int = 0) -> tuple[FD, str]:
+    """BPF_BTF_LOAD of the raw ``.BTF`` blob; returns ``(fd, log)``; the caller closes the fd.
 
     Raises:
         BtfLoadError: with the kernel's errno and the log text.
@@ -489,7 +528,7 @@ def btf_load(raw: bytes, *, log_level: int = 0, log_size: int = 0) -> tuple[int,
         btf_log_level=log_level,
     )
     try:
-        fd = bpf(Cmd.BTF_LOAD, attr)
+        fd = bpf_fd(Cmd.BTF_LOAD, attr)
     except OSError as err:
         raise BtfLoadError(err.errno or 0, _log_text(logbuf), int(attr.btf_log_true_size)) from None
     return fd, _log_text(logbuf)
@@ -535,7 +574,6 @@ def btf_data(fd: int) -> bytes:
 
 _ELEM_SIZE = ctypes.sizeof(MapElemAttr)
 _INT_FORMATS = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
-_EBADF, _ENOENT = 9, 2
 _U64 = 1 << 64
 
 
@@ -579,10 +617,11 @@ class ElemOps:
     can close the fd while the kernel reads the attr. With ``release_gil``
     (commands that sleep, like updates of outer maps that wait for RCU) each
     call holds a lock that :meth:`invalidate` also takes, so a close waits
-    for the call in flight.
+    for the call in flight. In a forked child that lock starts free again
+    (another thread may have held it at the fork).
     """
 
-    __slots__ = ("delete", "invalidate", "lookup", "update")
+    __slots__ = ("__weakref__", "_reset", "delete", "invalidate", "lookup", "update")
 
     def __init__(
         self,
@@ -663,13 +702,14 @@ class ElemOps:
                 raise TypeError(f"value must be {value_size} bytes here, got {value!r:.40}")
 
         def flags_ref(upf: MapElemAttr, upfref: Any, flags: object, key: object) -> Any:
-            if type(flags) is not int or not 0 <= flags < _U64:
+            # Any int (an IntEnum member too), but not a bool.
+            if not isinstance(flags, int) or isinstance(flags, bool) or not 0 <= flags < _U64:
                 raise ValueError(
                     f"flags must be a u64 int (ANY, NOEXIST, EXIST, F_LOCK), got {flags!r}"
                 )
             if check_flags is not None:
                 check_flags(flags, key)
-            upf.flags = flags
+            upf.flags = int(flags)
             return upfref
 
         if release_gil:
@@ -758,7 +798,17 @@ class ElemOps:
                     for attr in slot.attrs:
                         attr.map_fd = -1
 
+        def reset() -> None:
+            nonlocal lock
+            lock = threading.Lock()
+
         self.lookup = lookup
         self.update = update
         self.delete = delete
         self.invalidate = invalidate
+        self._reset = reset
+        reset_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the lock of calls in flight in other threads is free again."""
+        self._reset()
