@@ -8,9 +8,13 @@ stderr, never a traceback), 2 for a usage error. What is shown comes from
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from . import __version__, view
@@ -204,11 +208,77 @@ def _prog(args: argparse.Namespace, out: TextIO) -> None:
     _emit(out, data, args.json, lines)
 
 
+class _Signalled(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during ``load``: unwinds like Ctrl-C, so nothing half-made stays."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _undo_on_signals() -> Iterator[None]:
+    """Turn the first SIGINT, SIGTERM or SIGHUP into an exception and ignore the
+    next ones while it unwinds (the rollback runs whole); then deliver that
+    signal again under the previous handlers (by default the process ends by it).
+    Only in the main thread, where Python runs signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if not got:
+            got.append(signum)
+            raise _Signalled(signum)
+
+    kinds = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.signal(s, handler) for s in kinds}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+        if got:
+            signal.raise_signal(got[0])
+
+
 def _load(args: argparse.Namespace, out: TextIO) -> None:
-    from .spec import CollectionSpec
+    with _undo_on_signals():
+        _load_object(args, out)
+
+
+def _pinned_by_name(names: list[str], maps_dir: str) -> dict[str, Map[Any]]:
+    """The maps of ``names`` already pinned in ``maps_dir``; the caller closes them."""
+    from . import _pins
+    from .collection import pin_name
+
+    found: dict[str, Map[Any]] = {}
+    dir_fd = _pins.open_dir(maps_dir, create=False)
+    if dir_fd is None:
+        return found
+    try:
+        for name in names:
+            _pins.check_name(name, "map")
+            fname = pin_name(name)
+            m = _pins.reuse_pinned(dir_fd, fname, os.path.join(maps_dir, fname))
+            if m is not None:
+                found[name] = m
+    except BaseException:
+        for m in found.values():
+            m.close()
+        raise
+    finally:
+        os.close(dir_fd)
+    return found
+
+
+def _load_object(args: argparse.Namespace, out: TextIO) -> None:
+    from .spec import PIN_BY_NAME, CollectionSpec
 
     spec = CollectionSpec.from_file(args.object)
     given: list[Map[Any]] = []
+    replace: dict[str, Map[Any]] = {}
     try:
         for item in args.inner or []:
             name, sep, where = item.partition("=")
@@ -217,16 +287,30 @@ def _load(args: argparse.Namespace, out: TextIO) -> None:
             m = Map.from_id(int(where)) if where.isdigit() else Map.from_pinned(where)
             given.append(m)
             spec.maps[name].inner = m
-        with spec.load() as coll:
+        # Maps pinned by name (LIBBPF_PIN_BY_NAME) live in DIR/maps with the
+        # others: one found there is reused, a new one is pinned by pin_all,
+        # all or nothing. Without --pin nothing is pinned nor reused.
+        by_name = [n for n, ms in spec.maps.items() if ms.pinning == PIN_BY_NAME]
+        for name in by_name:
+            spec.maps[name].pinning = None
+        if args.pin and by_name:
+            replace = _pinned_by_name(by_name, os.path.join(args.pin, "maps"))
+            given += replace.values()
+        with spec.load(replace=replace) as coll:
             if args.pin:
                 for path in coll.pin_all(args.pin):
                     out.write(f"pinned {path}\n")
             for name, m in coll.maps.items():
-                out.write(f"map {name}: {view.type_name(m.type)} id {m.id}\n")
+                reused = " (reused its pin)" if name in replace else ""
+                out.write(f"map {name}: {view.type_name(m.type)} id {m.id}{reused}\n")
             for name, p in coll.programs.items():
                 out.write(f"program {name}: {view.type_name(p.type)} id {p.id}\n")
             if not args.pin:
-                out.write("not pinned: everything is released when this command exits\n")
+                out.write("not pinned: everything is released when this command exits")
+                if by_name:
+                    names = ", ".join(by_name)
+                    out.write(f" (maps pinned by name too: {names}; --pin DIR pins them)")
+                out.write("\n")
     finally:
         for m in given:
             m.close()
@@ -260,7 +344,10 @@ def _parser() -> argparse.ArgumentParser:
     ld = sub.add_parser("load", help="load an object's maps and programs")
     ld.add_argument("object")
     ld.add_argument(
-        "--pin", metavar="DIR", help="pin maps under DIR/maps, programs under DIR/progs"
+        "--pin",
+        metavar="DIR",
+        help="pin maps under DIR/maps (pin-by-name maps too: one already there is reused),"
+        " programs under DIR/progs; directories made 0700",
     )
     ld.add_argument(
         "--inner",
