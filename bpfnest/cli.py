@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
 from . import __version__, view
@@ -209,43 +209,69 @@ def _prog(args: argparse.Namespace, out: TextIO) -> None:
 
 
 class _Signalled(KeyboardInterrupt):
-    """SIGTERM or SIGHUP during ``load``: unwinds like Ctrl-C, so nothing half-made stays."""
+    """SIGINT, SIGTERM or SIGHUP came during ``load``: unwinds like Ctrl-C."""
 
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
-def _undo_on_signals() -> Iterator[None]:
-    """Turn the first SIGINT, SIGTERM or SIGHUP into an exception and ignore the
-    next ones while it unwinds (the rollback runs whole); then deliver that
-    signal again under the previous handlers (by default the process ends by it).
-    Only in the main thread, where Python runs signal handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
+def _signals_held() -> Iterator[Callable[[], None]]:
+    """Hold SIGINT, SIGTERM and SIGHUP back while ``load`` works; yields a check
+    that raises :class:`_Signalled` when one came.
+
+    A signal raised as an exception at any bytecode could land inside the
+    library's own bookkeeping (a lock taken, a pin made but not yet recorded),
+    so they are blocked and looked at only between steps; the rollback then
+    runs whole. When the block ends the held signal is delivered under its
+    usual handler: SIGTERM and SIGHUP end the process, SIGINT raises
+    KeyboardInterrupt. Only signals left to their default action are held (one
+    ignored under ``nohup``, or handled by an embedding program, stays so),
+    and only in the main thread.
+    """
+    defaults = (signal.SIG_DFL, signal.default_int_handler)
+    held = {s for s in _STOPS if signal.getsignal(s) in defaults}
+    if threading.current_thread() is not threading.main_thread() or not held:
+        yield lambda: None
         return
-    got: list[int] = []
 
-    def handler(signum: int, frame: object) -> None:
-        if not got:
-            got.append(signum)
-            raise _Signalled(signum)
+    def check() -> None:
+        came = held & signal.sigpending()
+        if came:
+            raise _Signalled(", ".join(sorted(signal.Signals(s).name for s in came)))
 
-    kinds = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-    before = {s: signal.signal(s, handler) for s in kinds}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        yield
+        yield check
     finally:
-        for s, h in before.items():
-            signal.signal(s, h)
-        if got:
-            signal.raise_signal(got[0])
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _load(args: argparse.Namespace, out: TextIO) -> None:
-    with _undo_on_signals():
-        _load_object(args, out)
+    with _signals_held() as check:
+        _load_object(args, out, check)
+
+
+def _missing_dirs(top: str) -> list[str]:
+    """The directories ``pin_all(top)`` is about to make, parents first."""
+    missing = [os.path.join(top, s) for s in ("maps", "progs")]
+    d = os.path.abspath(top)
+    while not os.path.lexists(d) and d != os.path.dirname(d):
+        missing.insert(0, d)
+        d = os.path.dirname(d)
+    return [m for m in missing if not os.path.lexists(m)]
+
+
+def _unpin(paths: list[str], keep: set[str], made_dirs: list[str]) -> None:
+    """Undo a ``pin_all`` that succeeded: unlink ``paths`` but ``keep``, then the
+    directories in ``made_dirs`` (deepest last) that are left empty."""
+    for path in paths:
+        if path not in keep:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    for path in reversed(made_dirs):
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
 
 
 def _pinned_by_name(names: list[str], maps_dir: str) -> dict[str, Map[Any]]:
@@ -273,7 +299,8 @@ def _pinned_by_name(names: list[str], maps_dir: str) -> dict[str, Map[Any]]:
     return found
 
 
-def _load_object(args: argparse.Namespace, out: TextIO) -> None:
+def _load_object(args: argparse.Namespace, out: TextIO, check: Callable[[], None]) -> None:
+    from .collection import pin_name
     from .spec import PIN_BY_NAME, CollectionSpec
 
     spec = CollectionSpec.from_file(args.object)
@@ -297,8 +324,17 @@ def _load_object(args: argparse.Namespace, out: TextIO) -> None:
             replace = _pinned_by_name(by_name, os.path.join(args.pin, "maps"))
             given += replace.values()
         with spec.load(replace=replace) as coll:
+            check()
             if args.pin:
-                for path in coll.pin_all(args.pin):
+                made_dirs = _missing_dirs(args.pin)
+                paths = coll.pin_all(args.pin)
+                try:
+                    check()
+                except _Signalled:
+                    keep = {os.path.join(args.pin, "maps", pin_name(n)) for n in replace}
+                    _unpin(paths, keep, made_dirs)
+                    raise
+                for path in paths:
                     out.write(f"pinned {path}\n")
             for name, m in coll.maps.items():
                 reused = " (reused its pin)" if name in replace else ""

@@ -8,6 +8,7 @@ arguments of ``pin``/``from_pinned``, and names that collide once sanitised.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import io
@@ -353,8 +354,8 @@ def child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": REPO}
 
 
-# The child kills itself right after the k-th pin syscall returned, before the
-# pin is recorded anywhere: the narrowest window a signal can hit.
+# The child signals itself right after the k-th pin syscall returned, before
+# the pin is recorded anywhere (k = 2001: after the last pin, the program's).
 SELF_KILL = """
 import os, sys
 from bpfnest import _object
@@ -381,33 +382,70 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> str:
     return many_maps_object(tmp_path_factory.mktemp("many"), 2000)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-@pytest.mark.parametrize("k", [1, 700, 2001])
-def test_signal_right_after_a_pin_leaves_nothing(
-    many: str, bpffs: str, sig: signal.Signals, k: int
-) -> None:
-    target = os.path.join(bpffs, "d")
-    res = subprocess.run(
-        [sys.executable, "-c", SELF_KILL, str(k), str(int(sig)), "load", many, "--pin", target],
+def self_kill(
+    k: int, sig: signal.Signals, argv: list[str], *, ignore: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run ``bpfnest argv`` in a child that sends itself ``sig`` after its k-th pin
+    (with ``sig`` ignored from the start when ``ignore``, as under nohup)."""
+    return subprocess.run(
+        [sys.executable, "-c", SELF_KILL, str(k), str(int(sig)), *argv],
         env=child_env(),
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        preexec_fn=(lambda: signal.signal(sig, signal.SIG_IGN)) if ignore else None,
     )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+@pytest.mark.parametrize("k", [1, 700, 2001])
+def test_signal_right_after_a_pin_leaves_nothing(
+    many: str, bpffs: str, sig: signal.Signals, k: int
+) -> None:
+    res = self_kill(k, sig, ["load", many, "--pin", os.path.join(bpffs, "d")])
     assert res.returncode == STATUS[sig], res.stderr
     assert "Traceback" not in res.stderr
     assert os.listdir(bpffs) == [], files_under(bpffs)[:5]
 
 
+def test_an_ignored_sighup_stays_ignored(many: str, bpffs: str) -> None:
+    """Under ``nohup`` (SIGHUP ignored) a hang-up must not abort the load."""
+    target = os.path.join(bpffs, "d")
+    res = self_kill(700, signal.SIGHUP, ["load", many, "--pin", target], ignore=True)
+    assert res.returncode == 0, res.stderr
+    assert len(os.listdir(os.path.join(target, "maps"))) == 2000
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_kill_during_load_pin_is_all_or_nothing(many: str, bpffs: str, sig: signal.Signals) -> None:
-    """A real ``python -m bpfnest load --pin`` killed from outside while it pins."""
-    target = os.path.join(bpffs, "d")
+    """A real ``python -m bpfnest load --pin`` signalled from outside as its first
+    pins appear. Every attempt must leave all 2001 pins or none; a signal that
+    comes after the last check (the pins complete) ends the process all the same.
+    At least one attempt must have been rolled back."""
+    rolled_back = 0
+    for attempt in range(5):
+        target = os.path.join(bpffs, f"d{attempt}")
+        code, err = signal_when_pinning(many, target, sig)
+        left = files_under(target) if os.path.lexists(target) else []
+        assert code in (0, -sig), err
+        assert "Traceback" not in err
+        assert len(left) in (0, 2001), f"attempt {attempt}: {len(left)} pins left, {left[:3]}"
+        if not left:
+            assert code == -sig and not os.path.lexists(target)
+            rolled_back += 1
+            if rolled_back == 2:
+                break
+    assert rolled_back, "the signal never came while the load was pinning"
+
+
+def signal_when_pinning(obj: str, target: str, sig: signal.Signals) -> tuple[int, str]:
+    """Run ``python -m bpfnest load obj --pin target``, send ``sig`` as soon as
+    a pin appears; return its exit status and stderr."""
     maps = os.path.join(target, "maps")
     child = subprocess.Popen(
-        [sys.executable, "-m", "bpfnest", "load", many, "--pin", target],
+        [sys.executable, "-m", "bpfnest", "load", obj, "--pin", target],
         env=child_env(),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
@@ -417,22 +455,16 @@ def test_kill_during_load_pin_is_all_or_nothing(many: str, bpffs: str, sig: sign
     try:
         deadline = time.monotonic() + 60
         while child.poll() is None and time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(OSError):
                 if os.listdir(maps):
                     break
-            except OSError:
-                pass
         child.send_signal(sig)
         _, err = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    if child.returncode == 0:  # it finished before the signal: everything is there
-        assert len(os.listdir(maps)) == 2000
-        pytest.skip("the load finished before the signal arrived (timing): nothing to check")
-    assert child.returncode == -sig, err
-    assert os.listdir(bpffs) == [], files_under(bpffs)[:5]
+    return child.returncode, err
 
 
 # ------------------------------------------------ item 17: path arguments
