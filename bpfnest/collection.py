@@ -61,12 +61,20 @@ class Collection:
     caller's, and its contents and slots are left as they are (declared
     slots and global data are not written into it).
 
+    Maps pinned by name (``PIN_BY_NAME``) are reused from, or pinned in,
+    ``pin_root`` (made mode 0700 when missing, as libbpf does). No symlink
+    on the way is followed: one planted there is an error, never a way to
+    reuse or pin a map elsewhere.
+
     Raises:
         ValueError: the spec is incomplete (e.g. a legacy outer map without
-            an inner map) or ``replace`` names no map of the spec; nothing
-            was created.
+            an inner map), ``replace`` names no map of the spec, or the name
+            of a map pinned by name cannot be one file name (``/``, NUL,
+            ``.``, ``..``) or collides with another once dots become ``_``;
+            nothing was created.
         TypeError: a ``replace`` value that is not a ``Map``.
-        BPFError: the kernel refused a step; everything created was closed.
+        BPFError: the kernel refused a step, or ``pin_root`` holds a symlink
+            (``ELOOP``); everything created was closed and new pins removed.
         VerifierError: a program was rejected (its ``log`` has the reason).
     """
 
