@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from . import __version__, view
 from .errors import BPFError
 from .maps import Map
+from .spec import MapSpec
 
 __all__ = ["main"]
 
@@ -274,22 +275,24 @@ def _unpin(paths: list[str], keep: set[str], made_dirs: list[str]) -> None:
             os.rmdir(path)
 
 
-def _pinned_by_name(names: list[str], maps_dir: str) -> dict[str, Map[Any]]:
-    """The maps of ``names`` already pinned in ``maps_dir``; the caller closes them."""
+def _pinned_by_name(specs: dict[str, MapSpec], maps_dir: str) -> dict[str, Map[Any]]:
+    """The maps of ``specs`` already pinned in ``maps_dir``, each checked against
+    its spec; the caller closes them."""
     from . import _pins
-    from .collection import pin_name
+    from .collection import _check_compatible, pin_name
 
     found: dict[str, Map[Any]] = {}
     dir_fd = _pins.open_dir(maps_dir, create=False)
     if dir_fd is None:
         return found
     try:
-        for name in names:
+        for name, ms in specs.items():
             _pins.check_name(name, "map")
-            fname = pin_name(name)
-            m = _pins.reuse_pinned(dir_fd, fname, os.path.join(maps_dir, fname))
+            path = os.path.join(maps_dir, pin_name(name))
+            m = _pins.reuse_pinned(dir_fd, pin_name(name), path)
             if m is not None:
                 found[name] = m
+                _check_compatible(m, ms, f"reuse pinned map '{name}' at {path}")
     except BaseException:
         for m in found.values():
             m.close()
@@ -317,9 +320,9 @@ def _load_object(args: argparse.Namespace, out: TextIO, check: Callable[[], None
         # Maps pinned by name (LIBBPF_PIN_BY_NAME) live in DIR/maps with the
         # others: one found there is reused, a new one is pinned by pin_all,
         # all or nothing. Without --pin nothing is pinned nor reused.
-        by_name = [n for n, ms in spec.maps.items() if ms.pinning == PIN_BY_NAME]
-        for name in by_name:
-            spec.maps[name].pinning = None
+        by_name = {n: ms for n, ms in spec.maps.items() if ms.pinning == PIN_BY_NAME}
+        for ms in by_name.values():
+            ms.pinning = None
         if args.pin and by_name:
             replace = _pinned_by_name(by_name, os.path.join(args.pin, "maps"))
             given += replace.values()

@@ -288,7 +288,9 @@ class _Loader:
             for n, ms in self.spec.maps.items()
             if ms.pinning == PIN_BY_NAME and n not in self.replace
         }
-        _pin_files(by_name, "map", self.pin_root)
+        if by_name:
+            self.pin_root = _pins.check_path(self.pin_root, "pin_root")
+            _pin_files(by_name, "map", self.pin_root)
 
     # ------------------------------------------------------------ BTF
 

@@ -260,6 +260,43 @@ def test_cli_failed_load_leaves_no_pin(
         assert not wait_maps_gone(own_map_ids() - before)
 
 
+@pytest.mark.usefixtures("nothing_at_bpffs_root")
+def test_cli_refuses_an_incompatible_pin_by_name_map(
+    objs: Objs, bpffs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    maps = os.path.join(bpffs, "maps")
+    os.mkdir(maps, 0o700)
+    with Map.create(MapSpec(type=MapType.ARRAY, key_size=4, value_size=4, max_entries=1)) as m:
+        m.pin(os.path.join(maps, "pinned_stats"))
+    code, _, err = run(["load", objs("pinned"), "--pin", bpffs], capsys)
+    assert code == 1
+    assert err == (
+        f"bpfnest: reuse pinned map 'pinned_stats' at {maps}/pinned_stats:"
+        " type ARRAY != spec HASH\n"
+    )
+    assert files_under(bpffs) == [os.path.join(maps, "pinned_stats")]
+
+
+@pytest.mark.usefixtures("nothing_at_bpffs_root")
+def test_cli_never_follows_a_symlinked_maps_dir(
+    objs: Objs, bpffs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    elsewhere, target = os.path.join(bpffs, "elsewhere"), os.path.join(bpffs, "d")
+    os.mkdir(elsewhere)
+    os.mkdir(target, 0o700)
+    os.symlink(elsewhere, os.path.join(target, "maps"))
+    code, _, err = run(["load", objs("pinned"), "--pin", target], capsys)
+    assert code == 1 and f"'{target}/maps' is a symbolic link" in err and err.count("\n") == 1
+    assert os.listdir(elsewhere) == [] and files_under(bpffs) == [os.path.join(target, "maps")]
+
+
+def test_pin_root_must_be_a_path(objs: Objs) -> None:
+    before = own_map_ids()
+    with pytest.raises(TypeError, match=r"pin_root: path must be str, bytes or os\.PathLike"):
+        CollectionSpec.from_file(objs("pinned")).load(pin_root=None)  # type: ignore[arg-type]
+    assert own_map_ids() == before
+
+
 # ------------------------------------------------------ item 3: modes, umask 0
 
 
