@@ -504,6 +504,43 @@ def signal_when_pinning(obj: str, target: str, sig: signal.Signals) -> tuple[int
     return child.returncode, err
 
 
+class Interrupted(BaseException):
+    """What a signal handler raises right after a pin syscall returned."""
+
+
+@pytest.mark.parametrize(
+    "how, k",
+    [("pin_all", 1), ("pin_all", 2), ("pin_all", 3), ("pin_root", 1), ("pin_root", 2)],
+)
+def test_an_exception_right_after_a_pin_leaves_nothing(
+    objs: Objs, bpffs: str, monkeypatch: pytest.MonkeyPatch, how: str, k: int
+) -> None:
+    """In the library itself (no CLI holding signals back), an exception that
+    comes between the pin syscall and its bookkeeping must not leave the pin:
+    the k-th pin is made, then interrupted (k = 3: map_fields' program)."""
+    from bpfnest._object import KernelObject
+
+    real, count = KernelObject.pin, [0]
+
+    def pin(self: KernelObject, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        count[0] += 1
+        if count[0] == k:
+            raise Interrupted
+
+    monkeypatch.setattr(KernelObject, "pin", pin)
+    before = own_map_ids()
+    with pytest.raises(Interrupted):
+        if how == "pin_all":
+            with CollectionSpec.from_file(objs("map_fields")).load() as coll:
+                coll.pin_all(os.path.join(bpffs, "d"))
+        else:
+            CollectionSpec.from_file(objs("pinned")).load(pin_root=bpffs)
+    assert count[0] == k
+    assert os.listdir(bpffs) == [], files_under(bpffs)
+    assert not wait_maps_gone(own_map_ids() - before)
+
+
 # ------------------------------------------------ item 17: path arguments
 
 BAD_PATHS: dict[str, tuple[Any, type[Exception], str]] = {
