@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TypeVar
 
+from . import _pins
 from ._hints import BY_ID
 from ._sys import ops
 from ._sys.fd import FD, _Borrow, fd_kind
@@ -83,20 +84,30 @@ class KernelObject:
     ) -> None:
         self.close()
 
-    def pin(self, path: str) -> None:
+    def pin(self, path: _pins.PathArg, *, dir_fd: int | None = None) -> None:
         """Pin the object at ``path`` on a bpffs; unlinking it is the caller's business.
 
+        ``path`` is a ``str``, ``bytes`` or ``os.PathLike``; with ``dir_fd``
+        (an open directory) a relative ``path`` is taken from that directory,
+        as ``os.open`` does (Linux 6.5's ``BPF_F_PATH_FD``, or ``/proc`` on
+        older kernels). A symlink at ``path`` is never followed: the pin
+        fails with ``EEXIST``. The pin is mode 0600 (less the umask).
+        Minimum kernel: 4.4.
+
         Raises:
+            TypeError: ``path`` is not a path (e.g. None).
+            ValueError: ``path`` is empty or holds a NUL byte; the object is closed.
             BPFError: ``EEXIST`` when the path exists, ``ENOENT`` when its
                 directory does not, ``EPERM`` when it is not on a bpffs.
         """
-        path = str(path)
+        path = _pins.check_path(path, "pin")
         try:
             with self._use() as fd:
-                ops.obj_pin(fd, path)
+                _pins.at(path, dir_fd, lambda p, f: ops.obj_pin(fd, p, f))
         except OSError as err:
             hint = _PIN_HINTS.get(err.errno or 0)
-            raise self._error(f"pin at '{path}'", err, hint=hint) from None
+            where = _pins.shown(path, dir_fd)
+            raise self._error(f"pin at '{where}'", err, hint=hint) from None
 
 
 _WORDS = {

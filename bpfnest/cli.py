@@ -10,16 +10,19 @@ memory stays bounded by one entry however large the map. What is shown comes fro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__, view
 from .errors import BPFError
 from .maps import Map
+from .spec import MapSpec
 
 if TYPE_CHECKING:
     from .spec import CollectionSpec
@@ -293,12 +296,107 @@ def _need_inner(spec: CollectionSpec, inner: list[str]) -> None:
             )
 
 
+class _Signalled(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP came during ``load``: unwinds like Ctrl-C."""
+
+
+_STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[Callable[[], None]]:
+    """Hold SIGINT, SIGTERM and SIGHUP back while ``load`` works; yields a check
+    that raises :class:`_Signalled` when one came.
+
+    A signal raised as an exception at any bytecode could land inside the
+    library's own bookkeeping (a lock taken, a pin made but not yet recorded),
+    so they are blocked and looked at only between steps; the rollback then
+    runs whole. When the block ends the held signal is delivered under its
+    usual handler: SIGTERM and SIGHUP end the process, SIGINT raises
+    KeyboardInterrupt. Only signals left to their default action are held (one
+    ignored under ``nohup``, or handled by an embedding program, stays so),
+    and only in the main thread.
+    """
+    defaults = (signal.SIG_DFL, signal.default_int_handler)
+    held = {s for s in _STOPS if signal.getsignal(s) in defaults}
+    if threading.current_thread() is not threading.main_thread() or not held:
+        yield lambda: None
+        return
+
+    def check() -> None:
+        came = held & signal.sigpending()
+        if came:
+            raise _Signalled(", ".join(sorted(signal.Signals(s).name for s in came)))
+
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield check
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _load(args: argparse.Namespace, out: TextIO) -> None:
-    from .spec import CollectionSpec
+    with _signals_held() as check:
+        _load_object(args, out, check)
+
+
+def _missing_dirs(top: str) -> list[str]:
+    """The directories ``pin_all(top)`` is about to make, parents first."""
+    missing = [os.path.join(top, s) for s in ("maps", "progs")]
+    d = os.path.abspath(top)
+    while not os.path.lexists(d) and d != os.path.dirname(d):
+        missing.insert(0, d)
+        d = os.path.dirname(d)
+    return [m for m in missing if not os.path.lexists(m)]
+
+
+def _unpin(paths: list[str], keep: set[str], made_dirs: list[str]) -> None:
+    """Undo a ``pin_all`` that succeeded: unlink ``paths`` but ``keep``, then the
+    directories in ``made_dirs`` (deepest last) that are left empty."""
+    for path in paths:
+        if path not in keep:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    for path in reversed(made_dirs):
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+
+
+def _pinned_by_name(specs: dict[str, MapSpec], maps_dir: str) -> dict[str, Map[Any]]:
+    """The maps of ``specs`` already pinned in ``maps_dir``, each checked against
+    its spec; the caller closes them."""
+    from . import _pins
+    from .collection import _check_compatible, pin_name
+
+    found: dict[str, Map[Any]] = {}
+    dir_fd = _pins.open_dir(maps_dir, create=False)
+    if dir_fd is None:
+        return found
+    try:
+        for name, ms in specs.items():
+            _pins.check_name(name, "map")
+            path = os.path.join(maps_dir, pin_name(name))
+            m = _pins.reuse_pinned(dir_fd, pin_name(name), path)
+            if m is not None:
+                found[name] = m
+                _check_compatible(m, ms, f"reuse pinned map '{name}' at {path}")
+    except BaseException:
+        for m in found.values():
+            m.close()
+        raise
+    finally:
+        os.close(dir_fd)
+    return found
+
+
+def _load_object(args: argparse.Namespace, out: TextIO, check: Callable[[], None]) -> None:
+    from .collection import pin_name
+    from .spec import PIN_BY_NAME, CollectionSpec
 
     spec = CollectionSpec.from_file(args.object)
     _need_inner(spec, args.inner or [])
     given: list[Map[Any]] = []
+    replace: dict[str, Map[Any]] = {}
     try:
         for item in args.inner or []:
             name, sep, where = item.partition("=")
@@ -307,16 +405,39 @@ def _load(args: argparse.Namespace, out: TextIO) -> None:
             m = Map.from_id(int(where)) if where.isdigit() else Map.from_pinned(where)
             given.append(m)
             spec.maps[name].inner = m
-        with spec.load() as coll:
+        # Maps pinned by name (LIBBPF_PIN_BY_NAME) live in DIR/maps with the
+        # others: one found there is reused, a new one is pinned by pin_all,
+        # all or nothing. Without --pin nothing is pinned nor reused.
+        by_name = {n: ms for n, ms in spec.maps.items() if ms.pinning == PIN_BY_NAME}
+        for ms in by_name.values():
+            ms.pinning = None
+        if args.pin and by_name:
+            replace = _pinned_by_name(by_name, os.path.join(args.pin, "maps"))
+            given += replace.values()
+        with spec.load(replace=replace) as coll:
+            check()
             if args.pin:
-                for path in coll.pin_all(args.pin):
+                made_dirs = _missing_dirs(args.pin)
+                paths = coll.pin_all(args.pin)
+                try:
+                    check()
+                except _Signalled:
+                    keep = {os.path.join(args.pin, "maps", pin_name(n)) for n in replace}
+                    _unpin(paths, keep, made_dirs)
+                    raise
+                for path in paths:
                     out.write(f"pinned {path}\n")
             for name, m in coll.maps.items():
-                out.write(f"map {name}: {view.type_name(m.type)} id {m.id}\n")
+                reused = " (reused its pin)" if name in replace else ""
+                out.write(f"map {name}: {view.type_name(m.type)} id {m.id}{reused}\n")
             for name, p in coll.programs.items():
                 out.write(f"program {name}: {view.type_name(p.type)} id {p.id}\n")
             if not args.pin:
-                out.write("not pinned: everything is released when this command exits\n")
+                out.write("not pinned: everything is released when this command exits")
+                if by_name:
+                    names = ", ".join(by_name)
+                    out.write(f" (maps pinned by name too: {names}; --pin DIR pins them)")
+                out.write("\n")
     finally:
         for m in given:
             m.close()
@@ -352,7 +473,10 @@ def _parser() -> argparse.ArgumentParser:
     ld = sub.add_parser("load", help="load an object's maps and programs")
     ld.add_argument("object")
     ld.add_argument(
-        "--pin", metavar="DIR", help="pin maps under DIR/maps, programs under DIR/progs"
+        "--pin",
+        metavar="DIR",
+        help="pin maps under DIR/maps (pin-by-name maps too: one already there is reused),"
+        " programs under DIR/progs; directories made 0700",
     )
     ld.add_argument(
         "--inner",

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
+from . import _pins
 from ._hints import btf_eperm_hint
 from ._sys import ops
 from ._sys.fd import FD
@@ -60,12 +61,20 @@ class Collection:
     caller's, and its contents and slots are left as they are (declared
     slots and global data are not written into it).
 
+    Maps pinned by name (``PIN_BY_NAME``) are reused from, or pinned in,
+    ``pin_root`` (made mode 0700 when missing, as libbpf does). No symlink
+    on the way is followed: one planted there is an error, never a way to
+    reuse or pin a map elsewhere.
+
     Raises:
         ValueError: the spec is incomplete (e.g. a legacy outer map without
-            an inner map) or ``replace`` names no map of the spec; nothing
-            was created.
+            an inner map), ``replace`` names no map of the spec, or the name
+            of a map pinned by name cannot be one file name (``/``, NUL,
+            ``.``, ``..``) or collides with another once dots become ``_``;
+            nothing was created.
         TypeError: a ``replace`` value that is not a ``Map``.
-        BPFError: the kernel refused a step; everything created was closed.
+        BPFError: the kernel refused a step, or ``pin_root`` holds a symlink
+            (``ELOOP``); everything created was closed and new pins removed.
         VerifierError: a program was rejected (its ``log`` has the reason).
     """
 
@@ -125,32 +134,55 @@ class Collection:
         old = m[0]
         m[0] = old[: var.offset] + raw + old[var.offset + var.size :]
 
-    def pin_all(self, directory: str) -> list[str]:
+    def pin_all(self, directory: _pins.PathArg) -> list[str]:
         """Pin every map at ``directory/maps/NAME`` and program at ``directory/progs/NAME``.
 
         Dots in names become ``_`` (bpffs refuses them): ``.bss`` -> ``maps/_bss``.
+        A name that cannot be one file name (``/``, NUL, ``.``, ``..``), or
+        two names that become the same one, are refused before anything is
+        pinned.
 
-        ``directory`` must be on a bpffs; the two subdirectories are made
-        when missing. All or nothing: on a failure the pins made so far are
-        removed. Returns the paths pinned.
+        ``directory`` must be on a bpffs. It and the two subdirectories are
+        made mode 0700 when missing; no symlink in ``directory/maps`` or
+        ``directory/progs`` is followed. A map already pinned at its path
+        (e.g. a pin-by-name map reused from there) is left as it is. All or
+        nothing: on any failure, or an exception such as KeyboardInterrupt,
+        the pins made so far and the directories made are removed. Returns
+        the path of every pin. Minimum kernel: 4.4.
 
         Raises:
-            BPFError: a pin failed (e.g. ``EEXIST``: something is there already).
+            TypeError, ValueError: ``directory`` is not a path; a name cannot
+                be a pin file name, or two names collide.
+            BPFError: a pin failed (e.g. ``EEXIST``: something is there
+                already), or a directory is a symbolic link (``ELOOP``).
             OSError: the directories cannot be made.
         """
-        made: list[str] = []
-        try:
-            for sub, objs in (("maps", self.maps), ("progs", self.programs)):
-                os.makedirs(os.path.join(directory, sub), exist_ok=True)
-                for name, obj in objs.items():
-                    path = os.path.join(directory, sub, pin_name(name))
-                    obj.pin(path)
-                    made.append(path)
-        except BaseException:
-            for path in made:
-                _unlink_quietly(path)
-            raise
-        return made
+        directory = _pins.check_path(directory, "pin_all")
+        plan: list[tuple[str, list[tuple[str, Map[Any] | Program]]]] = []
+        for sub, what, objs in (
+            ("maps", "map", self.maps),
+            ("progs", "program", self.programs),
+        ):
+            files = _pin_files(objs, what, os.path.join(directory, sub))
+            plan.append((sub, [(f, objs[name]) for f, name in files.items()]))
+        paths: list[str] = []
+        created: list[str] = []
+        pins = _pins.PinSet()
+        with contextlib.ExitStack() as dirs:
+            try:
+                for sub, entries in plan:
+                    where = os.path.join(directory, sub)
+                    dir_fd = _pins.open_dir(where, create=True, created=created)
+                    assert dir_fd is not None
+                    dirs.callback(os.close, dir_fd)
+                    for fname, obj in entries:
+                        pins.pin(obj, dir_fd, fname, exist_ok=True)
+                        paths.append(os.path.join(where, fname))
+            except BaseException:
+                pins.rollback()
+                _pins.remove_dirs(created)
+                raise
+        return paths
 
     def __repr__(self) -> str:
         return f"<Collection {len(self.maps)} maps, {len(self.programs)} programs>"
@@ -174,10 +206,12 @@ class _Loader:
         self.reused: set[str] = set()
         self.btf_fd: FD | None = None
         self.to_pin: list[tuple[str, str]] = []
+        self.root_fd: int | None = None  # pin_root, opened without following symlinks
+        self.dirs = contextlib.ExitStack()  # closes root_fd after a rollback used it
 
     def load(self) -> None:
         self.check()
-        with contextlib.ExitStack() as stack:
+        with self.dirs, contextlib.ExitStack() as stack:
             btf_fd = self.btf_fd = self.load_btf(stack)
             for name, ms in self.spec.maps.items():
                 if not ms.type.is_outer:
@@ -249,6 +283,14 @@ class _Loader:
             for ref in ps.map_refs:
                 if ref.map not in names:
                     raise ValueError(f"program '{pname}' refers to unknown map '{ref.map}'")
+        by_name = {
+            n: ms
+            for n, ms in self.spec.maps.items()
+            if ms.pinning == PIN_BY_NAME and n not in self.replace
+        }
+        if by_name:
+            self.pin_root = _pins.check_path(self.pin_root, "pin_root")
+            _pin_files(by_name, "map", self.pin_root)
 
     # ------------------------------------------------------------ BTF
 
@@ -298,16 +340,18 @@ class _Loader:
             log.debug("map '%s': replaced by the given map, id %d", name, m.id)
             return
         if ms.pinning == PIN_BY_NAME:
-            path = os.path.join(self.pin_root, pin_name(name))
-            if os.path.exists(path):
-                m = Map.from_pinned(path)
-                stack.callback(m.close)
-                _check_compatible(m, ms, f"reuse pinned map '{name}' at {path}")
-                self.coll.maps[name] = m
+            fname = pin_name(name)
+            path = os.path.join(self.pin_root, fname)
+            root = self.open_root(create=False)
+            pinned = None if root is None else _pins.reuse_pinned(root, fname, path)
+            if pinned is not None:
+                stack.callback(pinned.close)
+                _check_compatible(pinned, ms, f"reuse pinned map '{name}' at {path}")
+                self.coll.maps[name] = pinned
                 self.reused.add(name)
-                log.debug("map '%s': reused pinned map at %s, id %d", name, path, m.id)
+                log.debug("map '%s': reused pinned map at %s, id %d", name, path, pinned.id)
                 return
-            self.to_pin.append((name, path))
+            self.to_pin.append((name, fname))
         create = ms
         if name == ".kconfig":
             create = MapSpec(**{**ms.__dict__, "contents": {0: _kconfig_value(self.spec)}})
@@ -382,11 +426,46 @@ class _Loader:
                 fd = value.fd if isinstance(value, (Map, Program)) else value
                 log.debug("map '%s': slot [%s] set to %s '%s' fd=%d", name, slot, what, target, fd)
 
+    def open_root(self, *, create: bool) -> int | None:
+        """``pin_root``'s fd (None when missing and not ``create``); made 0700 when missing."""
+        if self.root_fd is None:
+            created: list[str] = []
+            self.dirs.callback(_pins.remove_dirs, created)  # empty ones only
+            self.root_fd = _pins.open_dir(self.pin_root, create=create, created=created)
+            if self.root_fd is not None:
+                self.dirs.callback(os.close, self.root_fd)
+        return self.root_fd
+
     def pin(self, stack: contextlib.ExitStack) -> None:
-        for name, path in self.to_pin:
-            self.coll.maps[name].pin(path)
-            stack.callback(_unlink_quietly, path)
-            log.debug("map '%s': pinned at %s", name, path)
+        if not self.to_pin:
+            return
+        root = self.open_root(create=True)
+        assert root is not None
+        pins = _pins.PinSet()
+        stack.callback(pins.rollback)
+        for name, fname in self.to_pin:
+            pins.pin(self.coll.maps[name], root, fname)
+            log.debug("map '%s': pinned at %s", name, os.path.join(self.pin_root, fname))
+
+
+def _pin_files(objs: Mapping[str, Any], what: str, where: str) -> dict[str, str]:
+    """``{file name: name}`` of ``objs`` pinned in directory ``where``.
+
+    Raises:
+        ValueError: a name cannot be a file name, or two become the same one.
+    """
+    files: dict[str, str] = {}
+    for name in objs:
+        _pins.check_name(name, what)
+        fname = pin_name(name)
+        if fname in files:
+            raise ValueError(
+                f"pin {what}s '{files[fname]}' and '{name}': both would be pinned at"
+                f" '{os.path.join(where, fname)}' (bpffs names hold no dots: they become '_');"
+                " rename one of them"
+            )
+        files[fname] = name
+    return files
 
 
 def pin_name(name: str) -> str:
@@ -429,11 +508,6 @@ def _check_compatible(m: Map[Any], ms: MapSpec, what: str) -> None:
 
 def _show(v: object) -> str:
     return v.name if isinstance(v, MapType) else str(v)
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
 
 
 def _native() -> Literal["little", "big"]:

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from . import _batch, codec
+from . import _batch, _pins, codec
 from ._hints import create_hint as _create_hint
 from ._object import KernelObject, fd_kind_of, iter_ids, open_by_id, pinned_hint
 from ._sys import ops
@@ -283,21 +283,30 @@ class Map(KernelObject, Generic[V]):
         return Map._adopt(fd, "open", f"map id {map_id}")
 
     @classmethod
-    def from_pinned(cls, path: str, *, readonly: bool = False) -> Map[Any]:
+    def from_pinned(
+        cls, path: _pins.PathArg, *, readonly: bool = False, dir_fd: int | None = None
+    ) -> Map[Any]:
         """Open the map pinned at ``path`` on a bpffs; the caller owns it.
 
+        ``path`` is a ``str``, ``bytes`` or ``os.PathLike``; with ``dir_fd``
+        (an open directory) a relative ``path`` is taken from there, as
+        ``os.open`` does (``BPF_F_PATH_FD`` on Linux 6.5, ``/proc`` before).
         ``readonly`` opens it with ``BPF_F_RDONLY`` (updates then fail with
         EPERM). Minimum kernel: 4.4.
 
         Raises:
+            TypeError: ``path`` is not a path (e.g. None).
+            ValueError: ``path`` is empty or holds a NUL byte.
             BPFError: ``ENOENT`` when nothing is pinned there, ``EINVAL`` when
                 the pinned object is not a map, ``EPERM`` without privileges.
         """
         from ._sys.uapi import BPF_F_RDONLY
 
-        path = str(path)
+        flags = BPF_F_RDONLY if readonly else 0
+        name = _pins.check_path(path, "from_pinned")
+        path = _pins.shown(name, dir_fd)
         try:
-            fd = ops.obj_get(path, BPF_F_RDONLY if readonly else 0)
+            fd = _pins.at(name, dir_fd, lambda p, f: ops.obj_get(p, flags, f))
         except OSError as err:
             code = err.errno or 0
             hint = pinned_hint(code, path)

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Protocol
 
+from . import _pins
 from ._hints import prog_eperm_hint
 from ._object import KernelObject, fd_kind_of, iter_ids, open_by_id, pinned_hint
 from ._sys import ops
@@ -497,19 +498,25 @@ class Program(KernelObject):
         return cls._adopt(fd, f"program id {prog_id}")
 
     @classmethod
-    def from_pinned(cls, path: str) -> Program:
+    def from_pinned(cls, path: _pins.PathArg, *, dir_fd: int | None = None) -> Program:
         """Open the program pinned at ``path`` on a bpffs; the caller owns it.
 
+        ``path`` is a ``str``, ``bytes`` or ``os.PathLike``; with ``dir_fd``
+        (an open directory) a relative ``path`` is taken from there, as
+        ``os.open`` does (``BPF_F_PATH_FD`` on Linux 6.5, ``/proc`` before).
         Minimum kernel: 4.4.
 
         Raises:
+            TypeError: ``path`` is not a path (e.g. None).
+            ValueError: ``path`` is empty or holds a NUL byte.
             BPFError: ``ENOENT`` when nothing is pinned there, ``EINVAL`` when
                 the pinned object is not a program, ``EPERM`` without
                 privileges.
         """
-        path = str(path)
+        name = _pins.check_path(path, "from_pinned")
+        path = _pins.shown(name, dir_fd)
         try:
-            fd = ops.obj_get(path)
+            fd = _pins.at(name, dir_fd, lambda p, f: ops.obj_get(p, 0, f))
         except OSError as err:
             code = err.errno or 0
             hint = pinned_hint(code, path)

@@ -270,16 +270,26 @@ def map_delete_batch(fd: int, keys: bytes, count: int, elem_flags: int = 0) -> i
     return int(attr.count)
 
 
-def obj_pin(fd: int, path: str) -> None:
-    """BPF_OBJ_PIN ``fd`` at ``path`` on a bpffs."""
-    pbuf = ctypes.create_string_buffer(os.fsencode(path))
-    bpf(Cmd.OBJ_PIN, ObjAttr(pathname=ctypes.addressof(pbuf), bpf_fd=fd))
+BPF_F_PATH_FD = 1 << 14  # OBJ_PIN/OBJ_GET: ``path`` is relative to ``path_fd`` (6.5)
 
 
-def obj_get(path: str, file_flags: int = 0) -> FD:
-    """BPF_OBJ_GET: open the object pinned at ``path``; returns a new fd (the caller closes it)."""
+def obj_pin(fd: int, path: str, path_fd: int | None = None) -> None:
+    """BPF_OBJ_PIN ``fd`` at ``path`` on a bpffs (relative to directory ``path_fd``)."""
     pbuf = ctypes.create_string_buffer(os.fsencode(path))
-    return bpf_fd(Cmd.OBJ_GET, ObjAttr(pathname=ctypes.addressof(pbuf), file_flags=file_flags))
+    attr = ObjAttr(pathname=ctypes.addressof(pbuf), bpf_fd=fd)
+    if path_fd is not None:
+        attr.file_flags, attr.path_fd = BPF_F_PATH_FD, path_fd
+    bpf(Cmd.OBJ_PIN, attr)
+
+
+def obj_get(path: str, file_flags: int = 0, path_fd: int | None = None) -> FD:
+    """BPF_OBJ_GET: open the object pinned at ``path`` (relative to directory
+    ``path_fd``); returns a new fd (the caller closes it)."""
+    pbuf = ctypes.create_string_buffer(os.fsencode(path))
+    attr = ObjAttr(pathname=ctypes.addressof(pbuf), file_flags=file_flags)
+    if path_fd is not None:
+        attr.file_flags, attr.path_fd = file_flags | BPF_F_PATH_FD, path_fd
+    return bpf_fd(Cmd.OBJ_GET, attr)
 
 
 def get_next_id(cmd: Cmd, start_id: int) -> int | None:
