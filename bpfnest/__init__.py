@@ -2,9 +2,18 @@
 
 Pure Python over the bpf(2) syscall (no libbpf at run time). See the README
 for the set-up commands and a first example.
+
+Importing the package loads only the pure core (constants, errors, specs).
+The names that own kernel objects (``Map``, ``Program``, ``Collection``, ...)
+are imported on first use, so ``import bpfnest.elf`` or ``bpfnest.btf`` never
+loads ctypes or the syscall layer and works where bpf(2) is unknown.
 """
 
-from .collection import Collection
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .constants import (
     ANY,
     ENOTSUPP,
@@ -42,10 +51,38 @@ from .errors import (
     ParseError,
     VerifierError,
 )
-from .maps import Map, PerCPUMap, map_ids, possible_cpus
-from .outer import OuterMap
-from .programs import Program, TestRun
 from .spec import PIN_BY_NAME, CollectionSpec, MapInfo, MapSpec, ProgramSpec
+
+if TYPE_CHECKING:
+    from .collection import Collection
+    from .maps import Map, PerCPUMap, map_ids, possible_cpus
+    from .outer import OuterMap
+    from .programs import Program, TestRun
+
+# Public name -> the module that defines it, imported on first access.
+_LAZY = {
+    "Collection": "collection",
+    "Map": "maps",
+    "PerCPUMap": "maps",
+    "map_ids": "maps",
+    "possible_cpus": "maps",
+    "OuterMap": "outer",
+    "Program": "programs",
+    "TestRun": "programs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bpfnest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __version__ = "0.1.0"
 

@@ -3,9 +3,10 @@ likely cause, from the errno and the spec (as cilium's ``handleMapCreateError``
 does).
 
 Everything here is pure except :func:`running_kernel`, which reads the kernel
-release and ``RLIMIT_MEMLOCK`` once an ``EPERM`` needs explaining. The
-decisions take those two values as arguments so that they can be tested for
-kernels other than the running one.
+release and ``RLIMIT_MEMLOCK``, and :func:`effective_caps`, which reads this
+process's capabilities, once an ``EPERM`` needs explaining. The decisions
+take those values as arguments so that they can be tested for kernels and
+processes other than the running one.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "BY_ID",
     "btf_eperm_hint",
     "create_hint",
+    "effective_caps",
     "kernel_version",
     "map_perm_hint",
     "memlock_note",
@@ -84,6 +86,34 @@ _PERFMON_PROGS = frozenset(
 
 _RELEASE = re.compile(r"(\d+)\.(\d+)")
 
+#: Capability numbers (linux/capability.h).
+CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 12, 21, 38, 39
+_CAP_NUMBERS = {
+    "CAP_NET_ADMIN": CAP_NET_ADMIN,
+    "CAP_SYS_ADMIN": CAP_SYS_ADMIN,
+    "CAP_PERFMON": CAP_PERFMON,
+    "CAP_BPF": CAP_BPF,
+}
+
+
+def effective_caps() -> int | None:
+    """This process's effective capabilities as bpf(2) counts them: ``CapEff``
+    of /proc/self/status (a bit mask by capability number), or 0 inside a
+    user namespace other than the initial one (the kernel checks BPF
+    capabilities against the initial namespace, where such a process has
+    none); None when they cannot be read."""
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as f:
+            if f.read().split() != ["0", "0", "4294967295"]:
+                return 0
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split(":", 1)[1], 16)
+    except (OSError, ValueError):
+        return None
+    return None
+
 
 def running_kernel() -> tuple[str, int]:
     """The running kernel's release and this process's soft ``RLIMIT_MEMLOCK``
@@ -134,60 +164,100 @@ def memlock_note(release: str, memlock: int) -> str | None:
     )
 
 
-def _perm_hint(extra: str, release: str, memlock: int) -> str:
+def _held(caps: int, needed: list[str]) -> list[str] | None:
+    """The capabilities of ``caps`` that grant each of ``needed`` as the kernel
+    checks them (CAP_SYS_ADMIN stands for CAP_BPF and CAP_PERFMON), in
+    order and once each; None when one is missing."""
+    held: list[str] = []
+    for cap in needed:
+        if caps >> _CAP_NUMBERS[cap] & 1:
+            which = cap
+        elif cap in ("CAP_BPF", "CAP_PERFMON") and caps >> CAP_SYS_ADMIN & 1:
+            which = "CAP_SYS_ADMIN"
+        else:
+            return None
+        if which not in held:
+            held.append(which)
+    return held
+
+
+def _perm_hint(extra: list[str], release: str, memlock: int, caps: int | None) -> str:
     version = kernel_version(release)
-    if version is not None and version < CAP_BPF_SINCE:
-        caps = f"root (CAP_SYS_ADMIN{extra}: Linux {version[0]}.{version[1]} predates CAP_BPF)"
-    else:
-        caps = f"root or CAP_BPF{extra}"
+    old = version is not None and version < CAP_BPF_SINCE
     note = memlock_note(release, memlock)
-    return f"needs {caps}" + (f"; {note}" if note else "")
+    held = None if caps is None else _held(caps, ["CAP_SYS_ADMIN" if old else "CAP_BPF", *extra])
+    if held is not None:
+        refused = (
+            f"the kernel refused although this process has {' and '.join(held)}:"
+            " kernel lockdown, an LSM or a sandbox policy forbids it"
+        )
+        return f"{note}; else {refused}" if note else refused
+    more = "".join(f" and {cap}" for cap in extra)
+    if old and version is not None:
+        needs = f"root (CAP_SYS_ADMIN{more}: Linux {version[0]}.{version[1]} predates CAP_BPF)"
+    else:
+        needs = f"root or CAP_BPF{more}"
+    return f"needs {needs}" + (f"; {note}" if note else "")
 
 
-def perm_hint(release: str) -> str:
+def perm_hint(release: str, caps: int | None = None) -> str:
     """The hint for an ``EPERM`` from a command that needs CAP_BPF and whose
-    memory was never charged to ``RLIMIT_MEMLOCK`` (BTF_LOAD)."""
-    return _perm_hint("", release, resource.RLIM_INFINITY)
+    memory was never charged to ``RLIMIT_MEMLOCK`` (BTF_LOAD).
+
+    ``caps``: the process's effective capabilities (:func:`effective_caps`);
+    when they hold what is needed, the hint says the kernel refused anyway
+    (lockdown, an LSM, a sandbox) instead of asking for them. None: unknown.
+    """
+    return _perm_hint([], release, resource.RLIM_INFINITY, caps)
 
 
-def map_perm_hint(map_type: MapType | int, release: str, memlock: int) -> str:
+def map_perm_hint(
+    map_type: MapType | int, release: str, memlock: int, caps: int | None = None
+) -> str:
     """The hint for an ``EPERM`` from creating a map of ``map_type``.
 
     Names CAP_NET_ADMIN for the types that need it, and ``RLIMIT_MEMLOCK``
-    when :func:`memlock_note` says it may be the cause.
+    when :func:`memlock_note` says it may be the cause. ``caps`` as for
+    :func:`perm_hint`.
     """
-    extra = " and CAP_NET_ADMIN" if map_type in _NET_ADMIN_MAPS else ""
-    return _perm_hint(extra, release, memlock)
+    extra = ["CAP_NET_ADMIN"] if map_type in _NET_ADMIN_MAPS else []
+    return _perm_hint(extra, release, memlock, caps)
 
 
-def prog_perm_hint(prog_type: ProgType | int, release: str, memlock: int) -> str:
+def prog_perm_hint(
+    prog_type: ProgType | int, release: str, memlock: int, caps: int | None = None
+) -> str:
     """The hint for an ``EPERM`` from loading a program of ``prog_type``.
 
     Names CAP_NET_ADMIN and CAP_PERFMON for the types that need them, and
     ``RLIMIT_MEMLOCK`` when :func:`memlock_note` says it may be the cause.
+    When ``caps`` (as for :func:`perm_hint`) hold all of them, the hint says
+    the kernel refused although they are present: e.g. ``fentry`` under
+    kernel lockdown, an LSM or a sandbox policy.
     """
     extra = [
         cap
         for cap, types in (("CAP_NET_ADMIN", _NET_ADMIN_PROGS), ("CAP_PERFMON", _PERFMON_PROGS))
         if prog_type in types
     ]
-    return _perm_hint("".join(f" and {cap}" for cap in extra), release, memlock)
+    return _perm_hint(extra, release, memlock, caps)
 
 
 def prog_eperm_hint(prog_type: ProgType | int) -> str:
-    """:func:`prog_perm_hint` for the running kernel and this process's limit."""
-    return prog_perm_hint(prog_type, *running_kernel())
+    """:func:`prog_perm_hint` for the running kernel, this process's limit
+    and its capabilities."""
+    return prog_perm_hint(prog_type, *running_kernel(), caps=effective_caps())
 
 
 def btf_eperm_hint() -> str:
-    """:func:`perm_hint` for the running kernel (BTF_LOAD)."""
-    return perm_hint(running_kernel()[0])
+    """:func:`perm_hint` for the running kernel and this process's capabilities (BTF_LOAD)."""
+    return perm_hint(running_kernel()[0], effective_caps())
 
 
 def create_hint(code: int, spec: MapSpec) -> str | None:
     t = spec.type
     if code == errno.EPERM:
-        return map_perm_hint(t, *running_kernel())
+        return map_perm_hint(t, *running_kernel(), caps=effective_caps())
     if code == ENOTSUPP or code == errno.EOPNOTSUPP:
         if t.is_outer and isinstance(spec.inner, MapSpec) and not spec.inner.type.can_be_inner:
             return f"{spec.inner.type.name} cannot be an inner map"

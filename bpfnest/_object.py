@@ -179,8 +179,16 @@ def on_bpffs(path: str) -> bool | None:
 
 def pinned_hint(code: int, path: str) -> str | None:
     """The hint for a failed BPF_OBJ_GET of ``path``."""
-    if code in (errno.EACCES, errno.EPERM, errno.EINVAL, errno.ENOENT) and on_bpffs(path) is False:
-        return f"'{path}' is not on a bpffs: pins live on one (mount -t bpf bpf /sys/fs/bpf)"
+    if code in (errno.EACCES, errno.EPERM, errno.EINVAL, errno.ENOENT):
+        off = "not on a bpffs: pins live on one (mount -t bpf bpf /sys/fs/bpf)"
+        bpffs = on_bpffs(path) is not False
+        if os.path.isdir(path):
+            return f"'{path}' is a directory, not a pin" + ("" if bpffs else f", and {off}")
+        if code == errno.ENOENT and not os.path.lexists(path):
+            hint = f"nothing is pinned at this path: '{os.path.abspath(path)}' does not exist"
+            return hint + ("" if bpffs else f"; it is {off}")
+        if not bpffs:
+            return f"'{path}' is {off}"
     if code == errno.EPERM:
         return "needs root or CAP_BPF"
     if code == errno.EACCES:

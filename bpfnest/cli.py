@@ -1,7 +1,9 @@
 """The ``bpfnest`` command: argument parsing and formatting only.
 
 ``main(argv, out)`` returns the exit status: 0, 1 for an error (one line on
-stderr, never a traceback), 2 for a usage error. What is shown comes from
+stderr, never a traceback), 2 for a usage error, 141 when the reader of the
+output went away (``| head``; quiet, as coreutils). ``map dump`` streams:
+memory stays bounded by one entry however large the map. What is shown comes from
 :mod:`bpfnest.view` (and ``--json`` prints exactly that data).
 """
 
@@ -9,13 +11,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__, view
 from .errors import BPFError
 from .maps import Map
+
+if TYPE_CHECKING:
+    from .spec import CollectionSpec
 
 __all__ = ["main"]
 
@@ -24,12 +31,49 @@ class _Usage(Exception):
     pass
 
 
-def _selector(words: list[str]) -> tuple[str, str]:
-    if len(words) == 1 and words[0].isdigit():
-        return "id", words[0]
-    if len(words) == 2 and words[0] in ("id", "pinned", "name"):
-        return words[0], words[1]
-    raise _Usage(f"name a map as ID, id ID, pinned PATH or name NAME, not {' '.join(words)!r}")
+def _selector(
+    words: list[str], what: str = "map", hows: Sequence[str] = ("id", "pinned", "name")
+) -> tuple[str, str]:
+    """``ID``, ``id ID``, ``pinned PATH`` or ``name NAME`` (the ``hows`` given)
+    -> (how, what); anything else, an id that is not a number included, is
+    a usage error."""
+    if len(words) == 1 and words[0].isascii() and words[0].isdigit():
+        return "id", str(int(words[0]))
+    if len(words) == 2 and words[0] in hows:
+        if words[0] != "id":
+            return words[0], words[1]
+        n = _parse_id(words[1])
+        if n is not None:
+            return "id", str(n)
+    forms = ", ".join(f"{how} {_ARG[how]}" for how in hows[:-1])
+    raise _Usage(
+        f"name a {what} as ID, {forms} or {hows[-1]} {_ARG[hows[-1]]}, not {' '.join(words)!r}"
+    )
+
+
+_ARG = {"id": "ID", "pinned": "PATH", "name": "NAME"}
+
+
+def _parse_id(text: str) -> int | None:
+    """An id as ``id ID`` takes it (decimal, or 0x.. hex); None when it is not one."""
+    if text.isascii() and text.isdigit():
+        return int(text)
+    try:
+        n = int(text, 0)
+    except ValueError:
+        return None
+    return n if n >= 0 else None
+
+
+def _count(text: str) -> int:
+    """argparse type of --depth and --limit: an int >= 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
+    return n
 
 
 def _show_line(s: dict[str, Any]) -> str:
@@ -55,26 +99,54 @@ def _hex(words: list[str]) -> str:
     return " ".join(w[2:] for w in words)
 
 
-def _dump_lines(entries: list[dict[str, Any]], indent: str = "") -> list[str]:
-    lines = []
+def _entry_lines(e: dict[str, Any], indent: str) -> Iterator[str]:
+    """The lines of one dump entry, without an outer entry's inner map."""
+    if "inner_map_id" in e:
+        yield f"{indent}key: {_hex(e['key'])}  inner_map_id: {e['inner_map_id']}"
+    elif "values" in e:
+        yield f"{indent}key: {_hex(e['key'])}"
+        for v in e["values"]:
+            yield f"{indent}\tvalue (CPU {v['cpu']:02d}): {_hex(v['value'])}"
+    else:
+        yield f"{indent}key: {_hex(e['key'])}  value: {_hex(e['value'])}"
+
+
+def _write_dump(out: TextIO, entries: Iterable[dict[str, Any]], indent: str = "") -> int:
+    """Write a dump's entries as text, one entry at a time; returns how many."""
+    n = 0
     for e in entries:
-        if "inner_map_id" in e:
-            lines.append(f"{indent}key: {_hex(e['key'])}  inner_map_id: {e['inner_map_id']}")
-            inner = e.get("inner")
-            if inner is not None:
-                for sub in _show_line(inner).splitlines():
-                    lines.append(f"{indent}    {sub.strip()}")
-                lines += _dump_lines(inner["entries"], indent + "    ")
-                lines.append(f"{indent}    {_found(len(inner['entries']))}")
-        elif "values" in e:
-            lines.append(f"{indent}key: {_hex(e['key'])}")
-            for v in e["values"]:
-                lines.append(f"{indent}\tvalue (CPU {v['cpu']:02d}): {_hex(v['value'])}")
-        else:
-            lines.append(f"{indent}key: {_hex(e['key'])}  value: {_hex(e['value'])}")
+        n += 1
+        for line in _entry_lines(e, indent):
+            out.write(line + "\n")
+        inner = e.get("inner")
+        if inner is not None:
+            for sub in _show_line(inner).splitlines():
+                out.write(f"{indent}    {sub.strip()}\n")
+            found = _write_dump(out, inner["entries"], indent + "    ")
+            out.write(f"{indent}    {_found(found)}\n")
         if "formatted" in e:
-            lines.append(f"{indent}  = {json.dumps(e['formatted'])}")
-    return lines
+            out.write(f"{indent}  = {json.dumps(e['formatted'])}\n")
+    return n
+
+
+def _write_json(out: TextIO, data: Any) -> None:
+    """``json.dump(data, out)``, byte for byte, except that an iterator is
+    written as a JSON array item by item (never held whole)."""
+    if isinstance(data, Iterator):
+        out.write("[")
+        for i, item in enumerate(data):
+            if i:
+                out.write(", ")
+            _write_json(out, item)
+        out.write("]")
+    elif isinstance(data, dict) and any(isinstance(v, (dict, Iterator)) for v in data.values()):
+        out.write("{")
+        for i, (key, value) in enumerate(data.items()):
+            out.write((", " if i else "") + json.dumps(key) + ": ")
+            _write_json(out, value)
+        out.write("}")
+    else:
+        out.write(json.dumps(data))  # one C call: json.dump writes piece by piece
 
 
 def _tree_lines(trees: list[dict[str, Any]]) -> list[str]:
@@ -103,8 +175,7 @@ def _tree_lines(trees: list[dict[str, Any]]) -> list[str]:
 
 def _emit(out: TextIO, data: Any, as_json: bool, lines: list[str]) -> None:
     if as_json:
-        json.dump(data, out)
-        out.write("\n")
+        out.write(json.dumps(data) + "\n")
     else:
         for line in lines:
             out.write(line + "\n")
@@ -171,8 +242,12 @@ def _map_show(args: argparse.Namespace, out: TextIO) -> None:
 
 def _map_dump(args: argparse.Namespace, out: TextIO) -> None:
     with view.open_map(*_selector(args.map)) as m:
-        entries = view.map_dump(m, depth=args.depth, limit=args.limit)
-    _emit(out, entries, args.json, [*_dump_lines(entries), _found(len(entries))])
+        entries = view.iter_dump(m, depth=args.depth, limit=args.limit)
+        if args.json:
+            _write_json(out, entries)
+            out.write("\n")
+        else:
+            out.write(_found(_write_dump(out, entries)) + "\n")
 
 
 def _map_tree(args: argparse.Namespace, out: TextIO) -> None:
@@ -188,7 +263,9 @@ def _prog(args: argparse.Namespace, out: TextIO) -> None:
     from .programs import Program
 
     if args.prog_command == "show":
-        with Program.from_id(int(args.id)) as p:
+        how, what = _selector(args.prog, "program", ("id", "pinned"))
+        opened = Program.from_id(int(what)) if how == "id" else Program.from_pinned(what)
+        with opened as p:
             rows = [view.prog_show(p)]
     else:
         rows = []
@@ -204,10 +281,23 @@ def _prog(args: argparse.Namespace, out: TextIO) -> None:
     _emit(out, data, args.json, lines)
 
 
+def _need_inner(spec: CollectionSpec, inner: list[str]) -> None:
+    """Refuse a legacy outer map without an inner map before anything is made,
+    naming the option that gives one."""
+    named = {item.partition("=")[0] for item in inner}
+    for name, ms in spec.maps.items():
+        if ms.type.is_outer and ms.inner is None and name not in named:
+            raise ValueError(
+                f"map '{name}': {ms.type.name} has no inner map definition (legacy"
+                f' SEC("maps")): give a map to copy as its template with --inner {name}=ID|PATH'
+            )
+
+
 def _load(args: argparse.Namespace, out: TextIO) -> None:
     from .spec import CollectionSpec
 
     spec = CollectionSpec.from_file(args.object)
+    _need_inner(spec, args.inner or [])
     given: list[Map[Any]] = []
     try:
         for item in args.inner or []:
@@ -245,8 +335,10 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("map", nargs="+", metavar="ID | pinned PATH | name NAME")
         c.add_argument("--json", action="store_true")
         if name == "dump":
-            c.add_argument("--depth", type=int, default=1, help="levels of inner maps (default 1)")
-            c.add_argument("--limit", type=int, default=None, help="entries per map at most")
+            c.add_argument(
+                "--depth", type=_count, default=1, help="levels of inner maps (default 1)"
+            )
+            c.add_argument("--limit", type=_count, default=None, help="entries per map at most")
     t = msub.add_parser("tree", help="every outer map with its inner maps")
     t.add_argument("map", nargs="*", metavar="ID | pinned PATH | name NAME")
     t.add_argument("--json", action="store_true")
@@ -255,7 +347,7 @@ def _parser() -> argparse.ArgumentParser:
     pl = psub.add_parser("list", help="every program in the system")
     pl.add_argument("--json", action="store_true")
     ps = psub.add_parser("show", help="one program")
-    ps.add_argument("id")
+    ps.add_argument("prog", nargs="+", metavar="ID | pinned PATH")
     ps.add_argument("--json", action="store_true")
     ld = sub.add_parser("load", help="load an object's maps and programs")
     ld.add_argument("object")
@@ -273,7 +365,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status: 0, 1 for an error (one
+    line on stderr), 2 for a usage error, 130 on Ctrl-C, 141 (128 + SIGPIPE)
+    when the reader of ``out`` went away (nothing is printed then)."""
     out = out or sys.stdout
     parser = _parser()
     try:
@@ -297,15 +391,44 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             from .demo import run
 
             run(out)
+        out.flush()  # a reader gone away shows here, inside the try
     except _Usage as err:
         print(f"bpfnest: {err}", file=sys.stderr)
         return 2
     except BPFError as err:
         print(f"bpfnest: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        return _broken_pipe(out)
     except (ValueError, TypeError, RuntimeError, OSError) as err:
         print(f"bpfnest: {err}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("bpfnest: out of memory", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+#: The exit status of a command whose reader went away (``... | head -1``):
+#: 128 + SIGPIPE, what a shell reports for coreutils killed by the signal.
+EXIT_PIPE = 128 + signal.SIGPIPE
+
+
+def _broken_pipe(out: TextIO) -> int:
+    """The reader of ``out`` closed the pipe: stop quietly, as coreutils do.
+
+    The rest of what is buffered can never be written: ``out`` (stdout) is
+    pointed at /dev/null so that Python's flush at exit does not complain.
+    """
+    try:
+        fileno = out.fileno()
+    except (OSError, ValueError):  # not a file (io.StringIO in tests)
+        return EXIT_PIPE
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fileno)
+    finally:
+        os.close(devnull)
+    return EXIT_PIPE

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .btf.format import decode
@@ -25,10 +25,12 @@ __all__ = [
     "each_map",
     "each_program",
     "find_pins",
+    "iter_dump",
     "map_dump",
     "map_show",
     "map_tree",
     "open_map",
+    "printable",
     "prog_show",
 ]
 
@@ -40,9 +42,38 @@ def type_name(t: MapType | ProgType | int) -> str:
     return t.name.lower() if isinstance(t, (MapType, ProgType)) else f"type {t}"
 
 
+_HEX = [f"0x{b:02x}" for b in range(256)]
+
+
 def hex_bytes(raw: bytes) -> list[str]:
-    """Bytes as bpftool's JSON writes them: ``["0x01", "0x00", ...]``."""
-    return [f"0x{b:02x}" for b in raw]
+    """Bytes as bpftool's JSON writes them: ``["0x01", "0x00", ...]`` (the 256
+    strings are shared: a list costs one pointer per byte)."""
+    return [_HEX[b] for b in raw]
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(c: str) -> str:
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    if c.isprintable():
+        return c
+    n = ord(c)
+    if 0xDC80 <= n <= 0xDCFF:  # a byte that is not UTF-8 (os.fsdecode's surrogateescape)
+        return f"\\x{n - 0xDC00:02x}"
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def printable(name: str) -> str:
+    """``name`` (a path or a name from the system) safe to print on one line:
+    a backslash, newline, tab, carriage return or any other unprintable
+    character becomes a Python-style escape (``\\\\``, ``\\n``, ``\\x1b``), and a
+    byte that is not UTF-8 (``os.fsdecode`` gives it as a lone surrogate)
+    becomes ``\\xNN``. Printable text, ASCII or not, is kept as it is."""
+    if name.isprintable() and "\\" not in name:
+        return name
+    return "".join(_escape_char(c) for c in name)
 
 
 def fdinfo(fd: int) -> dict[str, str]:
@@ -57,11 +88,12 @@ def fdinfo(fd: int) -> dict[str, str]:
 
 def open_map(how: str, what: str) -> Map[Any]:
     """Open a map named the bpftool way: ``("id", "12")``, ``("pinned", path)``,
-    ``("name", "outer")`` (the first map with that name). The caller closes it.
+    ``("name", "outer")``. The caller closes it.
 
     Raises:
         BPFError: no such map (``ENOENT``), or no privileges.
-        ValueError: an id that is not a number.
+        ValueError: an id that is not a number, or several maps have the
+            name (the message lists their ids and types).
     """
     if how == "id":
         try:
@@ -72,12 +104,29 @@ def open_map(how: str, what: str) -> Map[Any]:
     if how == "pinned":
         return Map.from_pinned(what)
     if how == "name":
-        for m in each_map():
-            if m.name == what:
-                return m
-            m.close()
-        raise BPFError(errno.ENOENT, f"open map name '{what}': no map has this name")
+        return _open_by_name(what)
     raise ValueError(f"a map is named by id, pinned or name, not {how!r}")
+
+
+def _open_by_name(name: str) -> Map[Any]:
+    found: list[Map[Any]] = []
+    try:
+        for m in each_map():
+            if m.name == name:
+                found.append(m)
+            else:
+                m.close()
+        if len(found) == 1:
+            return found.pop()
+        if not found:
+            raise BPFError(errno.ENOENT, f"open map name '{name}': no map has this name")
+        which = ", ".join(f"{m.id} ({type_name(m.type)})" for m in found)
+        raise ValueError(
+            f"open map name '{name}': {len(found)} maps have this name, ids {which}: name one by id"
+        )
+    finally:
+        for m in found:
+            m.close()
 
 
 def each_map() -> Iterator[Map[Any]]:
@@ -91,18 +140,31 @@ def each_map() -> Iterator[Map[Any]]:
 
 
 def find_pins(root: str = BPFFS) -> dict[int, list[str]]:
-    """Map id -> paths of the maps pinned under ``root`` (walked recursively)."""
+    """Map id -> paths of the maps pinned under ``root``.
+
+    The tree is walked without recursion (any depth), symlinks are not
+    followed, and nothing that goes wrong on the way (a directory that
+    cannot be read, a path too long, an object that is not a map or is gone
+    meanwhile) stops the walk: that part is left out. Paths are returned as
+    found; print them through :func:`printable`. Never raises.
+    """
     pins: dict[int, list[str]] = {}
-    if not os.path.isdir(root):
-        return pins
-    for top, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(top, name)
+    todo = [root]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for e in entries:
             try:
-                with Map.from_pinned(path, readonly=True) as m:
-                    pins.setdefault(m.id, []).append(path)
-            except (BPFError, OSError):
-                continue  # a program, a link, or gone meanwhile
+                if e.is_dir(follow_symlinks=False):
+                    todo.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    with Map.from_pinned(e.path, readonly=True) as m:
+                        pins.setdefault(m.id, []).append(e.path)
+            except (OSError, ValueError):
+                continue  # a program, a link, or gone meanwhile (BPFError is an OSError)
     return pins
 
 
@@ -121,10 +183,13 @@ def map_show(m: Map[Any], pins: dict[int, list[str]] | None = None) -> dict[str,
         "bytes_memlock": int(info.get("memlock", "0") or 0),
         "frozen": int(info.get("frozen", "0") or 0),
     }
+    btf_id = m.info().btf_id
+    if btf_id:
+        out["btf_id"] = btf_id  # where bpftool -j puts it, only when there is BTF
     if isinstance(m, OuterMap):
         out["filled_slots"] = sum(1 for _ in m.items())
     if pins is not None and m.id in pins:
-        out["pinned"] = sorted(pins[m.id])
+        out["pinned"] = sorted(printable(p) for p in pins[m.id])
     return out
 
 
@@ -143,12 +208,23 @@ def _entry(m: Map[Any], key: bytes, value: Any) -> dict[str, Any]:
     return {"key": hex_bytes(key), "value": hex_bytes(value)}
 
 
-def _decoder(m: Map[Any]) -> Any:
-    """A function (key, value) -> decoded dict for a map with BTF, else None."""
+_Decode = Callable[[bytes, Any], "dict[str, Any] | None"]
+
+
+def _decoder(m: Map[Any]) -> _Decode | None:
+    """A function (key, value) -> decoded dict for a map with BTF, else None.
+
+    The function returns None for a value its BTF type cannot decode (too
+    many values, nested too deeply, a type the decoder does not know): the
+    entry is then shown in hex only, as bpftool does for maps without BTF.
+    """
     info = m.info()
     if not (info.btf_key_type_id or info.btf_value_type_id) or isinstance(m, OuterMap):
         return None
-    btf = m.btf()
+    try:
+        btf = m.btf()
+    except ValueError:  # BTF this parser refuses (ParseError): hex only
+        return None
     if btf is None:
         return None
     kt, vt = info.btf_key_type_id, info.btf_value_type_id
@@ -156,12 +232,18 @@ def _decoder(m: Map[Any]) -> Any:
     def decode_one(type_id: int, raw: bytes) -> Any:
         return decode(btf, btf.type_by_id(type_id), raw) if type_id else None
 
-    def dec(key: bytes, value: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": decode_one(kt, key)}
-        if isinstance(value, list):
-            out["values"] = [{"cpu": i, "value": decode_one(vt, v)} for i, v in enumerate(value)]
-        else:
-            out["value"] = decode_one(vt, value)
+    def dec(key: bytes, value: Any) -> dict[str, Any] | None:
+        out: dict[str, Any] = {}
+        try:
+            out["key"] = decode_one(kt, key)
+            if isinstance(value, list):
+                out["values"] = [
+                    {"cpu": i, "value": decode_one(vt, v)} for i, v in enumerate(value)
+                ]
+            else:
+                out["value"] = decode_one(vt, value)
+        except ValueError:  # "type holds too many values", a malformed type ...
+            return None
         return out
 
     return dec
@@ -170,23 +252,56 @@ def _decoder(m: Map[Any]) -> Any:
 def map_dump(m: Map[Any], *, depth: int = 1, limit: int | None = None) -> list[dict[str, Any]]:
     """Every entry of ``m`` (at most ``limit``); for an outer map, each filled
     slot with ``inner_map_id`` and, while ``depth`` > 0, ``inner``: the inner
-    map's show object and its ``entries``.
+    map's show object and its ``entries``. A list of :func:`iter_dump`'s
+    entries, inner ``entries`` made lists too: it holds the whole dump in
+    memory (the CLI streams :func:`iter_dump` instead).
 
     Raises:
         BPFError: reading the map, or opening an inner map, failed.
+    """
+    return [_listed(e) for e in iter_dump(m, depth=depth, limit=limit)]
+
+
+def _listed(entry: dict[str, Any]) -> dict[str, Any]:
+    inner = entry.get("inner")
+    if inner is not None:
+        inner["entries"] = [_listed(e) for e in inner["entries"]]
+    return entry
+
+
+def iter_dump(m: Map[Any], *, depth: int = 1, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """The entries of :func:`map_dump`, one at a time: memory stays bounded by
+    one entry (and the chunk :meth:`Map.items` reads), however large the map.
+
+    An outer map's entry (while ``depth`` > 0) carries ``inner`` whose
+    ``entries`` is itself an iterator over the inner map, open until the next
+    entry is asked for: consume it first (later it raises ``ValueError``,
+    the inner map being closed). Slots emptied meanwhile are skipped.
+
+    Raises:
+        BPFError: ``EOPNOTSUPP`` for a map without keys (queue, stack, bloom
+            filter, ring buffer), at once; reading the map, or opening an
+            inner map, failed, while iterating.
     """
     if isinstance(m.type, MapType) and (m.type.is_keyless or m.type.is_ringbuf):
         raise BPFError(
             errno.EOPNOTSUPP, f"dump {type_name(m.type)} '{m.name}': it has no keys to walk"
         )
-    out: list[dict[str, Any]] = []
-    decoder = _decoder(m)
+    return _dump_entries(m, _decoder(m), depth, limit)
+
+
+def _dump_entries(
+    m: Map[Any], decoder: _Decode | None, depth: int, limit: int | None
+) -> Iterator[dict[str, Any]]:
+    count = 0
     for key, value in m.items():
-        if limit is not None and len(out) >= limit:
-            break
+        if limit is not None and count >= limit:
+            return
         entry = _entry(m, key, value)
         if decoder is not None:
-            entry["formatted"] = decoder(key, value)
+            formatted = decoder(key, value)
+            if formatted is not None:
+                entry["formatted"] = formatted
         if isinstance(m, OuterMap) and depth > 0:
             try:
                 inner = Map.from_id(value)
@@ -197,10 +312,13 @@ def map_dump(m: Map[Any], *, depth: int = 1, limit: int | None = None) -> list[d
             with inner:
                 entry["inner"] = {
                     **map_show(inner),
-                    "entries": map_dump(inner, depth=depth - 1, limit=limit),
+                    "entries": iter_dump(inner, depth=depth - 1, limit=limit),
                 }
-        out.append(entry)
-    return out
+                count += 1
+                yield entry
+            continue
+        count += 1
+        yield entry
 
 
 def map_tree(only: Map[Any] | None = None) -> list[dict[str, Any]]:

@@ -119,17 +119,27 @@ def nested() -> Iterator[tuple[Map, Map, Map]]:
 
 
 @pytest.mark.usefixtures("kernel")
-def test_show_matches_bpftool(nested: tuple[Map, Map, Map]) -> None:
-    for m in nested:
-        code, text = run(["map", "show", str(m.id), "--json"])
-        assert code == 0
-        ours = json.loads(text)
-        theirs = bpftool("map", "show", "id", str(m.id))
-        assert isinstance(theirs, dict)
-        for key in theirs:
-            if key in ("btf_id", "pids", "pinned"):
-                continue
-            assert ours[key] == theirs[key], key
+def test_show_matches_bpftool(nested: tuple[Map, Map, Map], objs: Callable[..., str]) -> None:
+    """Every key bpftool -j shows, btf_id included, with the same value and in
+    the same order; ours (filled_slots, pinned) come after."""
+    from bpfnest import CollectionSpec
+
+    with CollectionSpec.from_file(objs("btf_values")).load() as coll:
+        with_btf = [coll.maps["stats"], coll.maps[".rodata"]]
+        listed = {r["id"]: r for r in json.loads(run(["map", "list", "--json"])[1])}
+        for m in [*nested, *with_btf]:
+            code, text = run(["map", "show", str(m.id), "--json"])
+            assert code == 0
+            ours = json.loads(text)
+            theirs = bpftool("map", "show", "id", str(m.id))
+            assert isinstance(theirs, dict)
+            keys = [k for k in theirs if k not in ("pids", "pinned")]
+            assert list(ours)[: len(keys)] == keys
+            for key in keys:
+                assert ours[key] == theirs[key], key
+            assert listed[m.id] == ours
+            assert ("btf_id" in ours) == (m in with_btf)
+        assert with_btf[-1].info().btf_id == json.loads(text)["btf_id"] > 0
     assert json.loads(run(["map", "show", "name", "cli_outer", "--json"])[1])["filled_slots"] == 2
 
 

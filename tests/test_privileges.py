@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import json
 import os
 import resource
@@ -46,6 +47,7 @@ import pytest
 
 from bpfnest import Map, MapSpec, MapType, Program, ProgramSpec, ProgType
 from bpfnest._hints import (
+    effective_caps,
     kernel_version,
     map_perm_hint,
     memlock_note,
@@ -101,6 +103,7 @@ CHILD = textwrap.dedent(
     """
     import json, os, resource, sys, traceback
     from bpfnest import CollectionSpec, Map, MapSpec, MapType, Program, ProgramSpec, ProgType
+    from bpfnest.constants import AttachType
     from bpfnest.maps import map_ids
     from bpfnest.programs import program_ids
     import bpfnest._hints
@@ -163,6 +166,13 @@ CHILD = textwrap.dedent(
                 return p.type.name
         return run
 
+    def fentry():
+        # attach_btf_id 0: where a policy refuses fentry the EPERM comes first.
+        spec = prog(ProgType.TRACING)
+        spec.attach_type = AttachType.TRACE_FENTRY
+        with Program.load(spec) as p:
+            return p.type.name
+
     def pinned_prog():
         with Program.from_pinned(PINS["prog"]) as p:
             return p.type.name
@@ -206,6 +216,7 @@ CHILD = textwrap.dedent(
         "Program.load XDP": load(ProgType.XDP),
         "Program.load KPROBE": load(ProgType.KPROBE),
         "Program.load, as on Linux 5.10": as_on_5_10("prog"),
+        "Program.load TRACING fentry": fentry,
         "Program.from_pinned": pinned_prog,
         "Program.from_id": lambda: Program.from_id(ARGS["prog_id"]).close(),
         "program_ids()": lambda: list(program_ids()),
@@ -700,3 +711,201 @@ def test_low_memlock_hint_only_before_5_11(low_memlock: dict[str, dict[str, Any]
             perm("needs root or CAP_BPF", absent=("RLIMIT_MEMLOCK",)).check(none[case])
         else:
             perm("needs root or CAP_BPF", "RLIMIT_MEMLOCK, now 64 KiB").check(none[case])
+
+
+# ------------------------------------------------------------ EPERM with the capabilities
+
+
+@pytest.fixture(scope="module")
+def fentry(kernel_reason: str | None) -> dict[str, dict[str, Any]]:
+    """``Program.load`` of an fentry program by root (every capability but
+    CAP_SYS_RESOURCE here) and by each column's child."""
+    if kernel_reason is not None:
+        skip_or_fail(kernel_reason)
+    _need_root_with(tuple(CAP))
+    args = json.dumps({"pins": {}, "objs": {}, "cases": ["Program.load TRACING fentry"]})
+    procs = {"root": _launch(_own_caps(), ["-c", CHILD, args], None)} | {
+        col: _launch(_mask(caps), ["-c", CHILD, args], None) for col, caps in COLUMNS.items()
+    }
+    return {k: _results(_finish(p))["Program.load TRACING fentry"] for k, p in procs.items()}
+
+
+def _vmlinux_func_id() -> int:
+    """The BTF id of a kernel function fentry could attach to."""
+    from bpfnest.btf import BTF
+    from bpfnest.btf.types import Func
+
+    with open("/sys/kernel/btf/vmlinux", "rb") as f:
+        btf = BTF.parse(f.read(), file="vmlinux")
+    return btf.find("bpf_fentry_test1", Func).id
+
+
+@functools.cache
+def _fentry_refused_to_root() -> bool:
+    """Whether this kernel refuses root an fentry load with a real target
+    (hand-built: the kernel's BTF id of bpf_fentry_test1); KERNEL.md: it
+    does on these machines (a sandbox policy)."""
+    from bpfnest._sys import ops
+    from bpfnest.constants import AttachType
+
+    try:
+        fd, _ = ops.prog_load(
+            prog_type=int(ProgType.TRACING),
+            insns=bytes.fromhex("b700000000000000 9500000000000000"),
+            license=b"GPL",
+            expected_attach_type=int(AttachType.TRACE_FENTRY),
+            attach_btf_id=_vmlinux_func_id(),
+        )
+    except OSError as err:
+        return err.errno == errno.EPERM
+    os.close(fd)
+    return False
+
+
+REFUSED = (
+    "the kernel refused although this process has CAP_BPF and CAP_PERFMON:"
+    " kernel lockdown, an LSM or a sandbox policy forbids it"
+)
+
+
+@pytest.mark.parametrize(
+    ("col", "expected"),
+    [
+        ("root", perm("load program 'priv_prog' (TRACING)", REFUSED, absent=("needs",))),
+        ("bpf+net+perfmon", perm("load program 'priv_prog' (TRACING)", REFUSED, absent=("needs",))),
+        (
+            "bpf",
+            perm("load program 'priv_prog' (TRACING)", "needs root or CAP_BPF and CAP_PERFMON"),
+        ),
+        (
+            "none",
+            perm("load program 'priv_prog' (TRACING)", "needs root or CAP_BPF and CAP_PERFMON"),
+        ),
+    ],
+)
+def test_eperm_with_the_capabilities_says_the_kernel_refused(
+    fentry: dict[str, dict[str, Any]], col: str, expected: Err
+) -> None:
+    """fentry refused by a policy although CAP_BPF and CAP_PERFMON are there:
+    the hint must not ask for them; without them it still does."""
+    if col in ("root", "bpf+net+perfmon") and not _fentry_refused_to_root():
+        skip_or_fail("this kernel lets root load fentry programs: there is no refusal to explain")
+    if col == "none":
+        _column_needs(col)
+    expected.check(fentry[col])
+
+
+@pytest.mark.parametrize(
+    ("caps", "prog_type", "release", "memlock", "expected"),
+    [
+        # What is needed is there: the kernel refused for another reason.
+        (_mask(("cap_bpf", "cap_perfmon")), ProgType.TRACING, "6.18.44", 0, REFUSED),
+        (
+            1 << CAP["cap_sys_admin"],
+            ProgType.TRACING,
+            "6.18.44",
+            0,
+            REFUSED.replace("CAP_BPF and CAP_PERFMON", "CAP_SYS_ADMIN"),
+        ),
+        (
+            _mask(("cap_sys_admin", "cap_perfmon")),
+            ProgType.TRACING,
+            "6.18.44",
+            0,
+            REFUSED.replace("CAP_BPF and CAP_PERFMON", "CAP_SYS_ADMIN and CAP_PERFMON"),
+        ),
+        (
+            _mask(("cap_bpf", "cap_net_admin")),
+            ProgType.XDP,
+            "6.18.44",
+            0,
+            REFUSED.replace("CAP_PERFMON", "CAP_NET_ADMIN"),
+        ),
+        (
+            1 << CAP["cap_sys_admin"],
+            ProgType.KPROBE,
+            "5.4.0",
+            resource.RLIM_INFINITY,
+            REFUSED.replace("CAP_BPF and CAP_PERFMON", "CAP_SYS_ADMIN"),
+        ),
+        (
+            _mask(("cap_bpf", "cap_perfmon")),
+            ProgType.TRACING,
+            "5.10.0",
+            64 << 10,
+            "on Linux 5.10 (before 5.11) BPF memory is charged to RLIMIT_MEMLOCK, now 64 KiB:"
+            " raise it (ulimit -l unlimited); else " + REFUSED,
+        ),
+        # Something is missing: ask for it, as without the capabilities.
+        (
+            1 << CAP["cap_bpf"],
+            ProgType.TRACING,
+            "6.18.44",
+            0,
+            "needs root or CAP_BPF and CAP_PERFMON",
+        ),
+        (
+            1 << CAP["cap_sys_admin"],
+            ProgType.XDP,
+            "6.18.44",
+            0,
+            "needs root or CAP_BPF and CAP_NET_ADMIN",
+        ),
+        (0, ProgType.SOCKET_FILTER, "6.18.44", 0, "needs root or CAP_BPF"),
+        (None, ProgType.TRACING, "6.18.44", 0, "needs root or CAP_BPF and CAP_PERFMON"),
+    ],
+)
+def test_eperm_hint_with_capabilities(
+    caps: int | None, prog_type: ProgType, release: str, memlock: int, expected: str
+) -> None:
+    assert prog_perm_hint(prog_type, release, memlock, caps) == expected
+
+
+def test_effective_caps_are_this_process_s() -> None:
+    with open("/proc/self/status") as f:
+        want = int(dict(line.split(":\t", 1) for line in f)["CapEff"], 16)
+    assert effective_caps() == want
+
+
+def test_a_user_namespace_s_capabilities_do_not_count() -> None:
+    """Root of a new user namespace has every capability there and none
+    where bpf(2) checks them: the hint asks for them, it does not say the
+    kernel refused although they are present."""
+    code = textwrap.dedent(
+        """
+        import json
+        from bpfnest import Program, ProgramSpec, ProgType
+        from bpfnest._hints import effective_caps
+        with open("/proc/self/status") as f:
+            raw = int(dict(line.split(":\\t", 1) for line in f)["CapEff"], 16)
+        spec = ProgramSpec(name="userns", type=ProgType.SOCKET_FILTER,
+                           instructions=bytes.fromhex("b700000000000000 9500000000000000"),
+                           license="GPL")
+        try:
+            Program.load(spec).close()
+            message = None
+        except OSError as err:
+            message = str(err)
+        print(json.dumps({"raw": raw, "caps": effective_caps(), "message": message}))
+        """
+    )
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        skip_or_fail("unshare(1) is not installed (util-linux)")
+    res = subprocess.run(
+        [unshare, "--user", "--map-root-user", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+        timeout=60,
+    )
+    if res.returncode != 0 and "unshare failed" in res.stderr:
+        skip_or_fail(f"no user namespaces here: {res.stderr.strip()}")
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["raw"] >> CAP["cap_bpf"] & 1 and got["caps"] == 0
+    if _unprivileged_bpf_disabled() == "0":
+        skip_or_fail("kernel.unprivileged_bpf_disabled is 0: the load works without capabilities")
+    assert got["message"] is not None
+    assert "needs root or CAP_BPF" in got["message"] and "refused" not in got["message"]
