@@ -238,7 +238,8 @@ def compile_bpf(name: str, target: str = "bpfel") -> str:
     src = os.path.join(BPF_DIR, f"{name}.c")
     flags = _clang_flags(target)
     h = hashlib.sha256()
-    for path in (src, os.path.join(BPF_DIR, "common.h")):
+    headers = sorted(n for n in os.listdir(BPF_DIR) if n.endswith(".h"))
+    for path in (src, *(os.path.join(BPF_DIR, n) for n in headers)):
         with open(path, "rb") as f:
             h.update(f.read())
     h.update(" ".join(flags).encode())
@@ -260,3 +261,7 @@ def compile_bpf(name: str, target: str = "bpfel") -> str:
 def objs() -> Any:
     """``objs(name, target="bpfel") -> path`` of tests/bpf/<name>.c compiled by clang."""
     return compile_bpf
+
+
+# Attach tests: a veth pair across two network namespaces, a child cgroup2 (tests/netns.py).
+from netns import cgroup, veth  # noqa: E402, F401
