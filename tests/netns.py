@@ -17,6 +17,10 @@ them); the fixture then checks ``ip netns list`` no longer shows them.
 ``cgroup.run(func)`` forks a child, moves it into the cgroup (cgroup.procs)
 and runs ``func`` there. The directory is removed at the end (after any child
 has exited).
+
+Helpers for the attach tests: :func:`wait_for`, :func:`link_ids` (every
+link id in the system), :func:`closed_and_gone` (close a link fd and wait for
+its id to disappear), :func:`counter` (a slot of a program's ``counts`` map).
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import bpfnest
+from bpfnest._sys import link_ops
+from bpfnest._sys.fd import FD
+
 from conftest import skip_or_fail
 
 CLONE_NEWNET = 0x40000000
@@ -41,6 +49,61 @@ PEER_ADDR = "10.200.0.2"
 PORT = 9999
 _counter = itertools.count()
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 3.0) -> bool:
+    """Poll ``pred`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def link_ids() -> set[int]:
+    """Every BPF link id in the system."""
+    ids: set[int] = set()
+    cur = 0
+    while (nxt := link_ops.link_get_next_id(cur)) is not None:
+        ids.add(nxt)
+        cur = nxt
+    return ids
+
+
+def link_id(fd: FD) -> int:
+    """The id of the link ``fd``."""
+    return int(link_ops.link_info(fd.raw).info.id)
+
+
+def closed_and_gone(fd: FD) -> bool:
+    """Close link ``fd``; True once the kernel has forgotten the link."""
+    lid = link_id(fd)
+    fd.close()
+    return wait_for(lambda: lid not in link_ids())
+
+
+def counter(coll: bpfnest.Collection, slot: int) -> int:
+    """Slot ``slot`` of the collection's ``counts`` map (u64)."""
+    raw = coll.maps["counts"].lookup(slot)
+    assert raw is not None
+    return int.from_bytes(raw, "little")
+
+
+# getpgid's syscall number, for the raw_tp program's filter.
+_GETPGID = {"x86_64": 121, "aarch64": 155, "riscv64": 155, "loongarch64": 155}
+
+
+@contextlib.contextmanager
+def trace_counts(objs: Callable[[str], str]) -> Iterator[bpfnest.Collection]:
+    """tests/bpf/trace_count.c loaded, counting this process's calls."""
+    machine = os.uname().machine
+    if machine not in _GETPGID:
+        pytest.skip(f"getpgid syscall number unknown here ({machine})")
+    with bpfnest.CollectionSpec.from_file(objs("trace_count")).load() as coll:
+        coll.maps["config"].update(0, os.getpid())
+        coll.maps["config"].update(1, _GETPGID[machine])
+        yield coll
 
 
 def setns(fd: int, nstype: int) -> None:

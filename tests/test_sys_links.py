@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from netns import Cgroup, Veth
+from netns import Cgroup, Veth, closed_and_gone, counter, link_id, link_ids, trace_counts, wait_for
 
 import bpfnest
 from bpfnest import AttachType
@@ -33,24 +33,6 @@ XDP_FLAGS_SKB_MODE, XDP_FLAGS_DRV_MODE = 1 << 1, 1 << 2
 XDP_MODES = {"generic": XDP_FLAGS_SKB_MODE, "native": XDP_FLAGS_DRV_MODE}
 
 
-def wait_for(pred: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def link_ids() -> set[int]:
-    ids: set[int] = set()
-    cur = 0
-    while (nxt := link_ops.link_get_next_id(cur)) is not None:
-        ids.add(nxt)
-        cur = nxt
-    return ids
-
-
 @pytest.fixture
 def links() -> Iterator[list[FD]]:
     """Link fds a test makes: closed at the end, and their ids must be gone."""
@@ -62,23 +44,6 @@ def links() -> Iterator[list[FD]]:
             ids.add(int(link_ops.link_info(fd.raw).info.id))
             fd.close()
     assert wait_for(lambda: not (ids & link_ids())), f"links left: {ids & link_ids()}"
-
-
-def counter(coll: bpfnest.Collection, slot: int) -> int:
-    raw = coll.maps["counts"].lookup(slot)
-    assert raw is not None
-    return int.from_bytes(raw, "little")
-
-
-def link_id(fd: FD) -> int:
-    return int(link_ops.link_info(fd.raw).info.id)
-
-
-def closed_and_gone(fd: FD) -> bool:
-    """Close ``fd``; True once the kernel has forgotten the link."""
-    lid = link_id(fd)
-    fd.close()
-    return wait_for(lambda: lid not in link_ids())
 
 
 # ------------------------------------------------------------------ XDP
@@ -307,17 +272,10 @@ def test_cgroup_prog_attach_and_detach(cgroup: Cgroup, objs: Callable[[str], str
 
 # ------------------------------------------------------------------ raw_tp
 
-_GETPGID = {"x86_64": 121, "aarch64": 155, "riscv64": 155, "loongarch64": 155}
-
 
 @pytest.fixture
 def trace(objs: Callable[[str], str]) -> Iterator[bpfnest.Collection]:
-    machine = os.uname().machine
-    if machine not in _GETPGID:
-        pytest.skip(f"getpgid syscall number unknown here ({machine})")
-    with bpfnest.CollectionSpec.from_file(objs("trace_count")).load() as coll:
-        coll.maps["config"].update(0, os.getpid())
-        coll.maps["config"].update(1, _GETPGID[machine])
+    with trace_counts(objs) as coll:
         yield coll
 
 

@@ -1,7 +1,7 @@
-/* Tracing hooks: count the calls of one process (its tgid in config[0]) on a
- * tracepoint (syscalls/sys_enter_getpgid, slot 0), a raw tracepoint
- * (sys_enter for the syscall number in config[1], slot 1) and an uprobe
- * (slot 2). */
+/* Tracing hooks: count the calls of one process (its tgid in config[0]; 0
+ * counts every process) on a tracepoint (syscalls/sys_enter_getpgid, slot 0),
+ * a raw tracepoint (sys_enter for the syscall number in config[1], slot 1) and
+ * an uprobe (slot 2). */
 #include "common.h"
 
 struct {
@@ -27,9 +27,10 @@ static __always_inline __u64 setting(__u32 slot)
 
 static __always_inline void count(__u32 slot)
 {
+	__u64 want = setting(0);
 	__u64 *n;
 
-	if ((bpf_get_current_pid_tgid() >> 32) != setting(0))
+	if (want && (bpf_get_current_pid_tgid() >> 32) != want)
 		return;
 	n = bpf_map_lookup_elem(&counts, &slot);
 	if (n)
