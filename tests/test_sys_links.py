@@ -21,7 +21,7 @@ from netns import Cgroup, Veth, closed_and_gone, counter, link_id, link_ids, tra
 
 import bpfnest
 from bpfnest import AttachType
-from bpfnest._sys import link_ops
+from bpfnest._sys import link_ops, ops
 from bpfnest._sys.fd import FD
 
 pytestmark = pytest.mark.usefixtures("kernel")
@@ -146,8 +146,6 @@ def test_link_by_id_and_pin(
     again = link_ops.link_get_fd_by_id(lid)
     links.append(again)
     assert link_id(again) == lid
-    from bpfnest._sys import ops
-
     path = os.path.join(bpffs, "xdp_link")
     ops.obj_pin(fd.raw, path)
     pinned = ops.obj_get(path)
@@ -159,6 +157,27 @@ def test_link_by_id_and_pin(
     assert wait_for(lambda: counter(xdp, 0) == 2)
     os.unlink(path)
     assert wait_for(lambda: lid not in link_ids())
+
+
+def test_leak_guard_reports_a_link_left_behind(
+    veth: Veth, xdp: bpfnest.Collection, bpffs: str
+) -> None:
+    from conftest import LeakCheck
+
+    check = LeakCheck()
+    fd = link_ops.link_create(xdp.programs["count_pass"].fd, veth.ifindex, AttachType.XDP)
+    lid = link_id(fd)
+    path = os.path.join(bpffs, "kept")
+    try:
+        ops.obj_pin(fd.raw, path)
+        fd.close()
+        problems = check.problems(timeout=0.2)
+        assert problems == [f"BPF links leaked (ids still in the system): [{lid}]"], problems
+    finally:
+        fd.close()
+        os.unlink(path)
+    assert wait_for(lambda: lid not in link_ids())
+    assert check.problems() == []
 
 
 # ------------------------------------------------------------------ tcx
