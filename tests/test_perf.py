@@ -10,6 +10,7 @@ import errno
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from conftest import skip_or_fail
 pytestmark = pytest.mark.usefixtures("kernel")
 
 LINK_PERF_EVENT = 7
-PERF_EVENT_UPROBE, PERF_EVENT_TRACEPOINT = 1, 5
+PERF_EVENT_UPROBE, PERF_EVENT_URETPROBE, PERF_EVENT_TRACEPOINT = 1, 2, 5
 KPROBE_PMU = Path("/sys/bus/event_source/devices/kprobe")
 
 
@@ -144,6 +145,7 @@ def libc_path() -> str:
 
 
 def test_uprobe_on_libc_getpid(trace: bpfnest.Collection, fds: list[FD]) -> None:
+    trace.maps["config"].update(0, 0)  # the program counts every process: the event filters
     path = libc_path()
     offset = symbol_offset(path, "getpid")
     event = perf.probe_open("uprobe", path, offset, pid=os.getpid())
@@ -158,6 +160,10 @@ def test_uprobe_on_libc_getpid(trace: bpfnest.Collection, fds: list[FD]) -> None
     assert os.path.realpath(got.name) == os.path.realpath(path)
     for _ in range(9):
         os.getpid()
+    assert counter(trace, 2) == 9
+    # The event has pid=this process: another process calling getpid does not count.
+    code = "import os\nfor _ in range(50): os.getpid()"
+    subprocess.run([sys.executable, "-c", code], check=True)
     assert counter(trace, 2) == 9
     assert closed_and_gone(link)
     os.getpid()
@@ -209,9 +215,18 @@ def test_uprobe_on_a_function_of_a_test_binary(
     perf.enable(event.raw)
     subprocess.run([probed, "13"], check=True)
     assert counter(trace, 2) == 13
+    # A uretprobe on the same function, through a perf link: each call counts twice.
+    ret = perf.probe_open("uprobe", probed, offset, retprobe=True)
+    fds.append(ret)
+    link = link_ops.link_create(trace.programs["uprobe_hit"].fd, ret.raw, AttachType.PERF_EVENT)
+    fds.append(link)
+    assert link_ops.link_info(link.raw).info.perf_event.type == PERF_EVENT_URETPROBE
+    subprocess.run([probed, "5"], check=True)
+    assert counter(trace, 2) == 23
     event.close()
+    assert closed_and_gone(link)
     subprocess.run([probed, "4"], check=True)
-    assert counter(trace, 2) == 13
+    assert counter(trace, 2) == 23
 
 
 def test_symbol_offset(probed: str, tmp_path: Path) -> None:

@@ -185,9 +185,9 @@ class Rtnetlink:
         replies: list[tuple[int, bytes]] = []
         while True:
             data = self._sock.recv(_RECV_SIZE)
-            for mtype, mflags, mseq, body_ in _messages(data):
-                if mseq != seq:
-                    continue  # a late reply to an earlier request
+            for mtype, mflags, mseq, mpid, body_ in _messages(data):
+                if mseq != seq or mpid not in (self._port, 0):
+                    continue  # a late reply to an earlier request, or not ours
                 if mtype == NLMSG_DONE:
                     # A dump that failed part-way says so here (an int errno).
                     if len(body_) >= 4 and struct.unpack_from("=i", body_)[0] < 0:
@@ -201,13 +201,14 @@ class Rtnetlink:
                     return replies
 
 
-def _messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
+def _messages(data: bytes) -> Iterator[tuple[int, int, int, int, bytes]]:
+    """(type, flags, seq, port id, body) of each message in one datagram."""
     pos = 0
     while pos + _NLMSGHDR.size <= len(data):
-        length, mtype, mflags, seq, _pid = _NLMSGHDR.unpack_from(data, pos)
+        length, mtype, mflags, seq, pid = _NLMSGHDR.unpack_from(data, pos)
         if length < _NLMSGHDR.size or pos + length > len(data):
             raise OSError(errno.EBADMSG, "rtnetlink: malformed message")
-        yield mtype, mflags, seq, data[pos + _NLMSGHDR.size : pos + length]
+        yield mtype, mflags, seq, pid, data[pos + _NLMSGHDR.size : pos + length]
         pos += _align(length)
 
 
