@@ -77,12 +77,14 @@ def test_tracepoint_through_a_perf_link(trace: bpfnest.Collection, fds: list[FD]
     prog = trace.programs["tp_getpgid"]
     event = perf.tracepoint_open("syscalls", "sys_enter_getpgid")
     fds.append(event)
-    link = link_ops.link_create(prog.fd, event.raw, AttachType.PERF_EVENT)
+    link = link_ops.link_create(prog.fd, event.raw, AttachType.PERF_EVENT, bpf_cookie=0xC0FFEE)
     fds.append(link)
     got = link_ops.link_info(link.raw)
     assert (got.info.type, got.info.prog_id, got.info.perf_event.type, got.name) == (
         LINK_PERF_EVENT, prog.id, PERF_EVENT_TRACEPOINT, "sys_enter_getpgid",
     )  # fmt: skip
+    tracepoint = got.info.perf_event.tracepoint
+    assert (tracepoint.name_len, tracepoint.cookie) == (len("sys_enter_getpgid") + 1, 0xC0FFEE)
     for _ in range(7):
         os.getpgid(0)
     assert counter(trace, 0) == 7

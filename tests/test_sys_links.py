@@ -300,9 +300,10 @@ def trace(objs: Callable[[str], str]) -> Iterator[bpfnest.Collection]:
 
 def test_raw_tracepoint_counts_syscalls(trace: bpfnest.Collection, links: list[FD]) -> None:
     prog = trace.programs["raw_sys_enter"]
-    fd = link_ops.raw_tracepoint_open("sys_enter", prog.fd)
+    fd = link_ops.raw_tracepoint_open("sys_enter", prog.fd, cookie=77)
     links.append(fd)
     got = link_ops.link_info(fd.raw)
+    assert got.info.raw_tracepoint.cookie == 77
     assert (got.info.type, got.info.prog_id, got.name) == (
         LINK_RAW_TRACEPOINT,
         prog.id,
@@ -321,3 +322,22 @@ def test_raw_tracepoint_unknown_name(trace: bpfnest.Collection) -> None:
     with pytest.raises(OSError) as caught:
         link_ops.raw_tracepoint_open("no_such_tracepoint_here", trace.programs["raw_sys_enter"].fd)
     assert caught.value.errno == errno.ENOENT
+
+
+def test_a_program_of_the_wrong_type_is_einval(
+    veth: Veth, xdp: bpfnest.Collection, tc: bpfnest.Collection, trace: bpfnest.Collection,
+    links: list[FD],
+) -> None:  # fmt: skip
+    """What the kernel answers (the link layer names both types before asking)."""
+    cases = [
+        (tc.programs["count_pass"], veth.ifindex, AttachType.XDP),
+        (xdp.programs["count_pass"], veth.ifindex, AttachType.TCX_INGRESS),
+        (trace.programs["raw_sys_enter"], veth.ifindex, AttachType.XDP),
+    ]
+    for prog, target, attach_type in cases:
+        with pytest.raises(OSError) as caught:
+            links.append(link_ops.link_create(prog.fd, target, attach_type))
+        assert caught.value.errno == errno.EINVAL, (prog.name, attach_type)
+    with pytest.raises(OSError) as caught:
+        links.append(link_ops.raw_tracepoint_open("sys_enter", xdp.programs["count_pass"].fd))
+    assert caught.value.errno == errno.EINVAL
