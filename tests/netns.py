@@ -29,9 +29,11 @@ import contextlib
 import ctypes
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -113,9 +115,16 @@ def setns(fd: int, nstype: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
+def ip_command() -> str | None:
+    """Where iproute2's ``ip`` is (also looking in the sbin directories)."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    return shutil.which("ip", path=search)
+
+
 def ip(*args: str, check: bool = True) -> str:
-    """Run ``ip ARGS``; return its stdout; fail the test with its stderr."""
-    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    """Run ``ip ARGS``; return its stdout; raise with its stderr when it fails."""
+    command = ip_command() or "ip"
+    proc = subprocess.run([command, *args], capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
     return proc.stdout
@@ -194,13 +203,8 @@ def _mac(ns: str, ifname: str) -> str:
 def veth(kernel: None) -> Iterator[Veth]:
     """Two fresh network namespaces joined by a veth pair; the test runs in the
     host one. Everything is removed at the end, also when the set-up fails."""
-    if (
-        not os.path.exists("/usr/sbin/ip")
-        and subprocess.run(
-            ["sh", "-c", "command -v ip"], capture_output=True, check=False
-        ).returncode
-    ):
-        skip_or_fail("iproute2 (ip) is not installed")
+    if ip_command() is None:
+        skip_or_fail("iproute2 (ip) is not installed (apt-get install iproute2)")
     tag = f"bn{os.getpid()}x{next(_counter)}"
     pair = Veth(f"{tag}h", f"{tag}p")
     made: list[str] = []
@@ -279,6 +283,8 @@ class Cgroup:
                     f.write("0")
                 func()
                 status = 0
+            except BaseException:
+                traceback.print_exc()  # pytest shows the child's stderr with the failure
             finally:
                 os._exit(status)
         deadline = time.monotonic() + timeout
