@@ -192,9 +192,14 @@ def link_info(fd: int) -> LinkInfo:
         if size == 0:
             return LinkInfo(info, "")
         buf = ctypes.create_string_buffer(size)
+        # A fresh struct: only the type (for _name_field), the buffer and its size.
         again = BpfLinkInfo(type=info.type)
-        again.perf_event.type = info.perf_event.type  # 0 unless a perf event
-        struct, ptr_field, len_field = _name_field(again) or ("", "", "")
+        if int(info.type) == _PERF_EVENT:
+            again.perf_event.type = info.perf_event.type
+        field = _name_field(again)
+        if field is None:  # not reached: the same type as ``info``
+            return LinkInfo(info, "")
+        struct, ptr_field, len_field = field
         setattr(struct, ptr_field, ctypes.addressof(buf))
         setattr(struct, len_field, size)
         try:
