@@ -6,13 +6,14 @@ not usable here; under ``CI=true`` or ``BPFNEST_REQUIRE_KERNEL=1`` that skip
 is a failure, so CI proves the kernel tests ran.
 
 Every test runs under a leak guard: file descriptors of this process, FDs the
-library closed only through its safety net, and BPF maps or programs that this
-process created during the test and that are still in the system afterwards
-(held by a pin or an outer map) all fail the test. Only what this process
+library closed only through its safety net, and BPF maps, programs or links
+that this process created during the test and that are still in the system
+afterwards (held by a pin or an outer map) all fail the test. Only what this process
 created counts: another process making maps at the same time cannot fail a
 test here. ``bpfnest._sys.ops.bpf`` is wrapped to record the id of every map
 and program this process creates (one extra info call per creation, in tests
-only); so is ``ops.bpf_fd``, which the commands that create an fd go through.
+only); so is ``ops.bpf_fd``, which the commands that create an fd go through,
+and ``link_ops.bpf_fd`` for links.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any, NoReturn
 import pytest
 
 from bpfnest._sys import fd as fdmod
-from bpfnest._sys import ops
+from bpfnest._sys import link_ops, ops
 from bpfnest._sys.uapi import Cmd
 
 fdmod.set_tracing(True)
@@ -78,6 +79,7 @@ def kernel(kernel_reason: str | None) -> None:
 # Ids of every map and program this process (or a test's fork of it) created.
 created_maps: set[int] = set()
 created_progs: set[int] = set()
+created_links: set[int] = set()
 _real_bpf = ops.bpf
 _real_bpf_fd = ops.bpf_fd
 
@@ -87,6 +89,8 @@ def _record(cmd: Cmd, raw: int) -> None:
         created_maps.add(ops.map_info(raw).id)
     elif cmd == Cmd.PROG_LOAD:
         created_progs.add(ops.prog_info(raw).id)
+    elif cmd in (Cmd.LINK_CREATE, Cmd.RAW_TRACEPOINT_OPEN):
+        created_links.add(int(link_ops.link_info(raw).info.id))
 
 
 def _recording_bpf(cmd: Cmd, attr: Any) -> int:
@@ -103,6 +107,7 @@ def _recording_bpf_fd(cmd: Cmd, attr: Any) -> fdmod.FD:
 
 ops.bpf = _recording_bpf  # type: ignore[assignment]
 ops.bpf_fd = _recording_bpf_fd
+link_ops.bpf_fd = _recording_bpf_fd
 
 
 def _system_ids(cmd: Cmd) -> set[int]:
@@ -127,6 +132,11 @@ def own_map_ids() -> set[int]:
 def own_prog_ids() -> set[int]:
     """The programs this process loaded that still exist in the system."""
     return _system_ids(Cmd.PROG_GET_NEXT_ID) & created_progs
+
+
+def own_link_ids() -> set[int]:
+    """The BPF links this process created that still exist in the system."""
+    return _system_ids(Cmd.LINK_GET_NEXT_ID) & created_links
 
 
 def _open_fds() -> set[int]:
@@ -164,6 +174,7 @@ class LeakCheck:
         self.finalized_before = len(fdmod.finalized)
         self.maps_before = own_map_ids()
         self.progs_before = own_prog_ids()
+        self.links_before = own_link_ids()
 
     def problems(self, timeout: float = 5.0) -> list[str]:
         problems = []
@@ -181,6 +192,9 @@ class LeakCheck:
         leaked = wait_progs_gone(own_prog_ids() - self.progs_before, timeout)
         if leaked:
             problems.append(f"BPF programs leaked (ids still in the system): {sorted(leaked)}")
+        leaked = _wait_gone(own_link_ids() - self.links_before, Cmd.LINK_GET_NEXT_ID, timeout)
+        if leaked:
+            problems.append(f"BPF links leaked (ids still in the system): {sorted(leaked)}")
         return problems
 
 
@@ -238,7 +252,8 @@ def compile_bpf(name: str, target: str = "bpfel") -> str:
     src = os.path.join(BPF_DIR, f"{name}.c")
     flags = _clang_flags(target)
     h = hashlib.sha256()
-    for path in (src, os.path.join(BPF_DIR, "common.h")):
+    headers = sorted(n for n in os.listdir(BPF_DIR) if n.endswith(".h"))
+    for path in (src, *(os.path.join(BPF_DIR, n) for n in headers)):
         with open(path, "rb") as f:
             h.update(f.read())
     h.update(" ".join(flags).encode())
@@ -260,3 +275,7 @@ def compile_bpf(name: str, target: str = "bpfel") -> str:
 def objs() -> Any:
     """``objs(name, target="bpfel") -> path`` of tests/bpf/<name>.c compiled by clang."""
     return compile_bpf
+
+
+# Attach tests: a veth pair across two network namespaces, a child cgroup2 (tests/netns.py).
+from netns import cgroup, veth  # noqa: E402, F401

@@ -73,6 +73,62 @@ NOT_IN_SYSTEM_HEADER = frozenset(
 )
 
 
+# Link structs of the 6.18 uapi that 6.1 lacks whole (every field skipped there),
+# and single link fields that came after 6.1.
+_CLASSES_AFTER_6_1 = (
+    "LinkCreateNetfilter",
+    "LinkCreateTcx",
+    "LinkCreateUprobeMulti",
+    "LinkCreateNetkit",
+    "LinkCreateCgroup",
+    "LinkInfoStructOps",
+    "LinkInfoNetfilter",
+    "LinkInfoKprobeMulti",
+    "LinkInfoUprobeMulti",
+    "LinkInfoPerfEvent",
+    "LinkInfoPerfUprobe",
+    "LinkInfoPerfKprobe",
+    "LinkInfoPerfTracepoint",
+    "LinkInfoPerfEventEvent",
+    "LinkInfoTcx",
+    "LinkInfoNetkit",
+    "LinkInfoSockmap",
+)
+_LINK_FIELDS_AFTER_6_1 = (
+    "ProgAttachAttr.target_ifindex",
+    "ProgAttachAttr.relative_fd",
+    "ProgAttachAttr.relative_id",
+    "ProgAttachAttr.expected_revision",
+    "RawTracepointAttr.cookie",
+    "LinkCreateAttr.map_fd",
+    "LinkCreateAttr.netfilter",
+    "LinkCreateAttr.tcx",
+    "LinkCreateAttr.uprobe_multi",
+    "LinkCreateAttr.netkit",
+    "LinkCreateAttr.cgroup",
+    "LinkUpdateAttr.new_map_fd",
+    "LinkUpdateAttr.old_map_fd",
+    "BpfLinkInfo.struct_ops",
+    "BpfLinkInfo.netfilter",
+    "BpfLinkInfo.kprobe_multi",
+    "BpfLinkInfo.uprobe_multi",
+    "BpfLinkInfo.perf_event",
+    "BpfLinkInfo.tcx",
+    "BpfLinkInfo.netkit",
+    "BpfLinkInfo.sockmap",
+    "LinkInfoRawTracepoint.cookie",
+    "LinkInfoTracing.cookie",
+    "PerfEventAttr.aux_action",  # 6.13: was `__u32 __reserved_3`
+    "PerfEventAttr.aux_start_paused",
+    "PerfEventAttr.aux_pause",
+    "PerfEventAttr.aux_resume",
+    "PerfEventAttr.__reserved_3",
+    "PerfEventAttr.config3",  # 6.3
+    "BpfLinkInfo.raw_tracepoint",  # 6.1's is smaller (no cookie)
+    "BpfLinkInfo.tracing",
+)
+
+
 # --- the Python side --------------------------------------------------------
 
 
@@ -138,6 +194,11 @@ def uapi_constants() -> dict[str, int]:
     }
 
 
+NOT_IN_SYSTEM_HEADER = NOT_IN_SYSTEM_HEADER | frozenset(
+    _LINK_FIELDS_AFTER_6_1
+    + tuple(f.label for name in _CLASSES_AFTER_6_1 for f in fields(uapi.ATTR_CLASSES[name][0]))
+)
+
 ALL_LABELS = frozenset(
     [f.label for cls, _ in uapi.ATTR_CLASSES.values() for f in fields(cls)]
     + [f"Cmd.{name}" for name in uapi.Cmd.__members__]
@@ -163,6 +224,9 @@ def static_asserts(*, skip: frozenset[str] = frozenset(), max_cmd: bool = False)
         ctype, member = split_path(path)
         cls_fields = list(fields(cls))
         prefix = f"{member}." if member else ""
+        # Offsets in a class are from the start of its own struct; a nested member
+        # (link_create.tcx) starts somewhere inside the C type.
+        base = f" - __builtin_offsetof({ctype}, {member})" if member else ""
         previous: Field | None = None
         for f in cls_fields:
             if f.label in skip:
@@ -177,15 +241,21 @@ def static_asserts(*, skip: frozenset[str] = frozenset(), max_cmd: bool = False)
                 lines.append(
                     f"unsigned int bitfield_{len(lines)}({ctype} *p) {{ return p->{designator}; }}"
                 )
-                if previous is not None:
+                # (after another bitfield there is no offset to take, and a union
+                # member overlaps: the BTF test below checks each bit offset then)
+                if (
+                    previous is not None
+                    and previous.bits is None
+                    and f.offset >= previous.offset + previous.size
+                ):
                     end = (
-                        f"__builtin_offsetof({ctype}, {prefix}{previous.name})"
+                        f"__builtin_offsetof({ctype}, {prefix}{previous.name}){base}"
                         f" + sizeof((({ctype} *)0)->{prefix}{previous.name})"
                     )
                     check(f"{end} == {f.offset}", f"{f.label}: bitfield unit at {f.offset}")
             else:
                 check(
-                    f"__builtin_offsetof({ctype}, {designator}) == {f.offset}",
+                    f"__builtin_offsetof({ctype}, {designator}){base} == {f.offset}",
                     f"{f.label}: offset {f.offset}",
                 )
                 check(f"sizeof{lvalue} == {f.size}", f"{f.label}: size {f.size}")
@@ -301,7 +371,16 @@ def test_attr_classes_cover_every_structure() -> None:
         and obj.__module__ == uapi.__name__
     }
     listed = {cls for cls, _ in uapi.ATTR_CLASSES.values()}
-    assert defined - listed == set(), "Structure classes missing from ATTR_CLASSES"
+    # An anonymous struct (link_create's iter_info) has no C path of its own: its
+    # fields are checked, flattened, as fields of the class that holds it.
+    anonymous = {
+        spec[1]
+        for cls in defined
+        for sub in [cls, *(spec[1] for spec in cls._fields_ if isinstance(spec[1], type))]
+        for spec in getattr(sub, "_fields_", ())
+        if spec[0] in getattr(sub, "_anonymous_", ())
+    }
+    assert defined - listed - anonymous == set(), "Structure classes missing from ATTR_CLASSES"
     assert listed - defined == set()
     assert {name: cls.__name__ for name, (cls, _) in uapi.ATTR_CLASSES.items()} == {
         name: name for name in uapi.ATTR_CLASSES
@@ -325,10 +404,22 @@ def test_every_union_is_an_anonymous_member_of_a_checked_class() -> None:
     assert unions - anonymous == set()
 
 
+# The kernel's own structs of 4 bytes (only u32 members); the others are 8-aligned.
+FOUR_BYTE_STRUCTS = frozenset(
+    {
+        "LinkDetachAttr",
+        "LinkInfoIterMap",
+        "LinkInfoXdp",
+        "LinkInfoStructOps",
+    }
+)
+
+
 @pytest.mark.parametrize("name", list(uapi.ATTR_CLASSES))
 def test_size_is_a_multiple_of_8(name: str) -> None:
     cls, _ = uapi.ATTR_CLASSES[name]
-    assert ctypes.sizeof(cls) % 8 == 0, f"{name}: sizeof {ctypes.sizeof(cls)}"
+    step = 4 if name in FOUR_BYTE_STRUCTS else 8
+    assert ctypes.sizeof(cls) % step == 0, f"{name}: sizeof {ctypes.sizeof(cls)}"
 
 
 @pytest.mark.parametrize(
@@ -355,7 +446,8 @@ def test_skip_list_names_real_fields() -> None:
 
 
 def test_layout_matches_system_header(tmp_path: Path) -> None:
-    source = "#include <linux/bpf.h>\n" + static_asserts(skip=NOT_IN_SYSTEM_HEADER)
+    source = "#include <linux/bpf.h>\n#include <linux/perf_event.h>\n"
+    source += static_asserts(skip=NOT_IN_SYSTEM_HEADER)
     source += "".join(
         f'_Static_assert({name} == {value}, "{name} == {value}");\n'
         for name, value in uapi_constants().items()
@@ -404,8 +496,24 @@ def _btf_members(
             yield m["name"], offset, m.get("bitfield_size")
 
 
+def _btf_member(
+    btf: dict[int, dict[str, Any]], record: dict[str, Any], name: str
+) -> dict[str, Any] | None:
+    """The type of member ``name`` of ``record``, looking through anonymous members."""
+    for m in record["members"]:
+        target = _resolve(btf, m["type_id"])
+        if m["name"] == name:
+            return target
+        if m["name"] == "(anon)" and target["kind"] in ("STRUCT", "UNION"):
+            found = _btf_member(btf, target, name)
+            if found is not None:
+                return found
+    return None
+
+
 def _btf_record(btf: dict[int, dict[str, Any]], path: str, first: str) -> dict[str, Any] | None:
-    """The BTF struct for an ATTR_CLASSES path; an anonymous one by its first field."""
+    """The BTF struct for an ATTR_CLASSES path (``member.member`` walks nested named
+    members, as ``link_create.tcx``); an anonymous one by its first field."""
     ctype, member = split_path(path)
     kind, name = ctype.split()
     top = next(
@@ -413,11 +521,14 @@ def _btf_record(btf: dict[int, dict[str, Any]], path: str, first: str) -> dict[s
     )
     if top is None or (not member and kind == "struct"):
         return top
+    if member:
+        record: dict[str, Any] | None = top
+        for part in member.split("."):
+            record = _btf_member(btf, record, part) if record is not None else None
+        return record
     for m in top["members"]:
         target = _resolve(btf, m["type_id"])
-        if member and m["name"] == member:
-            return target
-        if not member and m["name"] == "(anon)" and target["kind"] == "STRUCT":
+        if m["name"] == "(anon)" and target["kind"] == "STRUCT":
             leaves = list(_btf_members(btf, target))
             if leaves and leaves[0][0] == first:
                 return target

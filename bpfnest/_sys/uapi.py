@@ -3,7 +3,8 @@
 Hand-written until ``tools/gen_uapi.py`` exists, so treat it as if it were
 generated: one :class:`ctypes.Structure` per command family of
 ``union bpf_attr``, plus ``struct bpf_map_info``, ``struct bpf_prog_info`` and
-``struct bpf_btf_info``, with the field names of ``include/uapi/linux/bpf.h``.
+``struct bpf_btf_info``, with the field names of ``include/uapi/linux/bpf.h``; and
+``struct perf_event_attr`` of ``perf_event.h`` for attaching to perf events.
 Pointers (``__aligned_u64``) are ``c_uint64`` holding an address. Nested
 anonymous unions are ``_anonymous_`` members, so ``attr.value`` and
 ``attr.next_key`` both work.
@@ -23,11 +24,14 @@ from __future__ import annotations
 
 import ctypes
 import enum
-from ctypes import c_char, c_int32, c_uint8, c_uint32, c_uint64
+from ctypes import c_char, c_int32, c_uint8, c_uint16, c_uint32, c_uint64
 
 __all__ = [
     "ATTR_CLASSES",
+    "BPF_F_ALLOW_MULTI",
+    "BPF_F_ALLOW_OVERRIDE",
     "BPF_F_RDONLY",
+    "BPF_F_REPLACE",
     "BPF_F_TEST_RUN_ON_CPU",
     "BPF_F_TEST_XDP_LIVE_FRAMES",
     "BPF_F_WRONLY",
@@ -42,17 +46,53 @@ __all__ = [
     "BPF_PSEUDO_MAP_VALUE",
     "BPF_TAG_SIZE",
     "BpfBtfInfo",
+    "BpfLinkInfo",
     "BpfMapInfo",
     "BpfProgInfo",
     "BtfLoadAttr",
     "Cmd",
     "GetIdAttr",
     "InfoAttr",
+    "LinkCreateAttr",
+    "LinkCreateCgroup",
+    "LinkCreateKprobeMulti",
+    "LinkCreateNetfilter",
+    "LinkCreateNetkit",
+    "LinkCreatePerfEvent",
+    "LinkCreateTcx",
+    "LinkCreateTracing",
+    "LinkCreateUprobeMulti",
+    "LinkDetachAttr",
+    "LinkInfoCgroup",
+    "LinkInfoIter",
+    "LinkInfoIterCgroup",
+    "LinkInfoIterMap",
+    "LinkInfoIterTask",
+    "LinkInfoKprobeMulti",
+    "LinkInfoNetfilter",
+    "LinkInfoNetkit",
+    "LinkInfoNetns",
+    "LinkInfoPerfEvent",
+    "LinkInfoPerfEventEvent",
+    "LinkInfoPerfKprobe",
+    "LinkInfoPerfTracepoint",
+    "LinkInfoPerfUprobe",
+    "LinkInfoRawTracepoint",
+    "LinkInfoSockmap",
+    "LinkInfoStructOps",
+    "LinkInfoTcx",
+    "LinkInfoTracing",
+    "LinkInfoUprobeMulti",
+    "LinkInfoXdp",
+    "LinkUpdateAttr",
     "MapBatchAttr",
     "MapCreateAttr",
     "MapElemAttr",
     "ObjAttr",
+    "PerfEventAttr",
+    "ProgAttachAttr",
     "ProgLoadAttr",
+    "RawTracepointAttr",
     "TestRunAttr",
 ]
 
@@ -404,6 +444,595 @@ class BpfBtfInfo(ctypes.Structure):
     ]
 
 
+# --- links and attaching (BPF_LINK_*, BPF_PROG_ATTACH, BPF_RAW_TRACEPOINT_OPEN) --
+
+# attach_flags of BPF_PROG_ATTACH (cgroups) and flags of BPF_LINK_UPDATE.
+BPF_F_ALLOW_OVERRIDE = 1 << 0
+BPF_F_ALLOW_MULTI = 1 << 1
+BPF_F_REPLACE = 1 << 2
+
+
+class _TargetFd(ctypes.Union):
+    _fields_ = [
+        ("target_fd", c_uint32),
+        ("target_ifindex", c_uint32),
+    ]
+
+
+class _Relative(ctypes.Union):
+    _fields_ = [
+        ("relative_fd", c_uint32),
+        ("relative_id", c_uint32),
+    ]
+
+
+class ProgAttachAttr(ctypes.Structure):
+    """BPF_PROG_ATTACH and BPF_PROG_DETACH (anonymous struct of ``union bpf_attr``)."""
+
+    _anonymous_ = ("_u_target", "_u_relative")
+    _fields_ = [
+        ("_u_target", _TargetFd),
+        ("attach_bpf_fd", c_uint32),
+        ("attach_type", c_uint32),
+        ("attach_flags", c_uint32),
+        ("replace_bpf_fd", c_uint32),
+        ("_u_relative", _Relative),
+        ("expected_revision", c_uint64),
+    ]
+
+
+class RawTracepointAttr(ctypes.Structure):
+    """BPF_RAW_TRACEPOINT_OPEN (``union bpf_attr.raw_tracepoint``)."""
+
+    _fields_ = [
+        ("name", c_uint64),
+        ("prog_fd", c_uint32),
+        ("cookie", c_uint64),
+    ]
+
+
+class LinkCreatePerfEvent(ctypes.Structure):
+    """``link_create.perf_event``: BPF_PERF_EVENT links (5.15)."""
+
+    _fields_ = [("bpf_cookie", c_uint64)]
+
+
+class LinkCreateKprobeMulti(ctypes.Structure):
+    """``link_create.kprobe_multi``."""
+
+    _fields_ = [
+        ("flags", c_uint32),
+        ("cnt", c_uint32),
+        ("syms", c_uint64),
+        ("addrs", c_uint64),
+        ("cookies", c_uint64),
+    ]
+
+
+class LinkCreateTracing(ctypes.Structure):
+    """``link_create.tracing``: fentry/fexit/fmod_ret/lsm/tp_btf links."""
+
+    _fields_ = [
+        ("target_btf_id", c_uint32),
+        ("cookie", c_uint64),
+    ]
+
+
+class LinkCreateNetfilter(ctypes.Structure):
+    """``link_create.netfilter``."""
+
+    _fields_ = [
+        ("pf", c_uint32),
+        ("hooknum", c_uint32),
+        ("priority", c_int32),
+        ("flags", c_uint32),
+    ]
+
+
+class LinkCreateTcx(ctypes.Structure):
+    """``link_create.tcx``: BPF_TCX_INGRESS/EGRESS ordering (6.6)."""
+
+    _anonymous_ = ("_u_relative",)
+    _fields_ = [
+        ("_u_relative", _Relative),
+        ("expected_revision", c_uint64),
+    ]
+
+
+class LinkCreateUprobeMulti(ctypes.Structure):
+    """``link_create.uprobe_multi``."""
+
+    _fields_ = [
+        ("path", c_uint64),
+        ("offsets", c_uint64),
+        ("ref_ctr_offsets", c_uint64),
+        ("cookies", c_uint64),
+        ("cnt", c_uint32),
+        ("flags", c_uint32),
+        ("pid", c_uint32),
+    ]
+
+
+class LinkCreateNetkit(ctypes.Structure):
+    """``link_create.netkit``."""
+
+    _anonymous_ = ("_u_relative",)
+    _fields_ = [
+        ("_u_relative", _Relative),
+        ("expected_revision", c_uint64),
+    ]
+
+
+class LinkCreateCgroup(ctypes.Structure):
+    """``link_create.cgroup``: ordering of cgroup links (6.12)."""
+
+    _anonymous_ = ("_u_relative",)
+    _fields_ = [
+        ("_u_relative", _Relative),
+        ("expected_revision", c_uint64),
+    ]
+
+
+class _ProgOrMap(ctypes.Union):
+    _fields_ = [
+        ("prog_fd", c_uint32),
+        ("map_fd", c_uint32),
+    ]
+
+
+class _LinkIterInfo(ctypes.Structure):
+    _fields_ = [
+        ("iter_info", c_uint64),
+        ("iter_info_len", c_uint32),
+    ]
+
+
+class _LinkCreateTarget(ctypes.Union):
+    _anonymous_ = ("_s_iter",)
+    _fields_ = [
+        ("target_btf_id", c_uint32),
+        ("_s_iter", _LinkIterInfo),
+        ("perf_event", LinkCreatePerfEvent),
+        ("kprobe_multi", LinkCreateKprobeMulti),
+        ("tracing", LinkCreateTracing),
+        ("netfilter", LinkCreateNetfilter),
+        ("tcx", LinkCreateTcx),
+        ("uprobe_multi", LinkCreateUprobeMulti),
+        ("netkit", LinkCreateNetkit),
+        ("cgroup", LinkCreateCgroup),
+    ]
+
+
+class LinkCreateAttr(ctypes.Structure):
+    """BPF_LINK_CREATE (``union bpf_attr.link_create``)."""
+
+    _anonymous_ = ("_u_prog", "_u_target", "_u_opts")
+    _fields_ = [
+        ("_u_prog", _ProgOrMap),
+        ("_u_target", _TargetFd),
+        ("attach_type", c_uint32),
+        ("flags", c_uint32),
+        ("_u_opts", _LinkCreateTarget),
+    ]
+
+
+class _NewProg(ctypes.Union):
+    _fields_ = [
+        ("new_prog_fd", c_uint32),
+        ("new_map_fd", c_uint32),
+    ]
+
+
+class _OldProg(ctypes.Union):
+    _fields_ = [
+        ("old_prog_fd", c_uint32),
+        ("old_map_fd", c_uint32),
+    ]
+
+
+class LinkUpdateAttr(ctypes.Structure):
+    """BPF_LINK_UPDATE (``union bpf_attr.link_update``)."""
+
+    _anonymous_ = ("_u_new", "_u_old")
+    _fields_ = [
+        ("link_fd", c_uint32),
+        ("_u_new", _NewProg),
+        ("flags", c_uint32),
+        ("_u_old", _OldProg),
+    ]
+
+
+class LinkDetachAttr(ctypes.Structure):
+    """BPF_LINK_DETACH (``union bpf_attr.link_detach``)."""
+
+    _fields_ = [("link_fd", c_uint32)]
+
+
+# --- struct bpf_link_info ------------------------------------------------------
+
+
+class LinkInfoRawTracepoint(ctypes.Structure):
+    """``bpf_link_info.raw_tracepoint``: ``tp_name`` is an in/out buffer."""
+
+    _fields_ = [
+        ("tp_name", c_uint64),
+        ("tp_name_len", c_uint32),
+        ("cookie", c_uint64),
+    ]
+
+
+class LinkInfoTracing(ctypes.Structure):
+    """``bpf_link_info.tracing``."""
+
+    _fields_ = [
+        ("attach_type", c_uint32),
+        ("target_obj_id", c_uint32),
+        ("target_btf_id", c_uint32),
+        ("cookie", c_uint64),
+    ]
+
+
+class LinkInfoCgroup(ctypes.Structure):
+    """``bpf_link_info.cgroup``."""
+
+    _fields_ = [
+        ("cgroup_id", c_uint64),
+        ("attach_type", c_uint32),
+    ]
+
+
+class LinkInfoIterMap(ctypes.Structure):
+    """``bpf_link_info.iter.map``."""
+
+    _fields_ = [("map_id", c_uint32)]
+
+
+class LinkInfoIterCgroup(ctypes.Structure):
+    """``bpf_link_info.iter.cgroup``."""
+
+    _fields_ = [
+        ("cgroup_id", c_uint64),
+        ("order", c_uint32),
+    ]
+
+
+class LinkInfoIterTask(ctypes.Structure):
+    """``bpf_link_info.iter.task``."""
+
+    _fields_ = [
+        ("tid", c_uint32),
+        ("pid", c_uint32),
+    ]
+
+
+class _IterTarget1(ctypes.Union):
+    _fields_ = [("map", LinkInfoIterMap)]
+
+
+class _IterTarget2(ctypes.Union):
+    _fields_ = [
+        ("cgroup", LinkInfoIterCgroup),
+        ("task", LinkInfoIterTask),
+    ]
+
+
+class LinkInfoIter(ctypes.Structure):
+    """``bpf_link_info.iter``: ``target_name`` is an in/out buffer."""
+
+    _anonymous_ = ("_u_1", "_u_2")
+    _fields_ = [
+        ("target_name", c_uint64),
+        ("target_name_len", c_uint32),
+        ("_u_1", _IterTarget1),
+        ("_u_2", _IterTarget2),
+    ]
+
+
+class LinkInfoNetns(ctypes.Structure):
+    """``bpf_link_info.netns``."""
+
+    _fields_ = [
+        ("netns_ino", c_uint32),
+        ("attach_type", c_uint32),
+    ]
+
+
+class LinkInfoXdp(ctypes.Structure):
+    """``bpf_link_info.xdp``."""
+
+    _fields_ = [("ifindex", c_uint32)]
+
+
+class LinkInfoStructOps(ctypes.Structure):
+    """``bpf_link_info.struct_ops``."""
+
+    _fields_ = [("map_id", c_uint32)]
+
+
+class LinkInfoNetfilter(ctypes.Structure):
+    """``bpf_link_info.netfilter``."""
+
+    _fields_ = [
+        ("pf", c_uint32),
+        ("hooknum", c_uint32),
+        ("priority", c_int32),
+        ("flags", c_uint32),
+    ]
+
+
+class LinkInfoKprobeMulti(ctypes.Structure):
+    """``bpf_link_info.kprobe_multi``."""
+
+    _fields_ = [
+        ("addrs", c_uint64),
+        ("count", c_uint32),
+        ("flags", c_uint32),
+        ("missed", c_uint64),
+        ("cookies", c_uint64),
+    ]
+
+
+class LinkInfoUprobeMulti(ctypes.Structure):
+    """``bpf_link_info.uprobe_multi``."""
+
+    _fields_ = [
+        ("path", c_uint64),
+        ("offsets", c_uint64),
+        ("ref_ctr_offsets", c_uint64),
+        ("cookies", c_uint64),
+        ("path_size", c_uint32),
+        ("count", c_uint32),
+        ("flags", c_uint32),
+        ("pid", c_uint32),
+    ]
+
+
+class LinkInfoPerfUprobe(ctypes.Structure):
+    """``bpf_link_info.perf_event.uprobe``: ``file_name`` is an in/out buffer."""
+
+    _fields_ = [
+        ("file_name", c_uint64),
+        ("name_len", c_uint32),
+        ("offset", c_uint32),
+        ("cookie", c_uint64),
+        ("ref_ctr_offset", c_uint64),
+    ]
+
+
+class LinkInfoPerfKprobe(ctypes.Structure):
+    """``bpf_link_info.perf_event.kprobe``: ``func_name`` is an in/out buffer."""
+
+    _fields_ = [
+        ("func_name", c_uint64),
+        ("name_len", c_uint32),
+        ("offset", c_uint32),
+        ("addr", c_uint64),
+        ("missed", c_uint64),
+        ("cookie", c_uint64),
+    ]
+
+
+class LinkInfoPerfTracepoint(ctypes.Structure):
+    """``bpf_link_info.perf_event.tracepoint``: ``tp_name`` is an in/out buffer."""
+
+    # C: `__u32 name_len; __u32 :32;` - the pad is left to alignment.
+    _fields_ = [
+        ("tp_name", c_uint64),
+        ("name_len", c_uint32),
+        ("cookie", c_uint64),
+    ]
+
+
+class LinkInfoPerfEventEvent(ctypes.Structure):
+    """``bpf_link_info.perf_event.event``."""
+
+    _fields_ = [
+        ("config", c_uint64),
+        ("type", c_uint32),
+        ("cookie", c_uint64),
+    ]
+
+
+class _PerfEventKind(ctypes.Union):
+    _fields_ = [
+        ("uprobe", LinkInfoPerfUprobe),
+        ("kprobe", LinkInfoPerfKprobe),
+        ("tracepoint", LinkInfoPerfTracepoint),
+        ("event", LinkInfoPerfEventEvent),
+    ]
+
+
+class LinkInfoPerfEvent(ctypes.Structure):
+    """``bpf_link_info.perf_event``: ``type`` is an ``enum bpf_perf_event_type``."""
+
+    # C: `__u32 type; __u32 :32;` - the pad is left to alignment.
+    _anonymous_ = ("_u_kind",)
+    _fields_ = [
+        ("type", c_uint32),
+        ("_u_kind", _PerfEventKind),
+    ]
+
+
+class LinkInfoTcx(ctypes.Structure):
+    """``bpf_link_info.tcx``."""
+
+    _fields_ = [
+        ("ifindex", c_uint32),
+        ("attach_type", c_uint32),
+    ]
+
+
+class LinkInfoNetkit(ctypes.Structure):
+    """``bpf_link_info.netkit``."""
+
+    _fields_ = [
+        ("ifindex", c_uint32),
+        ("attach_type", c_uint32),
+    ]
+
+
+class LinkInfoSockmap(ctypes.Structure):
+    """``bpf_link_info.sockmap``."""
+
+    _fields_ = [
+        ("map_id", c_uint32),
+        ("attach_type", c_uint32),
+    ]
+
+
+class _LinkInfoKind(ctypes.Union):
+    _fields_ = [
+        ("raw_tracepoint", LinkInfoRawTracepoint),
+        ("tracing", LinkInfoTracing),
+        ("cgroup", LinkInfoCgroup),
+        ("iter", LinkInfoIter),
+        ("netns", LinkInfoNetns),
+        ("xdp", LinkInfoXdp),
+        ("struct_ops", LinkInfoStructOps),
+        ("netfilter", LinkInfoNetfilter),
+        ("kprobe_multi", LinkInfoKprobeMulti),
+        ("uprobe_multi", LinkInfoUprobeMulti),
+        ("perf_event", LinkInfoPerfEvent),
+        ("tcx", LinkInfoTcx),
+        ("netkit", LinkInfoNetkit),
+        ("sockmap", LinkInfoSockmap),
+    ]
+
+
+class BpfLinkInfo(ctypes.Structure):
+    """``struct bpf_link_info``: ``type`` is an ``enum bpf_link_type``; the union
+    member that holds data is the one of that type."""
+
+    _anonymous_ = ("_u_kind",)
+    _fields_ = [
+        ("type", c_uint32),
+        ("id", c_uint32),
+        ("prog_id", c_uint32),
+        ("_u_kind", _LinkInfoKind),
+    ]
+
+
+# --- struct perf_event_attr (include/uapi/linux/perf_event.h) ------------------
+
+
+class _SamplePeriod(ctypes.Union):
+    _fields_ = [
+        ("sample_period", c_uint64),
+        ("sample_freq", c_uint64),
+    ]
+
+
+class _Wakeup(ctypes.Union):
+    _fields_ = [
+        ("wakeup_events", c_uint32),
+        ("wakeup_watermark", c_uint32),
+    ]
+
+
+class _Config1(ctypes.Union):
+    _fields_ = [
+        ("bp_addr", c_uint64),
+        ("kprobe_func", c_uint64),
+        ("uprobe_path", c_uint64),
+        ("config1", c_uint64),
+    ]
+
+
+class _Config2(ctypes.Union):
+    _fields_ = [
+        ("bp_len", c_uint64),
+        ("kprobe_addr", c_uint64),
+        ("probe_offset", c_uint64),
+        ("config2", c_uint64),
+    ]
+
+
+class _AuxBits(ctypes.Structure):
+    _fields_ = [
+        ("aux_start_paused", c_uint32, 1),
+        ("aux_pause", c_uint32, 1),
+        ("aux_resume", c_uint32, 1),
+        ("__reserved_3", c_uint32, 29),
+    ]
+
+
+class _AuxAction(ctypes.Union):
+    _anonymous_ = ("_s_bits",)
+    _fields_ = [
+        ("aux_action", c_uint32),
+        ("_s_bits", _AuxBits),
+    ]
+
+
+class PerfEventAttr(ctypes.Structure):
+    """``struct perf_event_attr`` of perf_event_open(2) (PERF_ATTR_SIZE_VER8, 136
+    bytes; the kernel accepts any size it knows, reading a shorter one as zeros)."""
+
+    _anonymous_ = ("_u_period", "_u_wakeup", "_u_config1", "_u_config2", "_u_aux")
+    _fields_ = [
+        ("type", c_uint32),
+        ("size", c_uint32),
+        ("config", c_uint64),
+        ("_u_period", _SamplePeriod),
+        ("sample_type", c_uint64),
+        ("read_format", c_uint64),
+        ("disabled", c_uint64, 1),
+        ("inherit", c_uint64, 1),
+        ("pinned", c_uint64, 1),
+        ("exclusive", c_uint64, 1),
+        ("exclude_user", c_uint64, 1),
+        ("exclude_kernel", c_uint64, 1),
+        ("exclude_hv", c_uint64, 1),
+        ("exclude_idle", c_uint64, 1),
+        ("mmap", c_uint64, 1),
+        ("comm", c_uint64, 1),
+        ("freq", c_uint64, 1),
+        ("inherit_stat", c_uint64, 1),
+        ("enable_on_exec", c_uint64, 1),
+        ("task", c_uint64, 1),
+        ("watermark", c_uint64, 1),
+        ("precise_ip", c_uint64, 2),
+        ("mmap_data", c_uint64, 1),
+        ("sample_id_all", c_uint64, 1),
+        ("exclude_host", c_uint64, 1),
+        ("exclude_guest", c_uint64, 1),
+        ("exclude_callchain_kernel", c_uint64, 1),
+        ("exclude_callchain_user", c_uint64, 1),
+        ("mmap2", c_uint64, 1),
+        ("comm_exec", c_uint64, 1),
+        ("use_clockid", c_uint64, 1),
+        ("context_switch", c_uint64, 1),
+        ("write_backward", c_uint64, 1),
+        ("namespaces", c_uint64, 1),
+        ("ksymbol", c_uint64, 1),
+        ("bpf_event", c_uint64, 1),
+        ("aux_output", c_uint64, 1),
+        ("cgroup", c_uint64, 1),
+        ("text_poke", c_uint64, 1),
+        ("build_id", c_uint64, 1),
+        ("inherit_thread", c_uint64, 1),
+        ("remove_on_exec", c_uint64, 1),
+        ("sigtrap", c_uint64, 1),
+        ("__reserved_1", c_uint64, 26),
+        ("_u_wakeup", _Wakeup),
+        ("bp_type", c_uint32),
+        ("_u_config1", _Config1),
+        ("_u_config2", _Config2),
+        ("branch_sample_type", c_uint64),
+        ("sample_regs_user", c_uint64),
+        ("sample_stack_user", c_uint32),
+        ("clockid", c_int32),
+        ("sample_regs_intr", c_uint64),
+        ("aux_watermark", c_uint32),
+        ("sample_max_stack", c_uint16),
+        ("__reserved_2", c_uint16),
+        ("aux_sample_size", c_uint32),
+        ("_u_aux", _AuxAction),
+        ("sig_data", c_uint64),
+        ("config3", c_uint64),
+    ]
+
+
 # Every Structure above -> (class, C path): "<C type>" or "<C type>.<member>".
 # tests/test_uapi.py checks each one against clang and the kernel's BTF.
 # "union bpf_attr" alone means an anonymous struct of the union, whose
@@ -421,4 +1050,43 @@ ATTR_CLASSES: dict[str, tuple[type[ctypes.Structure], str]] = {
     "BpfMapInfo": (BpfMapInfo, "struct bpf_map_info"),
     "BpfProgInfo": (BpfProgInfo, "struct bpf_prog_info"),
     "BpfBtfInfo": (BpfBtfInfo, "struct bpf_btf_info"),
+    "ProgAttachAttr": (ProgAttachAttr, "union bpf_attr"),
+    "RawTracepointAttr": (RawTracepointAttr, "union bpf_attr.raw_tracepoint"),
+    "LinkCreateAttr": (LinkCreateAttr, "union bpf_attr.link_create"),
+    "LinkCreatePerfEvent": (LinkCreatePerfEvent, "union bpf_attr.link_create.perf_event"),
+    "LinkCreateKprobeMulti": (LinkCreateKprobeMulti, "union bpf_attr.link_create.kprobe_multi"),
+    "LinkCreateTracing": (LinkCreateTracing, "union bpf_attr.link_create.tracing"),
+    "LinkCreateNetfilter": (LinkCreateNetfilter, "union bpf_attr.link_create.netfilter"),
+    "LinkCreateTcx": (LinkCreateTcx, "union bpf_attr.link_create.tcx"),
+    "LinkCreateUprobeMulti": (LinkCreateUprobeMulti, "union bpf_attr.link_create.uprobe_multi"),
+    "LinkCreateNetkit": (LinkCreateNetkit, "union bpf_attr.link_create.netkit"),
+    "LinkCreateCgroup": (LinkCreateCgroup, "union bpf_attr.link_create.cgroup"),
+    "LinkUpdateAttr": (LinkUpdateAttr, "union bpf_attr.link_update"),
+    "LinkDetachAttr": (LinkDetachAttr, "union bpf_attr.link_detach"),
+    "BpfLinkInfo": (BpfLinkInfo, "struct bpf_link_info"),
+    "LinkInfoRawTracepoint": (LinkInfoRawTracepoint, "struct bpf_link_info.raw_tracepoint"),
+    "LinkInfoTracing": (LinkInfoTracing, "struct bpf_link_info.tracing"),
+    "LinkInfoCgroup": (LinkInfoCgroup, "struct bpf_link_info.cgroup"),
+    "LinkInfoIter": (LinkInfoIter, "struct bpf_link_info.iter"),
+    "LinkInfoIterMap": (LinkInfoIterMap, "struct bpf_link_info.iter.map"),
+    "LinkInfoIterCgroup": (LinkInfoIterCgroup, "struct bpf_link_info.iter.cgroup"),
+    "LinkInfoIterTask": (LinkInfoIterTask, "struct bpf_link_info.iter.task"),
+    "LinkInfoNetns": (LinkInfoNetns, "struct bpf_link_info.netns"),
+    "LinkInfoXdp": (LinkInfoXdp, "struct bpf_link_info.xdp"),
+    "LinkInfoStructOps": (LinkInfoStructOps, "struct bpf_link_info.struct_ops"),
+    "LinkInfoNetfilter": (LinkInfoNetfilter, "struct bpf_link_info.netfilter"),
+    "LinkInfoKprobeMulti": (LinkInfoKprobeMulti, "struct bpf_link_info.kprobe_multi"),
+    "LinkInfoUprobeMulti": (LinkInfoUprobeMulti, "struct bpf_link_info.uprobe_multi"),
+    "LinkInfoPerfEvent": (LinkInfoPerfEvent, "struct bpf_link_info.perf_event"),
+    "LinkInfoPerfUprobe": (LinkInfoPerfUprobe, "struct bpf_link_info.perf_event.uprobe"),
+    "LinkInfoPerfKprobe": (LinkInfoPerfKprobe, "struct bpf_link_info.perf_event.kprobe"),
+    "LinkInfoPerfTracepoint": (
+        LinkInfoPerfTracepoint,
+        "struct bpf_link_info.perf_event.tracepoint",
+    ),
+    "LinkInfoPerfEventEvent": (LinkInfoPerfEventEvent, "struct bpf_link_info.perf_event.event"),
+    "LinkInfoTcx": (LinkInfoTcx, "struct bpf_link_info.tcx"),
+    "LinkInfoNetkit": (LinkInfoNetkit, "struct bpf_link_info.netkit"),
+    "LinkInfoSockmap": (LinkInfoSockmap, "struct bpf_link_info.sockmap"),
+    "PerfEventAttr": (PerfEventAttr, "struct perf_event_attr"),
 }

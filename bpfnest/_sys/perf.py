@@ -1,0 +1,271 @@
+"""perf_event_open(2), its BPF ioctls, tracefs and the dynamic probe PMUs.
+
+What the tracing hooks need below the link layer:
+
+* :func:`perf_event_open` returns the event as an owned
+  :class:`~bpfnest._sys.fd.FD` (the caller closes it); the syscall number per
+  architecture is resolved on first use, like bpf(2)'s.
+* :func:`set_bpf`, :func:`enable`, :func:`disable`: the ioctls of the attach
+  path that has no BPF link (before 5.15, or by choice):
+  ``PERF_EVENT_IOC_SET_BPF`` then ``PERF_EVENT_IOC_ENABLE``. The program stays
+  attached until the event fd is closed.
+* :func:`tracefs` finds where tracefs is mounted; :func:`tracepoint_id` reads
+  ``events/<group>/<name>/id`` there.
+* :func:`pmu_type` reads ``/sys/bus/event_source/devices/<pmu>/type`` (the
+  ``kprobe`` and ``uprobe`` PMUs, 4.17); a kernel built without
+  ``CONFIG_KPROBES`` (or ``CONFIG_UPROBE_EVENTS``) has no such directory and
+  gets ``OSError(ENOENT)`` naming the option, for the upper layer to turn into
+  ``NotSupportedError``. :func:`probe_open` opens a kprobe or uprobe through its
+  PMU.
+
+Failures raise plain :class:`OSError` with the kernel's errno.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import os
+import platform
+import re
+
+from .fd import FD, new_fd
+from .uapi import PerfEventAttr
+
+__all__ = [
+    "PERF_FLAG_FD_CLOEXEC",
+    "PERF_TYPE_TRACEPOINT",
+    "disable",
+    "enable",
+    "perf_event_open",
+    "pmu_type",
+    "probe_open",
+    "retprobe_bit",
+    "set_bpf",
+    "syscall_number",
+    "tracefs",
+    "tracepoint_id",
+    "tracepoint_open",
+]
+
+# enum perf_type_id
+PERF_TYPE_TRACEPOINT = 2
+# perf_event_open(2) flags
+PERF_FLAG_FD_CLOEXEC = 1 << 3
+# ioctls: _IO('$', 0), _IO('$', 1), _IOW('$', 8, __u32)
+PERF_EVENT_IOC_ENABLE = 0x2400
+PERF_EVENT_IOC_DISABLE = 0x2401
+PERF_EVENT_IOC_SET_BPF = 0x40042408
+
+# perf_event_open(2) system call numbers by machine (uname -m).
+_NR_PERF_EVENT_OPEN = {
+    "x86_64": 298,
+    "i386": 336,
+    "i686": 336,
+    "aarch64": 241,
+    "arm64": 241,
+    "armv7l": 364,
+    "armv6l": 364,
+    "riscv64": 241,
+    "loongarch64": 241,
+    "ppc64le": 319,
+    "ppc64": 319,
+    "s390x": 331,
+    "mips64": 5292,
+}
+_nr: list[int] = []  # resolved on first use
+
+_PMU_DIR = "/sys/bus/event_source/devices"
+# Which kernel option gives each dynamic PMU (for the ENOENT message).
+_PMU_OPTION = {"kprobe": "CONFIG_KPROBES", "uprobe": "CONFIG_UPROBE_EVENTS"}
+_TRACEFS_CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+_EVENT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def syscall_number(machine: str | None = None) -> int:
+    """Return the perf_event_open(2) syscall number for ``machine`` (default: this one).
+
+    Raises:
+        OSError: ``ENOSYS`` for a machine whose number is not known.
+    """
+    machine = machine or platform.machine()
+    try:
+        return _NR_PERF_EVENT_OPEN[machine]
+    except KeyError:
+        raise OSError(
+            errno.ENOSYS, f"perf_event_open(2) syscall number unknown for machine {machine!r}"
+        ) from None
+
+
+def perf_event_open(
+    attr: PerfEventAttr, pid: int, cpu: int, group_fd: int = -1, flags: int = PERF_FLAG_FD_CLOEXEC
+) -> FD:
+    """perf_event_open(2): return the event's fd, owned (the caller closes it).
+
+    ``attr.size`` is filled in when 0. ``pid`` -1 with a ``cpu`` >= 0 is every
+    process on that CPU; a ``pid`` with ``cpu`` -1 is that process on any CPU.
+
+    Raises:
+        OSError: with the kernel's errno (``ENOENT``/``EINVAL`` for an unknown
+            event, ``EACCES``/``EPERM`` without CAP_PERFMON or CAP_SYS_ADMIN).
+    """
+    if not _nr:
+        _nr.append(syscall_number())
+    if attr.size == 0:
+        attr.size = ctypes.sizeof(attr)
+    c_long = ctypes.c_long
+    return new_fd(
+        "syscall",
+        c_long(_nr[0]),
+        ctypes.byref(attr),
+        c_long(pid),
+        c_long(cpu),
+        c_long(group_fd),
+        c_long(flags),
+    )
+
+
+def set_bpf(event_fd: int, prog_fd: int) -> None:
+    """PERF_EVENT_IOC_SET_BPF (4.1): attach ``prog_fd`` to the event; it stays
+    attached until the event fd is closed.
+
+    Raises:
+        OSError: ``EEXIST`` when the event already has a program; ``EINVAL`` for
+            a program of the wrong type.
+    """
+    fcntl.ioctl(event_fd, PERF_EVENT_IOC_SET_BPF, prog_fd)
+
+
+def enable(event_fd: int) -> None:
+    """PERF_EVENT_IOC_ENABLE.
+
+    Raises:
+        OSError: with the kernel's errno.
+    """
+    fcntl.ioctl(event_fd, PERF_EVENT_IOC_ENABLE, 0)
+
+
+def disable(event_fd: int) -> None:
+    """PERF_EVENT_IOC_DISABLE.
+
+    Raises:
+        OSError: with the kernel's errno.
+    """
+    fcntl.ioctl(event_fd, PERF_EVENT_IOC_DISABLE, 0)
+
+
+def tracefs() -> str:
+    """Where tracefs is mounted: from /proc/mounts, else the usual places.
+
+    Raises:
+        OSError: ``ENOENT`` when it is not mounted, saying how to mount it.
+    """
+    try:
+        with open("/proc/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == "tracefs":
+                    return parts[1].replace("\\040", " ")
+    except OSError:
+        pass
+    for path in _TRACEFS_CANDIDATES:
+        if os.path.isdir(os.path.join(path, "events")):
+            return path
+    raise OSError(
+        errno.ENOENT,
+        "tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)",
+    )
+
+
+def tracepoint_id(group: str, name: str) -> int:
+    """The id of tracepoint ``group/name`` (``events/<group>/<name>/id`` in tracefs).
+
+    Raises:
+        ValueError: ``group`` or ``name`` is not a plain event name.
+        OSError: ``ENOENT`` naming the tracepoint when it does not exist, or
+            tracefs is not mounted.
+    """
+    for what, part in (("group", group), ("name", name)):
+        if not _EVENT_NAME.fullmatch(part) or part in (".", ".."):
+            raise ValueError(f"tracepoint {what} {part!r} is not an event name")
+    path = os.path.join(tracefs(), "events", group, name, "id")
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except FileNotFoundError:
+        raise OSError(errno.ENOENT, f"no tracepoint {group}/{name} ({path} is missing)") from None
+
+
+def tracepoint_open(group: str, name: str, *, pid: int = -1, cpu: int = 0) -> FD:
+    """Open tracepoint ``group/name`` as a perf event (PERF_TYPE_TRACEPOINT) to
+    attach a program to; the caller closes the fd. For BPF, one event on CPU
+    0 serves every CPU.
+
+    Raises:
+        ValueError: from :func:`tracepoint_id`.
+        OSError: from :func:`tracepoint_id` or :func:`perf_event_open`.
+    """
+    attr = PerfEventAttr(type=PERF_TYPE_TRACEPOINT, config=tracepoint_id(group, name))
+    attr.sample_period = 1
+    attr.wakeup_events = 1
+    return perf_event_open(attr, pid, cpu)
+
+
+def pmu_type(pmu: str) -> int:
+    """The perf type number of the dynamic PMU ``pmu`` (``"kprobe"``, ``"uprobe"``).
+
+    Raises:
+        OSError: ``ENOENT`` when the kernel has no such PMU, naming the kernel
+            option it needs (e.g. CONFIG_KPROBES).
+    """
+    path = os.path.join(_PMU_DIR, pmu, "type")
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except FileNotFoundError:
+        option = _PMU_OPTION.get(pmu)
+        why = f"kernel built without {option}?" if option else "unknown PMU"
+        raise OSError(errno.ENOENT, f"no {pmu} PMU: {path} is missing ({why})") from None
+
+
+def retprobe_bit(pmu: str) -> int:
+    """The ``config`` bit that makes a ``pmu`` probe a return probe
+    (``format/retprobe`` says ``config:0``).
+
+    Raises:
+        OSError: ``ENOENT`` as :func:`pmu_type`.
+    """
+    path = os.path.join(_PMU_DIR, pmu, "format", "retprobe")
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        pmu_type(pmu)  # raises for a missing PMU
+        raise OSError(errno.ENOENT, f"{path} is missing") from None
+    match = re.fullmatch(r"config:(\d+)", text)
+    if match is None:
+        raise OSError(errno.EINVAL, f"{path}: unexpected format {text!r}")
+    return int(match.group(1))
+
+
+def probe_open(
+    pmu: str, target: str, offset: int = 0, *, retprobe: bool = False, pid: int = -1
+) -> FD:
+    """Open a kprobe (``pmu="kprobe"``, ``target`` a kernel function) or an
+    uprobe (``pmu="uprobe"``, ``target`` a file, ``offset`` its file offset)
+    through the PMU; the caller closes the fd. ``pid`` -1 is every process.
+
+    Raises:
+        OSError: ``ENOENT`` from :func:`pmu_type` when the PMU is missing; the
+            kernel's errno otherwise (``ENOENT`` for an unknown function or file).
+    """
+    ptype = pmu_type(pmu)
+    config = 1 << retprobe_bit(pmu) if retprobe else 0
+    name = ctypes.create_string_buffer(os.fsencode(target))
+    attr = PerfEventAttr(type=ptype, config=config)
+    attr.config1 = ctypes.addressof(name)  # kprobe_func / uprobe_path
+    attr.config2 = offset  # probe_offset
+    attr.sample_period = 1
+    attr.wakeup_events = 1
+    return perf_event_open(attr, pid, 0 if pid == -1 else -1)
