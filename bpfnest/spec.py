@@ -8,11 +8,14 @@ bpf(2), so they can be built, compared and printed on any machine.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import stat
 from collections.abc import Container, Mapping
 from typing import TYPE_CHECKING, Any, Union
 
 from .constants import F_INNER_MAP, AttachType, MapType, ProgType
+from .errors import ParseError
 
 if TYPE_CHECKING:
     from .btf import BTF
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from .maps import Map
 
 __all__ = [
+    "MAX_OBJECT_SIZE",
     "PIN_BY_NAME",
     "CollectionSpec",
     "FuncInfoSpec",
@@ -34,6 +38,9 @@ __all__ = [
 #: ``pinning`` value meaning "pin under the collection's pin directory by name"
 #: (libbpf's ``LIBBPF_PIN_BY_NAME``).
 PIN_BY_NAME = 1
+
+#: The largest object :meth:`CollectionSpec.from_file` reads (512 MiB).
+MAX_OBJECT_SIZE = 512 << 20
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.]*")
 _U32 = (1 << 32) - 1
@@ -292,13 +299,17 @@ class CollectionSpec:
     def from_file(cls, path: str) -> CollectionSpec:
         """Read an ELF object (``clang -target bpf`` output).
 
+        Only a regular file is read, and at most :data:`MAX_OBJECT_SIZE`
+        bytes of it (512 MiB: far more than any BPF object; the largest
+        real ones are a few MiB): a device such as ``/dev/zero``, a FIFO or
+        a directory is refused before anything is read.
+
         Raises:
-            ParseError: malformed ELF or BTF (names file, section, offset).
-            OSError: the file cannot be read.
+            ParseError: not a regular file, larger than ``MAX_OBJECT_SIZE``,
+                or malformed ELF or BTF (names file, section, offset).
+            OSError: the file cannot be opened or read.
         """
-        with open(path, "rb") as f:
-            data = f.read()
-        return cls.from_bytes(data, file=str(path))
+        return cls.from_bytes(_read_object(path), file=str(path))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, file: str = "") -> CollectionSpec:
@@ -370,3 +381,43 @@ class CollectionSpec:
         from .collection import Collection
 
         return Collection(self, pin_root=pin_root, log_level=log_level, replace=replace)
+
+
+def _read_object(path: str) -> bytes:
+    """The bytes of the regular file ``path``, refused past ``MAX_OBJECT_SIZE``."""
+    too_large = (
+        f"object larger than {MAX_OBJECT_SIZE} bytes (bpfnest.spec.MAX_OBJECT_SIZE):"
+        " not a BPF object"
+    )
+    _check_regular(os.stat(path).st_mode, path)  # a socket cannot even be opened
+    # O_NONBLOCK: opening a FIFO put there since must not wait for a writer.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        _check_regular(st.st_mode, path)
+        if st.st_size > MAX_OBJECT_SIZE:
+            raise ParseError(too_large, file=str(path))
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_OBJECT_SIZE + 1)  # never more, even if the file grew
+    finally:
+        os.close(fd)
+    if len(data) > MAX_OBJECT_SIZE:
+        raise ParseError(too_large, file=str(path))
+    return data
+
+
+def _check_regular(mode: int, path: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise ParseError(
+            f"not an object file: {kind} (give the path of a regular ELF file)", file=str(path)
+        )
+
+
+_FILE_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}
