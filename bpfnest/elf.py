@@ -155,6 +155,7 @@ class _Reader:
             parse_ext(ext_sec.data, self.btf, file=file) if ext_sec and self.btf else None
         )
         self.maps: dict[str, MapSpec] = {}
+        self.map_origin: dict[str, str] = {}  # name -> where it was defined, for errors
         self.variables: dict[str, VariableSpec] = {}
         # (section index, offset) -> map name, for symbols that name maps
         self.map_at: dict[tuple[int, int], str] = {}
@@ -178,6 +179,16 @@ class _Reader:
                 self.obj.headers[target.index]
             )
         return cached
+
+    def add_map(self, name: str, spec: MapSpec, origin: str, section: str, offset: int) -> None:
+        """Add map ``name``; a second definition of one name is an error naming both."""
+        first = self.map_origin.get(name)
+        if first is not None:
+            raise self.err(
+                f"two maps named '{name}': {first} and {origin} (rename one)", section, offset
+            )
+        self.maps[name] = spec
+        self.map_origin[name] = origin
 
     def u32(self, data: bytes, off: int) -> int:
         return int.from_bytes(data[off : off + 4], self.byteorder)
@@ -246,7 +257,7 @@ class _Reader:
             value: bytes | None = sec.data
             if not value:  # SHT_NOBITS (.bss): the kernel zero-fills a new map
                 value = bytes(sec.size) if sec.size <= MAX_SPELLED_ZEROS else None
-            self.maps[sec.name] = MapSpec(
+            spec = MapSpec(
                 type=MapType.ARRAY,
                 key_size=4,
                 value_size=sec.size,
@@ -256,6 +267,7 @@ class _Reader:
                 contents={0: value} if value is not None else None,
                 btf_value_type_id=self.datasec_id(sec.name),
             )
+            self.add_map(sec.name, spec, f"data section {sec.name} (#{sec.index})", sec.name, 0)
             for sym in self.symbols_in(sec):
                 if sym.type == "STT_OBJECT" and sym.name:
                     off, size = sym.value, sym.size
@@ -300,7 +312,7 @@ class _Reader:
                     self.btf.record_offset(var),
                 )
         if offset:
-            self.maps[".kconfig"] = MapSpec(
+            spec = MapSpec(
                 type=MapType.ARRAY,
                 key_size=4,
                 value_size=offset,
@@ -309,6 +321,7 @@ class _Reader:
                 name=".kconfig",
                 contents=None,
             )
+            self.add_map(".kconfig", spec, "the .kconfig externs", ".BTF", 0)
 
     # ------------------------------------------------------------ legacy maps
 
@@ -337,7 +350,7 @@ class _Reader:
             values = dict(zip(_LEGACY_FIELDS, fields, strict=False))
             mtype = self.map_type(values["type"], sym.name, "maps", off)
             numa = self.u32(raw, 24) if size >= 28 else 0
-            self.maps[sym.name] = MapSpec(
+            spec = MapSpec(
                 type=mtype,
                 key_size=values["key_size"],
                 value_size=values["value_size"],
@@ -346,6 +359,7 @@ class _Reader:
                 name=_kernel_name(sym.name),
                 numa_node=numa or None,
             )
+            self.add_map(sym.name, spec, f"legacy map in maps at {off:#x}", "maps", off)
             self.map_at[(sec.index, off)] = sym.name
 
     def map_type(self, value: int, name: str, section: str, offset: int) -> MapType:
@@ -367,8 +381,19 @@ class _Reader:
         except KeyError:
             raise self.err("no DATASEC '.maps' in BTF", ".BTF") from None
         layout: list[tuple[int, int, str, int | None]] = []  # offset, size, name, values_off
-        offsets = {s.name: s.value for s in self.symbols_in(sec) if s.name}
-        sizes = {s.name: s.size for s in self.symbols_in(sec) if s.name}
+        offsets: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        for sym in self.symbols_in(sec):
+            if not sym.name or sym.type == "STT_SECTION":
+                continue
+            if sym.name in offsets:
+                raise self.err(
+                    f"two maps named '{sym.name}': in .maps at {offsets[sym.name]:#x} and at"
+                    f" {sym.value:#x} (rename one)",
+                    ".maps",
+                    sym.value,
+                )
+            offsets[sym.name], sizes[sym.name] = sym.value, sym.size
         for vsi in ds.vars:
             var = vsi.type
             if not isinstance(var, Var):
@@ -385,7 +410,7 @@ class _Reader:
             if not isinstance(struct_t, Struct):
                 raise self.err(f"map '{name}': definition is not a struct", ".maps", offset)
             spec, values_off = self.map_def(name, struct_t, offset, inner=False)
-            self.maps[name] = spec
+            self.add_map(name, spec, f"map in .maps at {offset:#x}", ".maps", offset)
             self.map_at[(sec.index, offset)] = name
             # The symbol's size includes initialised `values` (a flexible array).
             size = max(sizes.get(name, 0), self.btf.sizeof(struct_t))
@@ -647,9 +672,18 @@ class _Reader:
         self, functions: dict[tuple[int, int], _Function], license_: str | None, version: int
     ) -> dict[str, ProgramSpec]:
         programs: dict[str, ProgramSpec] = {}
+        seen: dict[str, _Function] = {}
         for fn in functions.values():
             if not fn.is_program:
                 continue
+            first = seen.setdefault(fn.name, fn)
+            if first is not fn:
+                raise self.err(
+                    f"two programs named '{fn.name}': in {first.section} at {first.first * 8:#x}"
+                    f" and in {fn.section} at {fn.first * 8:#x} (rename one)",
+                    fn.section,
+                    fn.first * 8,
+                )
             defn = program_type(fn.section)
             programs[fn.name] = self.link(fn, functions, defn, license_ or "", version)
         return programs

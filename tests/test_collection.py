@@ -305,3 +305,10 @@ def test_replace_refuses_what_does_not_fit(objs: Objs) -> None:
     ):
         spec.load(replace={"outer_arr": o})
     assert not wait_maps_gone(own_map_ids() - before)
+
+
+def test_constants_next_to_a_legacy_map(objs: Objs) -> None:
+    """name_clash.o unrenamed: .rodata holds the constant (renamed, the parser refuses it)."""
+    with CollectionSpec.from_file(objs("name_clash")).load() as coll:
+        assert coll.programs["progb"].test_run(bytes(16)).retval == 42
+        assert coll.programs["proga"].test_run(bytes(16)).retval == 0

@@ -304,3 +304,32 @@ def test_section_names(section: str, expect: tuple[object, ...]) -> None:
     d = program_type(section)
     assert d is not None and (d.type, d.attach_type, d.attach_to) == expect
     assert program_type("not_a_section") is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "section", "text"),
+    [
+        (b"dupb", b"dupa", ".maps", "two maps named 'dupa': in .maps at 0x0 and at 0x20"),
+        (
+            b"xrodata",
+            b".rodata",
+            "maps",
+            "two maps named '.rodata': data section .rodata (#",
+        ),
+        (b"progb", b"proga", "socket", "two programs named 'proga': in socket at 0x0 and in"),
+    ],
+)
+def test_two_symbols_of_one_name(
+    objs: Objs, old: bytes, new: bytes, section: str, text: str
+) -> None:
+    """clang refuses two symbols of one name, a crafted object has them: neither
+    is dropped in silence (a legacy map '.rodata' replaced the real constants)."""
+    with open(objs("name_clash"), "rb") as f:
+        data = f.read()
+    spec = CollectionSpec.from_bytes(data)
+    assert {".rodata", "xrodata", "dupa", "dupb"} <= spec.maps.keys()
+    assert spec.programs.keys() == {"proga", "progb"}
+    with pytest.raises(ParseError) as exc:
+        CollectionSpec.from_bytes(data.replace(old + b"\0", new + b"\0"), file="clash.o")
+    assert text in str(exc.value) and "(rename one)" in str(exc.value)
+    assert exc.value.section == section and "\n" not in str(exc.value)
