@@ -21,6 +21,7 @@ size of the input (``tests/fuzz`` checks both).
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -529,11 +530,22 @@ class _Reader:
         layout: list[tuple[int, int, str, int | None]],
         functions: dict[tuple[int, int], _Function],
     ) -> None:
+        """Declared slots (``.values``) from the relocations of ``.maps``.
+
+        Each relocation's map is found by bisection over the maps sorted by
+        offset, so an object of n maps and slots reads in O(n log n).
+        """
+        layout = sorted(layout, key=lambda entry: entry[0])
+        for (o1, s1, n1, _), (o2, _, n2, _) in itertools.pairwise(layout):
+            if o1 + s1 > o2:
+                raise self.err(f"maps '{n1}' and '{n2}' overlap", ".maps", o2)
+        starts = [o for o, _, _, _ in layout]
+        slots: dict[str, dict[object, object]] = {}
         for roff, sym in self.relocations(sec):
-            owner = next(((o, s, n, v) for o, s, n, v in layout if o <= roff < o + s), None)
-            if owner is None:
+            i = bisect.bisect_right(starts, roff) - 1
+            if i < 0 or roff >= starts[i] + layout[i][1]:
                 raise self.err(f"relocation at {roff:#x} is outside every map", ".rel.maps", roff)
-            start, _, name, values_off = owner
+            start, _, name, values_off = layout[i]
             spec = self.maps[name]
             if values_off is None or roff < start + values_off:
                 raise self.err(
@@ -544,12 +556,7 @@ class _Reader:
             slot, rem = divmod(roff - start - values_off, 8)
             if rem:
                 raise self.err(f"map '{name}': misaligned slot relocation", ".rel.maps", roff)
-            if slot >= spec.max_entries and spec.type == MapType.ARRAY_OF_MAPS:
-                raise self.err(
-                    f"map '{name}': slot {slot} >= max_entries {spec.max_entries}",
-                    ".rel.maps",
-                    roff,
-                )
+            self.check_slot(name, spec, slot, roff)
             target_sec = self.sym_section(sym)
             if spec.type.is_outer:
                 target = self.map_at.get((target_sec.index, sym.value)) if target_sec else None
@@ -568,9 +575,31 @@ class _Reader:
                         roff,
                     )
                 target = fn.name
-            contents = dict(spec.contents or {})
-            contents[slot] = target
+            slots.setdefault(name, dict(self.maps[name].contents or {}))[slot] = target
+        for name, contents in slots.items():
+            spec = self.maps[name]
+            if len(contents) > spec.max_entries:
+                raise self.err(
+                    f"map '{name}': {len(contents)} declared slots, more than its max_entries"
+                    f" {spec.max_entries}",
+                    ".maps",
+                    next(o for o, _, n, _ in layout if n == name),
+                )
             spec.contents = contents
+
+    def check_slot(self, name: str, spec: MapSpec, slot: int, roff: int) -> None:
+        """A declared slot must be a key the map can hold, checked before any load."""
+        if spec.type != MapType.HASH_OF_MAPS and slot >= spec.max_entries:
+            raise self.err(
+                f"map '{name}': slot {slot} >= max_entries {spec.max_entries}", ".rel.maps", roff
+            )
+        if slot >> (8 * spec.key_size):
+            raise self.err(
+                f"map '{name}': slot {slot} does not fit its {spec.key_size}-byte key"
+                f" (at most {(1 << 8 * spec.key_size) - 1})",
+                ".rel.maps",
+                roff,
+            )
 
     # ------------------------------------------------------------ code
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -333,3 +335,45 @@ def test_two_symbols_of_one_name(
         CollectionSpec.from_bytes(data.replace(old + b"\0", new + b"\0"), file="clash.o")
     assert text in str(exc.value) and "(rename one)" in str(exc.value)
     assert exc.value.section == section and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "section", "text"),
+    [
+        (
+            "bad_slot_key",
+            ".rel.maps",
+            "map 'bad': slot 300 does not fit its 1-byte key (at most 255)",
+        ),
+        ("bad_prog_slot", ".rel.maps", "map 'bad': slot 2 >= max_entries 2"),
+        ("bad_hom_slots", ".maps", "map 'bad': 2 declared slots, more than its max_entries 1"),
+    ],
+)
+def test_declared_slots_the_map_cannot_hold(objs: Objs, name: str, section: str, text: str) -> None:
+    with pytest.raises(ParseError) as exc:
+        load(objs, name)
+    assert text in str(exc.value) and "\n" not in str(exc.value)
+    assert exc.value.section == section
+
+
+def _bench_run() -> Any:
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks", "run.py")
+    mod_spec = importlib.util.spec_from_file_location("bench_run", path)
+    assert mod_spec is not None and mod_spec.loader is not None
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
+
+
+def test_ten_thousand_maps(tmp_path: Path) -> None:
+    """10,000 maps and 10,000 declared slots parse (in n log n: the timing is
+    benchmarks/run.py's parse_maps, never asserted here)."""
+    run = _bench_run()
+    n = 10_000
+    spec = CollectionSpec.from_file(run.compile_c(run.many_maps_c(n), str(tmp_path)))
+    assert len(spec.maps) == n + 1
+    assert plain({"m": spec.maps["m9999"]})["m"] == MapSpec(**ARRAY_1, name="m9999")
+    assert spec.maps["outer"].contents == {i: f"m{i}" for i in range(n)}
