@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._elffile import ElfFile, Symbol
-from .btf import BTF, Array, Datasec, FuncProto, Pointer, Struct, Var, parse_ext
+from .btf import BTF, Array, Datasec, FuncProto, Fwd, Pointer, Struct, Var, parse_ext
 from .btf.ext import BTFExt
 from .constants import F_RDONLY_PROG, MapType, ProgType
 from .errors import ParseError
@@ -410,7 +410,7 @@ class _Reader:
             struct_t = self.btf.resolve(var.type)
             if not isinstance(struct_t, Struct):
                 raise self.err(f"map '{name}': definition is not a struct", ".maps", offset)
-            spec, values_off = self.map_def(name, struct_t, offset, inner=False)
+            spec, values_off = self.map_def(name, struct_t, offset)
             self.add_map(name, spec, f"map in .maps at {offset:#x}", ".maps", offset)
             self.map_at[(sec.index, offset)] = name
             # The symbol's size includes initialised `values` (a flexible array).
@@ -419,9 +419,12 @@ class _Reader:
         self.read_values(sec, layout, functions)
 
     def map_def(
-        self, name: str, st: Struct, offset: int, *, inner: bool
+        self, name: str, st: Struct, offset: int, *, outer: str = ""
     ) -> tuple[MapSpec, int | None]:
+        """The MapSpec of a ``.maps`` struct; ``outer`` names the outer map
+        when ``st`` is its inner map's definition."""
         assert self.btf is not None
+        inner = bool(outer)
         where = ".maps"
         fields: dict[str, int] = {}
         types: dict[str, int] = {}
@@ -439,6 +442,15 @@ class _Reader:
             elif m.name in ("key", "value"):
                 if not isinstance(t, Pointer):
                     raise self.err(f"map '{name}': field '{m.name}' is not __type()", where, offset)
+                target_t = self.btf.resolve(t.target)
+                if isinstance(target_t, Fwd):
+                    what = f"map '{outer}' inner" if outer else f"map '{name}'"
+                    raise self.err(
+                        f"{what} {m.name} type '{target_t.kind} {target_t.name}' is only declared,"
+                        " not defined: use the struct in a global or a map value so clang emits it",
+                        where,
+                        offset,
+                    )
                 size = self.btf.sizeof(t.target)
                 if size > U32_MAX:
                     raise self.err(
@@ -468,7 +480,7 @@ class _Reader:
                     if inner:
                         raise self.err(f"map '{name}': nested map-in-map", where, offset)
                     inner_spec, _ = self.map_def(
-                        _kernel_name(f"{name}.inner"), target, offset, inner=True
+                        _kernel_name(f"{name}.inner"), target, offset, outer=name
                     )
                     values_kind = "maps"
                 elif isinstance(target, FuncProto):

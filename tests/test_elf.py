@@ -260,6 +260,11 @@ def test_missing_license(objs: Objs) -> None:
         ("bad_pinned_inner", "an inner map definition cannot be pinned"),
         ("bad_nested_outer", "nested map-in-map"),
         ("bad_outer_value8", "map 'bad': HASH_OF_MAPS value_size must be 4, not 8"),
+        (
+            "bad_inner_fwd",  # clang 14: the inner value struct is only a BTF FWD
+            "map 'vips' inner value type 'struct backend' is only declared, not defined:"
+            " use the struct in a global or a map value so clang emits it",
+        ),
     ],
 )
 def test_rejected_map_definitions(objs: Objs, name: str, text: str) -> None:
