@@ -34,6 +34,7 @@ from ._sys import ops
 from ._sys.fd import FD
 from .codec import encode
 from .constants import ENOTSUPP, MapType
+from .elf import MAX_KCONFIG
 from .errors import BPFError, NotSupportedError
 from .maps import Map
 from .outer import OuterMap
@@ -174,6 +175,7 @@ class _Loader:
         self.reused: set[str] = set()
         self.btf_fd: FD | None = None
         self.to_pin: list[tuple[str, str]] = []
+        self.kconfig: bytes | None = None  # the .kconfig value, answered before any syscall
 
     def load(self) -> None:
         self.check()
@@ -249,6 +251,8 @@ class _Loader:
             for ref in ps.map_refs:
                 if ref.map not in names:
                     raise ValueError(f"program '{pname}' refers to unknown map '{ref.map}'")
+        if ".kconfig" in names and ".kconfig" not in self.replace:
+            self.kconfig = _kconfig_value(self.spec)
 
     # ------------------------------------------------------------ BTF
 
@@ -309,8 +313,8 @@ class _Loader:
                 return
             self.to_pin.append((name, path))
         create = ms
-        if name == ".kconfig":
-            create = MapSpec(**{**ms.__dict__, "contents": {0: _kconfig_value(self.spec)}})
+        if name == ".kconfig" and self.kconfig is not None:
+            create = MapSpec(**{**ms.__dict__, "contents": {0: self.kconfig}})
         m = self.create_with_btf(name, _without_contents(create))
         stack.callback(m.close)
         self.coll.maps[name] = m
@@ -483,7 +487,17 @@ def read_kernel_config() -> dict[str, str]:
 
 
 def _kconfig_value(spec: CollectionSpec) -> bytes:
+    """The value of map ``.kconfig``: each extern answered from the running kernel.
+
+    Raises:
+        ValueError: an extern the loader cannot answer, or that its size cannot hold.
+    """
     ms = spec.maps[".kconfig"]
+    if ms.value_size > MAX_KCONFIG:
+        raise ValueError(
+            f"map '.kconfig': value_size {ms.value_size} is more than the {MAX_KCONFIG} bytes"
+            " that config externs may take"
+        )
     buf = bytearray(ms.value_size)
     config: Mapping[str, str] | None = None
     for name, var in spec.variables.items():
@@ -507,9 +521,34 @@ def _kconfig_value(spec: CollectionSpec) -> bytes:
             elif text.startswith('"'):
                 value = text.strip('"').encode()[: var.size - 1].ljust(var.size, b"\0")
             else:
-                value = int(text, 0)
+                try:
+                    value = int(text, 0)
+                except ValueError:
+                    raise ValueError(
+                        f"extern '{name}' (.kconfig): config value {text!r} is not y, m, n,"
+                        " a number or a string"
+                    ) from None
         else:
             raise ValueError(f"extern '{name}' (.kconfig): the loader cannot answer it")
-        raw = value if isinstance(value, bytes) else value.to_bytes(var.size, _native())
+        if var.offset + var.size > len(buf):
+            raise ValueError(
+                f"extern '{name}' (.kconfig): {var.size} bytes at {var.offset} run past"
+                f" the map's value_size {len(buf)}"
+            )
+        raw = value if isinstance(value, bytes) else _kconfig_number(name, value, var.size)
         buf[var.offset : var.offset + var.size] = raw
     return bytes(buf)
+
+
+def _kconfig_number(name: str, value: int, size: int) -> bytes:
+    """``value`` in the extern's ``size`` bytes, or a ValueError saying the size it needs."""
+    try:
+        return value.to_bytes(size, _native(), signed=value < 0)
+    except OverflowError:
+        need = (value.bit_length() + (8 if value < 0 else 7)) // 8
+        ctype = "int" if need <= 4 else "long long"
+        raise ValueError(
+            f"extern '{name}' (.kconfig): {value} ({value:#x}) does not fit its {size}"
+            f" byte{'s' if size != 1 else ''}; it needs {need}"
+            f" (declare it {'unsigned ' if value >= 0 else ''}{ctype})"
+        ) from None

@@ -73,6 +73,12 @@ U32_MAX = 0xFFFF_FFFF
 #: loads the same (the kernel zero-fills a new map), so that a 64-byte section
 #: header cannot make the reader allocate gigabytes.
 MAX_SPELLED_ZEROS = 1 << 20
+#: Bounds on ``.kconfig`` externs, checked before anything allocates them:
+#: a config value is a number or a short string (the longest, a built-in
+#: command line, is at most a few KiB), so one extern may take 64 KiB and
+#: all of them 1 MiB.
+MAX_KCONFIG_EXTERN = 1 << 16
+MAX_KCONFIG = 1 << 20
 
 
 def read_collection(data: bytes, *, file: str = "") -> CollectionSpec:
@@ -302,13 +308,21 @@ class _Reader:
             if not isinstance(var, Var):
                 raise self.err(f"'.kconfig' entry {var.name!r} is not a variable", ".BTF")
             size = self.btf.sizeof(var.type)
+            if size > MAX_KCONFIG_EXTERN:
+                raise self.err(
+                    f"extern '{var.name}' (.kconfig) is {size} bytes; a config value takes"
+                    f" at most {MAX_KCONFIG_EXTERN}",
+                    ".BTF",
+                    self.btf.record_offset(var),
+                )
             align = min(size, 8) or 1
             offset = (offset + align - 1) // align * align
             self.variables[var.name] = VariableSpec(var.name, ".kconfig", offset, size)
             offset += size
-            if offset > U32_MAX:
+            if offset > MAX_KCONFIG:
                 raise self.err(
-                    f"'.kconfig' externs take {offset} bytes, more than a map value holds",
+                    f"'.kconfig' externs take {offset} bytes (with '{var.name}'),"
+                    f" more than {MAX_KCONFIG}",
                     ".BTF",
                     self.btf.record_offset(var),
                 )

@@ -398,7 +398,13 @@ def _read_object(path: str) -> bytes:
         if st.st_size > MAX_OBJECT_SIZE:
             raise ParseError(too_large, file=str(path))
         with open(fd, "rb", closefd=False) as f:
-            data = f.read(MAX_OBJECT_SIZE + 1)  # never more, even if the file grew
+            data = f.read(st.st_size + 1)  # read(n) allocates n bytes: never the cap
+            if len(data) > st.st_size:  # it grew, or says size 0 (procfs): on, in steps
+                parts, total = [data], len(data)
+                while total <= MAX_OBJECT_SIZE and (chunk := f.read(1 << 20)):
+                    parts.append(chunk)
+                    total += len(chunk)
+                data = b"".join(parts)
     finally:
         os.close(fd)
     if len(data) > MAX_OBJECT_SIZE:
