@@ -5,7 +5,9 @@
 
 1. BTF, when programs carry func_info/line_info (``BPF_BTF_LOAD``);
 2. plain maps (pinned ones reused when compatible), global data filled in,
-   ``.rodata`` and ``.kconfig`` frozen;
+   ``.rodata`` and ``.kconfig`` frozen; a ``PERF_EVENT_ARRAY`` declared
+   without ``max_entries`` gets one slot per possible CPU, as with libbpf
+   (the spec keeps its 0);
 3. outer maps, each from a template that is closed right after;
 4. programs, with map references resolved to fds;
 5. declared slots of outer maps and PROG_ARRAYs;
@@ -19,6 +21,7 @@ pins. Each step is logged at DEBUG on the ``"bpfnest"`` logger.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import gzip
 import logging
@@ -36,7 +39,7 @@ from .codec import encode
 from .constants import ENOTSUPP, MapType
 from .elf import MAX_KCONFIG
 from .errors import BPFError, NotSupportedError
-from .maps import Map
+from .maps import Map, possible_cpus
 from .outer import OuterMap
 from .programs import Program
 from .spec import PIN_BY_NAME, CollectionSpec, MapSpec
@@ -290,6 +293,7 @@ class _Loader:
     # ------------------------------------------------------------ maps
 
     def create_map(self, name: str, ms: MapSpec, stack: contextlib.ExitStack) -> None:
+        ms = _sized_for_this_machine(name, ms)
         given = self.replace.get(name)
         if given is not None:
             m = Map.from_fd(given.fd)  # the collection's own fd; the caller keeps theirs
@@ -397,6 +401,21 @@ def pin_name(name: str) -> str:
     """``name`` as a bpffs file name: bpffs refuses dots, so they become ``_``
     (libbpf's ``sanitize_pin_path``): ``.bss`` is pinned as ``_bss``."""
     return name.replace(".", "_")
+
+
+def _sized_for_this_machine(name: str, ms: MapSpec) -> MapSpec:
+    """``ms``, or a copy with what is left to the loader filled in, as libbpf does:
+    a PERF_EVENT_ARRAY (or such an inner template) without max_entries gets one
+    slot per possible CPU (/sys/devices/system/cpu/possible). The spec stays as read."""
+    inner = ms.inner
+    if isinstance(inner, MapSpec):
+        sized = _sized_for_this_machine(f"{name}.inner", inner)
+        if sized is not inner:
+            ms = dataclasses.replace(ms, inner=sized)
+    if ms.type == MapType.PERF_EVENT_ARRAY and ms.max_entries == 0:
+        ms = dataclasses.replace(ms, max_entries=possible_cpus())
+        log.debug("map '%s': max_entries 0 set to %d possible CPUs", name, ms.max_entries)
+    return ms
 
 
 def _without_btf(ms: MapSpec) -> MapSpec:

@@ -312,3 +312,17 @@ def test_constants_next_to_a_legacy_map(objs: Objs) -> None:
     with CollectionSpec.from_file(objs("name_clash")).load() as coll:
         assert coll.programs["progb"].test_run(bytes(16)).retval == 42
         assert coll.programs["proga"].test_run(bytes(16)).retval == 0
+
+
+def test_perf_event_array_without_max_entries(objs: Objs, caplog: pytest.LogCaptureFixture) -> None:
+    """As libbpf: one slot per possible CPU; the spec itself stays as read."""
+    from bpfnest import possible_cpus
+
+    spec = CollectionSpec.from_file(objs("perf_array"))
+    assert spec.maps["events"].max_entries == 0
+    with caplog.at_level(logging.DEBUG, logger="bpfnest"), spec.load() as coll:
+        assert coll.maps["events"].max_entries == possible_cpus()
+        # The current CPU's slot exists and is empty: ENOENT, not E2BIG.
+        assert coll.programs["emit"].test_run(PACKET).retval == errno.ENOENT
+    assert spec.maps["events"].max_entries == 0
+    assert f"map 'events': max_entries 0 set to {possible_cpus()} possible CPUs" in caplog.text
