@@ -42,7 +42,7 @@ from .errors import BPFError, NotSupportedError
 from .maps import Map, possible_cpus
 from .outer import OuterMap
 from .programs import Program
-from .spec import PIN_BY_NAME, CollectionSpec, MapSpec
+from .spec import PIN_BY_NAME, CollectionSpec, MapSpec, check_pin_dir
 
 __all__ = ["Collection"]
 
@@ -233,6 +233,7 @@ class _Loader:
         for name, ms in self.spec.maps.items():
             if name in self.replace:
                 continue
+            check_pin_dir(ms.pin_dir, f"map '{name}'")
             if ms.type.is_outer and ms.inner is None:
                 raise ValueError(
                     f"map '{name}': {ms.type.name} has no inner map definition"
@@ -306,7 +307,7 @@ class _Loader:
             log.debug("map '%s': replaced by the given map, id %d", name, m.id)
             return
         if ms.pinning == PIN_BY_NAME:
-            path = os.path.join(self.pin_root, pin_name(name))
+            path = os.path.join(self.pin_root, ms.pin_dir, pin_name(name))
             if os.path.exists(path):
                 m = Map.from_pinned(path)
                 stack.callback(m.close)
@@ -315,6 +316,8 @@ class _Loader:
                 self.reused.add(name)
                 log.debug("map '%s': reused pinned map at %s, id %d", name, path, m.id)
                 return
+            if ms.pin_dir:
+                _make_dirs(self.pin_root, ms.pin_dir, stack)
             self.to_pin.append((name, path))
         create = ms
         if name == ".kconfig" and self.kconfig is not None:
@@ -416,6 +419,24 @@ def _sized_for_this_machine(name: str, ms: MapSpec) -> MapSpec:
         ms = dataclasses.replace(ms, max_entries=possible_cpus())
         log.debug("map '%s': max_entries 0 set to %d possible CPUs", name, ms.max_entries)
     return ms
+
+
+def _make_dirs(root: str, sub: str, stack: contextlib.ExitStack) -> None:
+    """Make the missing directories of ``root/sub`` (mode 0700, as iproute2
+    and libbpf do); the stack removes them again if the load fails."""
+    path = root
+    for part in sub.split("/"):
+        path = os.path.join(path, part)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        stack.callback(_rmdir_quietly, path)
+
+
+def _rmdir_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
 
 def _without_btf(ms: MapSpec) -> MapSpec:

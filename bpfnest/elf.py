@@ -21,17 +21,19 @@ size of the input (``tests/fuzz`` checks both).
 from __future__ import annotations
 
 import bisect
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._elffile import ElfFile, Symbol
+from ._legacy_maps import read_legacy_maps
+from ._values import Layout, read_declared_slots
 from .btf import BTF, Array, Datasec, FuncProto, Fwd, Pointer, Struct, Var, parse_ext
 from .btf.ext import BTFExt
 from .constants import F_RDONLY_PROG, MapType, ProgType
 from .errors import ParseError
 from .sections import program_type
 from .spec import (
+    PIN_BY_NAME,
     CollectionSpec,
     FuncInfoSpec,
     LineInfoSpec,
@@ -66,7 +68,6 @@ _UINT_FIELDS = (
 BTF_TYPE_SIZE = 12  # struct btf_type, followed by struct btf_var { u32 linkage; }
 BTF_VAR_GLOBAL_ALLOCATED = 1
 BTF_VAR_GLOBAL_EXTERN = 2
-_LEGACY_FIELDS = ("type", "key_size", "value_size", "max_entries", "map_flags")
 U32_MAX = 0xFFFF_FFFF
 #: A zero-filled (SHT_NOBITS) section's value is spelled out in
 #: ``MapSpec.contents`` up to this size; past it ``contents`` is None, which
@@ -133,6 +134,7 @@ class _Section:
 class _Reader:
     def __init__(self, data: bytes, file: str) -> None:
         self.file = file
+        self.data = data
         self.obj = ElfFile(data, file)
         self.byteorder = self.obj.byteorder
         self.sections: dict[int, _Section] = {}
@@ -348,34 +350,17 @@ class _Reader:
             (s for s in self.symbols_in(sec) if s.name and s.type != "STT_SECTION"),
             key=lambda s: s.value,
         )
-        if not syms:
-            return
-        for i, sym in enumerate(syms):
-            off = sym.value
-            size = sym.size or ((syms[i + 1].value if i + 1 < len(syms) else sec.size) - off)
-            if size < 16 or off + size > len(sec.data):
-                raise self.err(
-                    f"legacy map '{sym.name}': definition of {size} bytes does not fit"
-                    " (struct bpf_map_def needs at least 16)",
-                    "maps",
-                    off,
-                )
-            raw = sec.data[off : off + size]
-            fields = [self.u32(raw, 4 * k) for k in range(min(size // 4, len(_LEGACY_FIELDS)))]
-            values = dict(zip(_LEGACY_FIELDS, fields, strict=False))
-            mtype = self.map_type(values["type"], sym.name, "maps", off)
-            numa = self.u32(raw, 24) if size >= 28 else 0
-            spec = MapSpec(
-                type=mtype,
-                key_size=values["key_size"],
-                value_size=values["value_size"],
-                max_entries=values["max_entries"],
-                flags=values.get("map_flags", 0),
-                name=_kernel_name(sym.name),
-                numa_node=numa or None,
-            )
-            self.add_map(sym.name, spec, f"legacy map in maps at {off:#x}", "maps", off)
-            self.map_at[(sec.index, off)] = sym.name
+        for name, off, spec in read_legacy_maps(
+            sec.data,
+            syms,
+            byteorder=self.byteorder,
+            btf=self.btf,
+            obj=self.data,
+            err=lambda message, offset: self.err(message, "maps", offset),
+            kernel_name=_kernel_name,
+        ):
+            self.add_map(name, spec, f"legacy map in maps at {off:#x}", "maps", off)
+            self.map_at[(sec.index, off)] = name
 
     def map_type(self, value: int, name: str, section: str, offset: int) -> MapType:
         try:
@@ -395,7 +380,7 @@ class _Reader:
             ds = self.btf.find(".maps", Datasec)
         except KeyError:
             raise self.err("no DATASEC '.maps' in BTF", ".BTF") from None
-        layout: list[tuple[int, int, str, int | None]] = []  # offset, size, name, values_off
+        layout: Layout = []
         offsets: dict[str, int] = {}
         sizes: dict[str, int] = {}
         for sym in self.symbols_in(sec):
@@ -430,7 +415,13 @@ class _Reader:
             # The symbol's size includes initialised `values` (a flexible array).
             size = max(sizes.get(name, 0), self.btf.sizeof(struct_t))
             layout.append((offset, size, name, values_off))
-        self.read_values(sec, layout, functions)
+        read_declared_slots(
+            layout,
+            self.relocations(sec),
+            self.maps,
+            lambda spec, sym: self.slot_target(functions, spec, sym),
+            self.err,
+        )
 
     def map_def(
         self, name: str, st: Struct, offset: int, *, outer: str = ""
@@ -525,6 +516,13 @@ class _Reader:
             )
         if inner and fields.get("pinning"):
             raise self.err(f"map '{name}': an inner map definition cannot be pinned", where, offset)
+        if fields.get("pinning", 0) not in (0, PIN_BY_NAME):
+            raise self.err(
+                f"map '{name}': pinning {fields['pinning']} is neither LIBBPF_PIN_NONE (0) nor"
+                " LIBBPF_PIN_BY_NAME (1)",
+                where,
+                offset,
+            )
         if inner and mtype.is_outer:
             raise self.err(f"map '{name}': nested map-in-map", where, offset)
         if mtype.is_outer or mtype == MapType.PROG_ARRAY:
@@ -550,82 +548,17 @@ class _Reader:
         )
         return spec, values_off
 
-    def read_values(
-        self,
-        sec: _Section,
-        layout: list[tuple[int, int, str, int | None]],
-        functions: dict[tuple[int, int], _Function],
-    ) -> None:
-        """Declared slots (``.values``) from the relocations of ``.maps``.
-
-        Each relocation's map is found by bisection over the maps sorted by
-        offset, so an object of n maps and slots reads in O(n log n).
-        """
-        layout = sorted(layout, key=lambda entry: entry[0])
-        for (o1, s1, n1, _), (o2, _, n2, _) in itertools.pairwise(layout):
-            if o1 + s1 > o2:
-                raise self.err(f"maps '{n1}' and '{n2}' overlap", ".maps", o2)
-        starts = [o for o, _, _, _ in layout]
-        slots: dict[str, dict[object, object]] = {}
-        for roff, sym in self.relocations(sec):
-            i = bisect.bisect_right(starts, roff) - 1
-            if i < 0 or roff >= starts[i] + layout[i][1]:
-                raise self.err(f"relocation at {roff:#x} is outside every map", ".rel.maps", roff)
-            start, _, name, values_off = layout[i]
-            spec = self.maps[name]
-            if values_off is None or roff < start + values_off:
-                raise self.err(
-                    f"map '{name}': relocation at {roff:#x} outside its values",
-                    ".rel.maps",
-                    roff,
-                )
-            slot, rem = divmod(roff - start - values_off, 8)
-            if rem:
-                raise self.err(f"map '{name}': misaligned slot relocation", ".rel.maps", roff)
-            self.check_slot(name, spec, slot, roff)
-            target_sec = self.sym_section(sym)
-            if spec.type.is_outer:
-                target = self.map_at.get((target_sec.index, sym.value)) if target_sec else None
-                if target is None or target_sec is None or target_sec.name != ".maps":
-                    raise self.err(
-                        f"map '{name}': slot {slot} refers to '{sym.name}', not a map in .maps",
-                        ".rel.maps",
-                        roff,
-                    )
-            else:
-                fn = functions.get((target_sec.index, sym.value // 8)) if target_sec else None
-                if fn is None or not fn.is_program:
-                    raise self.err(
-                        f"map '{name}': slot {slot} refers to '{sym.name}', not a program",
-                        ".rel.maps",
-                        roff,
-                    )
-                target = fn.name
-            slots.setdefault(name, dict(self.maps[name].contents or {}))[slot] = target
-        for name, contents in slots.items():
-            spec = self.maps[name]
-            if len(contents) > spec.max_entries:
-                raise self.err(
-                    f"map '{name}': {len(contents)} declared slots, more than its max_entries"
-                    f" {spec.max_entries}",
-                    ".maps",
-                    next(o for o, _, n, _ in layout if n == name),
-                )
-            spec.contents = contents
-
-    def check_slot(self, name: str, spec: MapSpec, slot: int, roff: int) -> None:
-        """A declared slot must be a key the map can hold, checked before any load."""
-        if spec.type != MapType.HASH_OF_MAPS and slot >= spec.max_entries:
-            raise self.err(
-                f"map '{name}': slot {slot} >= max_entries {spec.max_entries}", ".rel.maps", roff
-            )
-        if slot >> (8 * spec.key_size):
-            raise self.err(
-                f"map '{name}': slot {slot} does not fit its {spec.key_size}-byte key"
-                f" (at most {(1 << 8 * spec.key_size) - 1})",
-                ".rel.maps",
-                roff,
-            )
+    def slot_target(
+        self, functions: dict[tuple[int, int], _Function], spec: MapSpec, sym: Symbol
+    ) -> str | None:
+        """The map (outer maps) or program (PROG_ARRAY) that ``sym`` defines, if any."""
+        sec = self.sym_section(sym)
+        if sec is None:
+            return None
+        if spec.type.is_outer:
+            return self.map_at.get((sec.index, sym.value)) if sec.name == ".maps" else None
+        fn = functions.get((sec.index, sym.value // 8))
+        return fn.name if fn is not None and fn.is_program else None
 
     # ------------------------------------------------------------ code
 

@@ -58,6 +58,22 @@ def check_name(name: str) -> None:
         raise ValueError(f"map name {name!r} is not valid: only [A-Za-z0-9_.] characters")
 
 
+def check_pin_dir(pin_dir: str, what: str) -> None:
+    """Raise unless ``pin_dir`` is a relative path of plain names (``a/b``).
+
+    Raises:
+        TypeError: not a str.
+        ValueError: absolute, empty components, ``.``, ``..`` or NUL.
+    """
+    if not isinstance(pin_dir, str):
+        raise TypeError(f"{what}: pin_dir must be str, got {type(pin_dir).__name__}")
+    if pin_dir and any(part in ("", ".", "..") or "\0" in part for part in pin_dir.split("/")):
+        raise ValueError(
+            f"{what}: pin_dir {pin_dir!r} must be a relative path of plain names"
+            " (no leading '/', '.', '..', '//' or NUL)"
+        )
+
+
 @dataclasses.dataclass
 class MapSpec:
     """What map to create; no kernel object.
@@ -66,6 +82,12 @@ class MapSpec:
     ``MapSpec`` (the template the outer map is created from) or an existing
     ``Map`` used as template. ``contents`` holds initial entries; for an outer
     map inside a collection: key -> the name of another map, or a ``Map``.
+
+    A map with ``pinning`` ``PIN_BY_NAME`` that a collection loads is pinned
+    (or reused) at ``<pin root>/<pin_dir>/NAME``: ``pin_dir`` is ``""`` for
+    libbpf's pinning; iproute2's legacy maps get ``"tc/globals"``
+    (``PIN_GLOBAL_NS``) or ``"tc/<SHA-1 of the object>"`` (``PIN_OBJECT_NS``),
+    iproute2's own paths under the default pin root /sys/fs/bpf.
     """
 
     type: MapType
@@ -82,6 +104,7 @@ class MapSpec:
     ifindex: int = 0
     btf_key_type_id: int = 0
     btf_value_type_id: int = 0
+    pin_dir: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.type, int) and not isinstance(self.type, MapType):
@@ -114,6 +137,7 @@ class MapSpec:
         ):
             raise ValueError(f"{what}: numa_node {self.numa_node!r} is not a u32")
         check_name(self.name)
+        check_pin_dir(self.pin_dir, what)
         if self.type.is_outer:
             if self.inner is None:
                 raise ValueError(
