@@ -21,8 +21,9 @@ size of the input (``tests/fuzz`` checks both).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ._elffile import ElfFile, Symbol
 from ._legacy_maps import read_legacy_maps
@@ -98,6 +99,14 @@ def read_collection(data: bytes, *, file: str = "") -> CollectionSpec:
         raise ParseError(f"malformed ELF: {type(err).__name__}: {err}", file=file) from None
 
 
+class _Record(Protocol):
+    @property
+    def insn_off(self) -> int: ...
+
+
+_R = TypeVar("_R", bound=_Record)
+
+
 @dataclass
 class _Function:
     name: str
@@ -168,6 +177,7 @@ class _Reader:
         self.variables: dict[str, VariableSpec] = {}
         # (section index, offset) -> map name, for symbols that name maps
         self.map_at: dict[tuple[int, int], str] = {}
+        self.ext_index: dict[tuple[int, str], tuple[list[int], list[Any]]] = {}
 
     # ------------------------------------------------------------ helpers
 
@@ -698,6 +708,18 @@ class _Reader:
             at * 8,
         )
 
+    def in_function(self, records: Mapping[str, Sequence[_R]], fn: _Function) -> Sequence[_R]:
+        """The .BTF.ext ``records`` of ``fn``'s instructions, found by bisection
+        (a linear scan per function made many subprograms quadratic)."""
+        key = (id(records), fn.section)
+        index = self.ext_index.get(key)
+        if index is None:
+            recs = sorted(records.get(fn.section, []), key=lambda r: r.insn_off)
+            index = self.ext_index[key] = ([r.insn_off // 8 for r in recs], recs)
+        starts, recs = index
+        lo, hi = bisect.bisect_left(starts, fn.first), bisect.bisect_left(starts, fn.end)
+        return recs[lo:hi]
+
     def link(
         self,
         prog: _Function,
@@ -760,27 +782,19 @@ class _Reader:
                 )
             out += code_bytes
             if self.ext is not None:
-                for fi in self.ext.func_info.get(fn.section, []):
-                    if fn.first <= fi.insn_off // 8 < fn.end:
-                        func_info.append(
-                            FuncInfoSpec(base + fi.insn_off // 8 - fn.first, fi.type_id)
+                for fi in self.in_function(self.ext.func_info, fn):
+                    func_info.append(FuncInfoSpec(base + fi.insn_off // 8 - fn.first, fi.type_id))
+                for li in self.in_function(self.ext.line_info, fn):
+                    line_info.append(
+                        LineInfoSpec(
+                            base + li.insn_off // 8 - fn.first,
+                            li.file_name_off,
+                            li.line_off,
+                            li.line,
+                            li.col,
                         )
-                for li in self.ext.line_info.get(fn.section, []):
-                    if fn.first <= li.insn_off // 8 < fn.end:
-                        line_info.append(
-                            LineInfoSpec(
-                                base + li.insn_off // 8 - fn.first,
-                                li.file_name_off,
-                                li.line_off,
-                                li.line,
-                                li.col,
-                            )
-                        )
-                core += sum(
-                    1
-                    for cr in self.ext.core_relos.get(fn.section, [])
-                    if fn.first <= cr.insn_off // 8 < fn.end
-                )
+                    )
+                core += len(self.in_function(self.ext.core_relos, fn))
         ptype = defn.type if defn is not None else ProgType.UNSPEC
         return ProgramSpec(
             name=prog.name,
