@@ -98,6 +98,7 @@ def read_legacy_maps(
             be honoured (named).
     """
     defs: list[_Def] = []
+    structs = _btf_structs(btf)
     for i, sym in enumerate(syms):
         off = sym.value
         size = sym.size or ((syms[i + 1].value if i + 1 < len(syms) else len(data)) - off)
@@ -109,7 +110,7 @@ def read_legacy_maps(
             )
         raw = data[off : off + size]
         fields: dict[str, int] = {}
-        for field, at, width in _layout(sym.name, size, btf):
+        for field, at, width in _layout(size, structs.get(sym.name), btf):
             value = int.from_bytes(raw[at : at + width], byteorder)
             if field in _KNOWN:
                 fields[field] = value
@@ -131,9 +132,8 @@ def read_legacy_maps(
 _KNOWN = frozenset(_ALIASES.values())
 
 
-def _layout(name: str, size: int, btf: BTF | None) -> list[tuple[str, int, int]]:
+def _layout(size: int, st: Struct | None, btf: BTF | None) -> list[tuple[str, int, int]]:
     """``(field, byte offset, width)`` of each field; names not in _ALIASES kept as is."""
-    st = _btf_struct(name, btf)
     if st is not None and btf is not None:
         out = []
         for m in st.members:
@@ -157,18 +157,21 @@ def _layout(name: str, size: int, btf: BTF | None) -> list[tuple[str, int, int]]
     return out
 
 
-def _btf_struct(name: str, btf: BTF | None) -> Struct | None:
+def _btf_structs(btf: BTF | None) -> dict[str, Struct]:
+    """The struct of each variable of DATASEC ``maps`` in BTF, by name."""
     if btf is None:
-        return None
+        return {}
     try:
         ds = btf.find("maps", Datasec)
     except KeyError:
-        return None
+        return {}
+    out: dict[str, Struct] = {}
     for vsi in ds.vars:
-        if isinstance(vsi.type, Var) and vsi.type.name == name:
+        if isinstance(vsi.type, Var):
             st = btf.resolve(vsi.type.type)
-            return st if isinstance(st, Struct) else None
-    return None
+            if isinstance(st, Struct):
+                out.setdefault(vsi.type.name, st)
+    return out
 
 
 def _spec(

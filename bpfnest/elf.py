@@ -4,9 +4,13 @@ Reads, with :mod:`bpfnest._elffile` (pyelftools, every offset and count
 checked first) and :mod:`bpfnest.btf`:
 
 - BTF-defined maps in ``.maps`` (``__uint``, ``__type``, ``__array(values,
-  ...)``), with declared slots ``.values = {[i] = &m}`` from ``.rel.maps``;
-- legacy ``struct bpf_map_def SEC("maps")`` definitions (any length >= 16
-  bytes, one symbol each); an outer map there has no inner definition;
+  ...)``), with declared slots ``.values = {[i] = &m}`` from ``.rel.maps``
+  (:mod:`bpfnest._values`);
+- legacy ``SEC("maps")`` definitions (any length >= 16 bytes, one symbol
+  each): samples/bpf's ``struct bpf_map_def`` and iproute2's ``struct
+  bpf_elf_map``, their inner maps and pinning (:mod:`bpfnest._legacy_maps`);
+  an outer map there without ``inner_map_idx``/``inner_id`` has no inner
+  definition;
 - global data (``.data``, ``.rodata``, ``.bss``, ``.data.*``, ``.rodata.*``)
   as single-element ARRAY maps, and ``.kconfig`` externs;
 - programs: every global function in an executable section, linked with the
@@ -15,7 +19,9 @@ checked first) and :mod:`bpfnest.btf`:
 
 Every malformed input raises :class:`bpfnest.ParseError` naming the file,
 the section and the offset; the work and memory it takes are bounded by the
-size of the input (``tests/fuzz`` checks both).
+size of the input (``tests/fuzz`` checks both), and the work grows as
+n log n with the number of maps, slots and functions. Two maps or two
+programs of one name are an error naming both.
 """
 
 from __future__ import annotations
