@@ -326,10 +326,10 @@ class _Reader:
             if not isinstance(var, Var):
                 raise self.err(f"'.kconfig' entry {var.name!r} is not a variable", ".BTF")
             size = self.btf.sizeof(var.type)
-            if size > MAX_KCONFIG_EXTERN:
+            if not 0 < size <= MAX_KCONFIG_EXTERN:
                 raise self.err(
                     f"extern '{var.name}' (.kconfig) is {size} bytes; a config value takes"
-                    f" at most {MAX_KCONFIG_EXTERN}",
+                    f" 1 to {MAX_KCONFIG_EXTERN}",
                     ".BTF",
                     self.btf.record_offset(var),
                 )

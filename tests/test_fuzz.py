@@ -275,7 +275,7 @@ def _huge_key(btf: BTF) -> list[tuple[int, int]]:
             "kconfig",
             _huge_kconfig,
             "extern 'LINUX_KERNEL_VERSION' (.kconfig) is 4294967295 bytes; a config value takes"
-            " at most 65536",
+            " 1 to 65536",
             ".BTF",
         ),
         ("all_steps", _huge_key, "key type is 17179869180 bytes", ".maps"),

@@ -8,8 +8,10 @@ import os
 import socket
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from test_elf import _bench_run
 
 import bpfnest.spec
 from bpfnest import CollectionSpec, ParseError
@@ -93,8 +95,21 @@ def test_a_huge_kconfig_extern_is_refused_before_allocating(objs: Objs) -> None:
     finally:
         tracemalloc.stop()
     assert "extern 'CONFIG_X' (.kconfig) is 4026531840 bytes;" in str(exc.value)
-    assert "at most 65536" in str(exc.value) and exc.value.section == ".BTF"
+    assert "takes 1 to 65536" in str(exc.value) and exc.value.section == ".BTF"
     assert peak < 64 << 20
+
+
+def test_a_kconfig_extern_of_no_size(tmp_path: Path) -> None:
+    """extern char CONFIG_X[]: a .kconfig variable without the map to hold it."""
+    run = _bench_run()
+    source = (
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n"
+        "extern char CONFIG_X[] __kconfig;\n"
+        'SEC("socket") int f(void *ctx) { return CONFIG_X[0]; }\n'
+        'char LICENSE[] SEC("license") = "GPL";\n'
+    )
+    with pytest.raises(ParseError, match=r"extern 'CONFIG_X' \(\.kconfig\) is 0 bytes"):
+        CollectionSpec.from_file(run.compile_c(source, str(tmp_path)))
 
 
 @pytest.mark.usefixtures("kernel")
