@@ -111,10 +111,11 @@ def read_legacy_maps(
         raw = data[off : off + size]
         fields: dict[str, int] = {}
         for field, at, width in _layout(size, structs.get(sym.name), btf):
-            value = int.from_bytes(raw[at : at + width], byteorder)
+            chunk = raw[at : at + width]
             if field in _KNOWN:
-                fields[field] = value
-            elif value:
+                fields[field] = int.from_bytes(chunk, byteorder)
+            elif any(chunk):
+                value = int.from_bytes(chunk, byteorder) if width <= 8 else "not 0"
                 raise err(
                     f"legacy map '{sym.name}': field '{field}' is {value}, which bpfnest cannot"
                     " honour (it reads struct bpf_map_def and iproute2's struct bpf_elf_map)",
