@@ -215,6 +215,16 @@ class _Reader:
         self.maps[name] = spec
         self.map_origin[name] = origin
 
+    def add_variable(self, var: VariableSpec, section: str) -> None:
+        first = self.variables.setdefault(var.name, var)
+        if first is not var:
+            raise self.err(
+                f"two variables named '{var.name}': in {first.map} at {first.offset:#x} and in"
+                f" {var.map} at {var.offset:#x} (rename one)",
+                section,
+                var.offset,
+            )
+
     def u32(self, data: bytes, off: int) -> int:
         return int.from_bytes(data[off : off + 4], self.byteorder)
 
@@ -302,7 +312,7 @@ class _Reader:
                             sec.name,
                             off,
                         )
-                    self.variables[sym.name] = VariableSpec(sym.name, sec.name, off, size)
+                    self.add_variable(VariableSpec(sym.name, sec.name, off, size), sec.name)
 
     def datasec_id(self, name: str) -> int:
         """The BTF id of DATASEC ``name`` (0 when there is none)."""
@@ -335,7 +345,7 @@ class _Reader:
                 )
             align = min(size, 8) or 1
             offset = (offset + align - 1) // align * align
-            self.variables[var.name] = VariableSpec(var.name, ".kconfig", offset, size)
+            self.add_variable(VariableSpec(var.name, ".kconfig", offset, size), ".BTF")
             offset += size
             if offset > MAX_KCONFIG:
                 raise self.err(
