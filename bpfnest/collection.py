@@ -5,7 +5,9 @@
 
 1. BTF, when programs carry func_info/line_info (``BPF_BTF_LOAD``);
 2. plain maps (pinned ones reused when compatible), global data filled in,
-   ``.rodata`` and ``.kconfig`` frozen;
+   ``.rodata`` and ``.kconfig`` frozen; a ``PERF_EVENT_ARRAY`` declared
+   without ``max_entries`` gets one slot per possible CPU, as with libbpf
+   (the spec keeps its 0);
 3. outer maps, each from a template that is closed right after;
 4. programs, with map references resolved to fds;
 5. declared slots of outer maps and PROG_ARRAYs;
@@ -19,6 +21,7 @@ pins. Each step is logged at DEBUG on the ``"bpfnest"`` logger.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import gzip
 import logging
@@ -35,11 +38,12 @@ from ._sys import ops
 from ._sys.fd import FD
 from .codec import encode
 from .constants import ENOTSUPP, MapType
+from .elf import MAX_KCONFIG
 from .errors import BPFError, NotSupportedError
-from .maps import Map
+from .maps import Map, possible_cpus
 from .outer import OuterMap
 from .programs import Program
-from .spec import PIN_BY_NAME, CollectionSpec, MapSpec
+from .spec import PIN_BY_NAME, CollectionSpec, MapSpec, check_pin_dir
 
 __all__ = ["Collection"]
 
@@ -205,9 +209,11 @@ class _Loader:
         self.replace = dict(replace or {})
         self.reused: set[str] = set()
         self.btf_fd: FD | None = None
-        self.to_pin: list[tuple[str, str]] = []
-        self.root_fd: int | None = None  # pin_root, opened without following symlinks
-        self.dirs = contextlib.ExitStack()  # closes root_fd after a rollback used it
+        self.to_pin: list[tuple[str, str, str]] = []  # (map, pin_dir, file name)
+        self.pin_dirs: dict[str, int] = {}  # pin_root and its pin_dir subdirectories, opened
+        # without following symlinks; self.dirs closes them after a rollback used them
+        self.dirs = contextlib.ExitStack()
+        self.kconfig: bytes | None = None  # the .kconfig value, answered before any syscall
 
     def load(self) -> None:
         self.check()
@@ -262,6 +268,7 @@ class _Loader:
         for name, ms in self.spec.maps.items():
             if name in self.replace:
                 continue
+            check_pin_dir(ms.pin_dir, f"map '{name}'")
             if ms.type.is_outer and ms.inner is None:
                 raise ValueError(
                     f"map '{name}': {ms.type.name} has no inner map definition"
@@ -291,6 +298,8 @@ class _Loader:
         if by_name:
             self.pin_root = _pins.check_path(self.pin_root, "pin_root")
             _pin_files(by_name, "map", self.pin_root)
+        if ".kconfig" in names and ".kconfig" not in self.replace:
+            self.kconfig = _kconfig_value(self.spec)
 
     # ------------------------------------------------------------ BTF
 
@@ -328,6 +337,7 @@ class _Loader:
     # ------------------------------------------------------------ maps
 
     def create_map(self, name: str, ms: MapSpec, stack: contextlib.ExitStack) -> None:
+        ms = _sized_for_this_machine(name, ms)
         given = self.replace.get(name)
         if given is not None:
             m = Map.from_fd(given.fd)  # the collection's own fd; the caller keeps theirs
@@ -341,9 +351,9 @@ class _Loader:
             return
         if ms.pinning == PIN_BY_NAME:
             fname = pin_name(name)
-            path = os.path.join(self.pin_root, fname)
-            root = self.open_root(create=False)
-            pinned = None if root is None else _pins.reuse_pinned(root, fname, path)
+            path = os.path.join(self.pin_root, ms.pin_dir, fname)
+            where = self.open_pin_dir(ms.pin_dir, create=False)
+            pinned = None if where is None else _pins.reuse_pinned(where, fname, path)
             if pinned is not None:
                 stack.callback(pinned.close)
                 _check_compatible(pinned, ms, f"reuse pinned map '{name}' at {path}")
@@ -351,10 +361,10 @@ class _Loader:
                 self.reused.add(name)
                 log.debug("map '%s': reused pinned map at %s, id %d", name, path, pinned.id)
                 return
-            self.to_pin.append((name, fname))
+            self.to_pin.append((name, ms.pin_dir, fname))
         create = ms
-        if name == ".kconfig":
-            create = MapSpec(**{**ms.__dict__, "contents": {0: _kconfig_value(self.spec)}})
+        if name == ".kconfig" and self.kconfig is not None:
+            create = MapSpec(**{**ms.__dict__, "contents": {0: self.kconfig}})
         m = self.create_with_btf(name, _without_contents(create))
         stack.callback(m.close)
         self.coll.maps[name] = m
@@ -426,26 +436,32 @@ class _Loader:
                 fd = value.fd if isinstance(value, (Map, Program)) else value
                 log.debug("map '%s': slot [%s] set to %s '%s' fd=%d", name, slot, what, target, fd)
 
-    def open_root(self, *, create: bool) -> int | None:
-        """``pin_root``'s fd (None when missing and not ``create``); made 0700 when missing."""
-        if self.root_fd is None:
+    def open_pin_dir(self, sub: str, *, create: bool) -> int | None:
+        """The fd of ``pin_root/sub`` (``sub`` "" for pin_root itself, else a
+        map's ``pin_dir``), opened without following a symlink anywhere in it;
+        None when it is missing and not ``create``. Missing directories are
+        made 0700 and removed again, when still empty, if the load fails."""
+        if sub not in self.pin_dirs:
             created: list[str] = []
             self.dirs.callback(_pins.remove_dirs, created)  # empty ones only
-            self.root_fd = _pins.open_dir(self.pin_root, create=create, created=created)
-            if self.root_fd is not None:
-                self.dirs.callback(os.close, self.root_fd)
-        return self.root_fd
+            path = os.path.join(self.pin_root, sub) if sub else self.pin_root
+            fd = _pins.open_dir(path, create=create, created=created)
+            if fd is None:
+                return None
+            self.dirs.callback(os.close, fd)
+            self.pin_dirs[sub] = fd
+        return self.pin_dirs[sub]
 
     def pin(self, stack: contextlib.ExitStack) -> None:
         if not self.to_pin:
             return
-        root = self.open_root(create=True)
-        assert root is not None
         pins = _pins.PinSet()
         stack.callback(pins.rollback)
-        for name, fname in self.to_pin:
-            pins.pin(self.coll.maps[name], root, fname)
-            log.debug("map '%s': pinned at %s", name, os.path.join(self.pin_root, fname))
+        for name, sub, fname in self.to_pin:
+            where = self.open_pin_dir(sub, create=True)
+            assert where is not None
+            pins.pin(self.coll.maps[name], where, fname)
+            log.debug("map '%s': pinned at %s", name, os.path.join(self.pin_root, sub, fname))
 
 
 def _pin_files(objs: Mapping[str, Any], what: str, where: str) -> dict[str, str]:
@@ -472,6 +488,21 @@ def pin_name(name: str) -> str:
     """``name`` as a bpffs file name: bpffs refuses dots, so they become ``_``
     (libbpf's ``sanitize_pin_path``): ``.bss`` is pinned as ``_bss``."""
     return name.replace(".", "_")
+
+
+def _sized_for_this_machine(name: str, ms: MapSpec) -> MapSpec:
+    """``ms``, or a copy with what is left to the loader filled in, as libbpf does:
+    a PERF_EVENT_ARRAY (or such an inner template) without max_entries gets one
+    slot per possible CPU (/sys/devices/system/cpu/possible). The spec stays as read."""
+    inner = ms.inner
+    if isinstance(inner, MapSpec):
+        sized = _sized_for_this_machine(f"{name}.inner", inner)
+        if sized is not inner:
+            ms = dataclasses.replace(ms, inner=sized)
+    if ms.type == MapType.PERF_EVENT_ARRAY and ms.max_entries == 0:
+        ms = dataclasses.replace(ms, max_entries=possible_cpus())
+        log.debug("map '%s': max_entries 0 set to %d possible CPUs", name, ms.max_entries)
+    return ms
 
 
 def _without_btf(ms: MapSpec) -> MapSpec:
@@ -557,7 +588,17 @@ def read_kernel_config() -> dict[str, str]:
 
 
 def _kconfig_value(spec: CollectionSpec) -> bytes:
+    """The value of map ``.kconfig``: each extern answered from the running kernel.
+
+    Raises:
+        ValueError: an extern the loader cannot answer, or that its size cannot hold.
+    """
     ms = spec.maps[".kconfig"]
+    if ms.value_size > MAX_KCONFIG:
+        raise ValueError(
+            f"map '.kconfig': value_size {ms.value_size} is more than the {MAX_KCONFIG} bytes"
+            " that config externs may take"
+        )
     buf = bytearray(ms.value_size)
     config: Mapping[str, str] | None = None
     for name, var in spec.variables.items():
@@ -581,9 +622,34 @@ def _kconfig_value(spec: CollectionSpec) -> bytes:
             elif text.startswith('"'):
                 value = text.strip('"').encode()[: var.size - 1].ljust(var.size, b"\0")
             else:
-                value = int(text, 0)
+                try:
+                    value = int(text, 0)
+                except ValueError:
+                    raise ValueError(
+                        f"extern '{name}' (.kconfig): config value {text!r} is not y, m, n,"
+                        " a number or a string"
+                    ) from None
         else:
             raise ValueError(f"extern '{name}' (.kconfig): the loader cannot answer it")
-        raw = value if isinstance(value, bytes) else value.to_bytes(var.size, _native())
+        if var.offset + var.size > len(buf):
+            raise ValueError(
+                f"extern '{name}' (.kconfig): {var.size} bytes at {var.offset} run past"
+                f" the map's value_size {len(buf)}"
+            )
+        raw = value if isinstance(value, bytes) else _kconfig_number(name, value, var.size)
         buf[var.offset : var.offset + var.size] = raw
     return bytes(buf)
+
+
+def _kconfig_number(name: str, value: int, size: int) -> bytes:
+    """``value`` in the extern's ``size`` bytes, or a ValueError saying the size it needs."""
+    try:
+        return value.to_bytes(size, _native(), signed=value < 0)
+    except OverflowError:
+        need = (value.bit_length() + (8 if value < 0 else 7)) // 8
+        ctype = "int" if need <= 4 else "long long"
+        raise ValueError(
+            f"extern '{name}' (.kconfig): {value} ({value:#x}) does not fit its {size}"
+            f" byte{'s' if size != 1 else ''}; it needs {need}"
+            f" (declare it {'unsigned ' if value >= 0 else ''}{ctype})"
+        ) from None

@@ -4,9 +4,13 @@ Reads, with :mod:`bpfnest._elffile` (pyelftools, every offset and count
 checked first) and :mod:`bpfnest.btf`:
 
 - BTF-defined maps in ``.maps`` (``__uint``, ``__type``, ``__array(values,
-  ...)``), with declared slots ``.values = {[i] = &m}`` from ``.rel.maps``;
-- legacy ``struct bpf_map_def SEC("maps")`` definitions (any length >= 16
-  bytes, one symbol each); an outer map there has no inner definition;
+  ...)``), with declared slots ``.values = {[i] = &m}`` from ``.rel.maps``
+  (:mod:`bpfnest._values`);
+- legacy ``SEC("maps")`` definitions (any length >= 16 bytes, one symbol
+  each): samples/bpf's ``struct bpf_map_def`` and iproute2's ``struct
+  bpf_elf_map``, their inner maps and pinning (:mod:`bpfnest._legacy_maps`);
+  an outer map there without ``inner_map_idx``/``inner_id`` has no inner
+  definition;
 - global data (``.data``, ``.rodata``, ``.bss``, ``.data.*``, ``.rodata.*``)
   as single-element ARRAY maps, and ``.kconfig`` externs;
 - programs: every global function in an executable section, linked with the
@@ -15,22 +19,28 @@ checked first) and :mod:`bpfnest.btf`:
 
 Every malformed input raises :class:`bpfnest.ParseError` naming the file,
 the section and the offset; the work and memory it takes are bounded by the
-size of the input (``tests/fuzz`` checks both).
+size of the input (``tests/fuzz`` checks both), and the work grows as
+n log n with the number of maps, slots and functions. Two maps or two
+programs of one name are an error naming both.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ._elffile import ElfFile, Symbol
-from .btf import BTF, Array, Datasec, FuncProto, Pointer, Struct, Var, parse_ext
+from ._legacy_maps import read_legacy_maps
+from ._values import Layout, read_declared_slots
+from .btf import BTF, Array, Datasec, FuncProto, Fwd, Pointer, Struct, Var, parse_ext
 from .btf.ext import BTFExt
 from .constants import F_RDONLY_PROG, MapType, ProgType
 from .errors import ParseError
 from .sections import program_type
 from .spec import (
+    PIN_BY_NAME,
     CollectionSpec,
     FuncInfoSpec,
     LineInfoSpec,
@@ -65,13 +75,18 @@ _UINT_FIELDS = (
 BTF_TYPE_SIZE = 12  # struct btf_type, followed by struct btf_var { u32 linkage; }
 BTF_VAR_GLOBAL_ALLOCATED = 1
 BTF_VAR_GLOBAL_EXTERN = 2
-_LEGACY_FIELDS = ("type", "key_size", "value_size", "max_entries", "map_flags")
 U32_MAX = 0xFFFF_FFFF
 #: A zero-filled (SHT_NOBITS) section's value is spelled out in
 #: ``MapSpec.contents`` up to this size; past it ``contents`` is None, which
 #: loads the same (the kernel zero-fills a new map), so that a 64-byte section
 #: header cannot make the reader allocate gigabytes.
 MAX_SPELLED_ZEROS = 1 << 20
+#: Bounds on ``.kconfig`` externs, checked before anything allocates them:
+#: a config value is a number or a short string (the longest, a built-in
+#: command line, is at most a few KiB), so one extern may take 64 KiB and
+#: all of them 1 MiB.
+MAX_KCONFIG_EXTERN = 1 << 16
+MAX_KCONFIG = 1 << 20
 
 
 def read_collection(data: bytes, *, file: str = "") -> CollectionSpec:
@@ -88,6 +103,14 @@ def read_collection(data: bytes, *, file: str = "") -> CollectionSpec:
         raise ParseError("structure nested too deeply", file=file) from None
     except Exception as err:  # a last resort: the reader checks before it reads
         raise ParseError(f"malformed ELF: {type(err).__name__}: {err}", file=file) from None
+
+
+class _Record(Protocol):
+    @property
+    def insn_off(self) -> int: ...
+
+
+_R = TypeVar("_R", bound=_Record)
 
 
 @dataclass
@@ -126,6 +149,7 @@ class _Section:
 class _Reader:
     def __init__(self, data: bytes, file: str) -> None:
         self.file = file
+        self.data = data
         self.obj = ElfFile(data, file)
         self.byteorder = self.obj.byteorder
         self.sections: dict[int, _Section] = {}
@@ -155,9 +179,11 @@ class _Reader:
             parse_ext(ext_sec.data, self.btf, file=file) if ext_sec and self.btf else None
         )
         self.maps: dict[str, MapSpec] = {}
+        self.map_origin: dict[str, str] = {}  # name -> where it was defined, for errors
         self.variables: dict[str, VariableSpec] = {}
         # (section index, offset) -> map name, for symbols that name maps
         self.map_at: dict[tuple[int, int], str] = {}
+        self.ext_index: dict[tuple[int, str], tuple[list[int], list[Any]]] = {}
 
     # ------------------------------------------------------------ helpers
 
@@ -178,6 +204,26 @@ class _Reader:
                 self.obj.headers[target.index]
             )
         return cached
+
+    def add_map(self, name: str, spec: MapSpec, origin: str, section: str, offset: int) -> None:
+        """Add map ``name``; a second definition of one name is an error naming both."""
+        first = self.map_origin.get(name)
+        if first is not None:
+            raise self.err(
+                f"two maps named '{name}': {first} and {origin} (rename one)", section, offset
+            )
+        self.maps[name] = spec
+        self.map_origin[name] = origin
+
+    def add_variable(self, var: VariableSpec, section: str) -> None:
+        first = self.variables.setdefault(var.name, var)
+        if first is not var:
+            raise self.err(
+                f"two variables named '{var.name}': in {first.map} at {first.offset:#x} and in"
+                f" {var.map} at {var.offset:#x} (rename one)",
+                section,
+                var.offset,
+            )
 
     def u32(self, data: bytes, off: int) -> int:
         return int.from_bytes(data[off : off + 4], self.byteorder)
@@ -246,7 +292,7 @@ class _Reader:
             value: bytes | None = sec.data
             if not value:  # SHT_NOBITS (.bss): the kernel zero-fills a new map
                 value = bytes(sec.size) if sec.size <= MAX_SPELLED_ZEROS else None
-            self.maps[sec.name] = MapSpec(
+            spec = MapSpec(
                 type=MapType.ARRAY,
                 key_size=4,
                 value_size=sec.size,
@@ -256,6 +302,7 @@ class _Reader:
                 contents={0: value} if value is not None else None,
                 btf_value_type_id=self.datasec_id(sec.name),
             )
+            self.add_map(sec.name, spec, f"data section {sec.name} (#{sec.index})", sec.name, 0)
             for sym in self.symbols_in(sec):
                 if sym.type == "STT_OBJECT" and sym.name:
                     off, size = sym.value, sym.size
@@ -265,7 +312,7 @@ class _Reader:
                             sec.name,
                             off,
                         )
-                    self.variables[sym.name] = VariableSpec(sym.name, sec.name, off, size)
+                    self.add_variable(VariableSpec(sym.name, sec.name, off, size), sec.name)
 
     def datasec_id(self, name: str) -> int:
         """The BTF id of DATASEC ``name`` (0 when there is none)."""
@@ -289,18 +336,26 @@ class _Reader:
             if not isinstance(var, Var):
                 raise self.err(f"'.kconfig' entry {var.name!r} is not a variable", ".BTF")
             size = self.btf.sizeof(var.type)
+            if not 0 < size <= MAX_KCONFIG_EXTERN:
+                raise self.err(
+                    f"extern '{var.name}' (.kconfig) is {size} bytes; a config value takes"
+                    f" 1 to {MAX_KCONFIG_EXTERN}",
+                    ".BTF",
+                    self.btf.record_offset(var),
+                )
             align = min(size, 8) or 1
             offset = (offset + align - 1) // align * align
-            self.variables[var.name] = VariableSpec(var.name, ".kconfig", offset, size)
+            self.add_variable(VariableSpec(var.name, ".kconfig", offset, size), ".BTF")
             offset += size
-            if offset > U32_MAX:
+            if offset > MAX_KCONFIG:
                 raise self.err(
-                    f"'.kconfig' externs take {offset} bytes, more than a map value holds",
+                    f"'.kconfig' externs take {offset} bytes (with '{var.name}'),"
+                    f" more than {MAX_KCONFIG}",
                     ".BTF",
                     self.btf.record_offset(var),
                 )
         if offset:
-            self.maps[".kconfig"] = MapSpec(
+            spec = MapSpec(
                 type=MapType.ARRAY,
                 key_size=4,
                 value_size=offset,
@@ -309,6 +364,7 @@ class _Reader:
                 name=".kconfig",
                 contents=None,
             )
+            self.add_map(".kconfig", spec, "the .kconfig externs", ".BTF", 0)
 
     # ------------------------------------------------------------ legacy maps
 
@@ -320,33 +376,17 @@ class _Reader:
             (s for s in self.symbols_in(sec) if s.name and s.type != "STT_SECTION"),
             key=lambda s: s.value,
         )
-        if not syms:
-            return
-        for i, sym in enumerate(syms):
-            off = sym.value
-            size = sym.size or ((syms[i + 1].value if i + 1 < len(syms) else sec.size) - off)
-            if size < 16 or off + size > len(sec.data):
-                raise self.err(
-                    f"legacy map '{sym.name}': definition of {size} bytes does not fit"
-                    " (struct bpf_map_def needs at least 16)",
-                    "maps",
-                    off,
-                )
-            raw = sec.data[off : off + size]
-            fields = [self.u32(raw, 4 * k) for k in range(min(size // 4, len(_LEGACY_FIELDS)))]
-            values = dict(zip(_LEGACY_FIELDS, fields, strict=False))
-            mtype = self.map_type(values["type"], sym.name, "maps", off)
-            numa = self.u32(raw, 24) if size >= 28 else 0
-            self.maps[sym.name] = MapSpec(
-                type=mtype,
-                key_size=values["key_size"],
-                value_size=values["value_size"],
-                max_entries=values["max_entries"],
-                flags=values.get("map_flags", 0),
-                name=_kernel_name(sym.name),
-                numa_node=numa or None,
-            )
-            self.map_at[(sec.index, off)] = sym.name
+        for name, off, spec in read_legacy_maps(
+            sec.data,
+            syms,
+            byteorder=self.byteorder,
+            btf=self.btf,
+            obj=self.data,
+            err=lambda message, offset: self.err(message, "maps", offset),
+            kernel_name=_kernel_name,
+        ):
+            self.add_map(name, spec, f"legacy map in maps at {off:#x}", "maps", off)
+            self.map_at[(sec.index, off)] = name
 
     def map_type(self, value: int, name: str, section: str, offset: int) -> MapType:
         try:
@@ -366,9 +406,20 @@ class _Reader:
             ds = self.btf.find(".maps", Datasec)
         except KeyError:
             raise self.err("no DATASEC '.maps' in BTF", ".BTF") from None
-        layout: list[tuple[int, int, str, int | None]] = []  # offset, size, name, values_off
-        offsets = {s.name: s.value for s in self.symbols_in(sec) if s.name}
-        sizes = {s.name: s.size for s in self.symbols_in(sec) if s.name}
+        layout: Layout = []
+        offsets: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        for sym in self.symbols_in(sec):
+            if not sym.name or sym.type == "STT_SECTION":
+                continue
+            if sym.name in offsets:
+                raise self.err(
+                    f"two maps named '{sym.name}': in .maps at {offsets[sym.name]:#x} and at"
+                    f" {sym.value:#x} (rename one)",
+                    ".maps",
+                    sym.value,
+                )
+            offsets[sym.name], sizes[sym.name] = sym.value, sym.size
         for vsi in ds.vars:
             var = vsi.type
             if not isinstance(var, Var):
@@ -384,18 +435,27 @@ class _Reader:
             struct_t = self.btf.resolve(var.type)
             if not isinstance(struct_t, Struct):
                 raise self.err(f"map '{name}': definition is not a struct", ".maps", offset)
-            spec, values_off = self.map_def(name, struct_t, offset, inner=False)
-            self.maps[name] = spec
+            spec, values_off = self.map_def(name, struct_t, offset)
+            self.add_map(name, spec, f"map in .maps at {offset:#x}", ".maps", offset)
             self.map_at[(sec.index, offset)] = name
             # The symbol's size includes initialised `values` (a flexible array).
             size = max(sizes.get(name, 0), self.btf.sizeof(struct_t))
             layout.append((offset, size, name, values_off))
-        self.read_values(sec, layout, functions)
+        read_declared_slots(
+            layout,
+            self.relocations(sec),
+            self.maps,
+            lambda spec, sym: self.slot_target(functions, spec, sym),
+            self.err,
+        )
 
     def map_def(
-        self, name: str, st: Struct, offset: int, *, inner: bool
+        self, name: str, st: Struct, offset: int, *, outer: str = ""
     ) -> tuple[MapSpec, int | None]:
+        """The MapSpec of a ``.maps`` struct; ``outer`` names the outer map
+        when ``st`` is its inner map's definition."""
         assert self.btf is not None
+        inner = bool(outer)
         where = ".maps"
         fields: dict[str, int] = {}
         types: dict[str, int] = {}
@@ -413,6 +473,15 @@ class _Reader:
             elif m.name in ("key", "value"):
                 if not isinstance(t, Pointer):
                     raise self.err(f"map '{name}': field '{m.name}' is not __type()", where, offset)
+                target_t = self.btf.resolve(t.target)
+                if isinstance(target_t, Fwd):
+                    what = f"map '{outer}' inner" if outer else f"map '{name}'"
+                    raise self.err(
+                        f"{what} {m.name} type '{target_t.kind} {target_t.name}' is only declared,"
+                        " not defined: use the struct in a global or a map value so clang emits it",
+                        where,
+                        offset,
+                    )
                 size = self.btf.sizeof(t.target)
                 if size > U32_MAX:
                     raise self.err(
@@ -442,7 +511,7 @@ class _Reader:
                     if inner:
                         raise self.err(f"map '{name}': nested map-in-map", where, offset)
                     inner_spec, _ = self.map_def(
-                        _kernel_name(f"{name}.inner"), target, offset, inner=True
+                        _kernel_name(f"{name}.inner"), target, offset, outer=name
                     )
                     values_kind = "maps"
                 elif isinstance(target, FuncProto):
@@ -473,6 +542,13 @@ class _Reader:
             )
         if inner and fields.get("pinning"):
             raise self.err(f"map '{name}': an inner map definition cannot be pinned", where, offset)
+        if fields.get("pinning", 0) not in (0, PIN_BY_NAME):
+            raise self.err(
+                f"map '{name}': pinning {fields['pinning']} is neither LIBBPF_PIN_NONE (0) nor"
+                " LIBBPF_PIN_BY_NAME (1)",
+                where,
+                offset,
+            )
         if inner and mtype.is_outer:
             raise self.err(f"map '{name}': nested map-in-map", where, offset)
         if mtype.is_outer or mtype == MapType.PROG_ARRAY:
@@ -498,54 +574,17 @@ class _Reader:
         )
         return spec, values_off
 
-    def read_values(
-        self,
-        sec: _Section,
-        layout: list[tuple[int, int, str, int | None]],
-        functions: dict[tuple[int, int], _Function],
-    ) -> None:
-        for roff, sym in self.relocations(sec):
-            owner = next(((o, s, n, v) for o, s, n, v in layout if o <= roff < o + s), None)
-            if owner is None:
-                raise self.err(f"relocation at {roff:#x} is outside every map", ".rel.maps", roff)
-            start, _, name, values_off = owner
-            spec = self.maps[name]
-            if values_off is None or roff < start + values_off:
-                raise self.err(
-                    f"map '{name}': relocation at {roff:#x} outside its values",
-                    ".rel.maps",
-                    roff,
-                )
-            slot, rem = divmod(roff - start - values_off, 8)
-            if rem:
-                raise self.err(f"map '{name}': misaligned slot relocation", ".rel.maps", roff)
-            if slot >= spec.max_entries and spec.type == MapType.ARRAY_OF_MAPS:
-                raise self.err(
-                    f"map '{name}': slot {slot} >= max_entries {spec.max_entries}",
-                    ".rel.maps",
-                    roff,
-                )
-            target_sec = self.sym_section(sym)
-            if spec.type.is_outer:
-                target = self.map_at.get((target_sec.index, sym.value)) if target_sec else None
-                if target is None or target_sec is None or target_sec.name != ".maps":
-                    raise self.err(
-                        f"map '{name}': slot {slot} refers to '{sym.name}', not a map in .maps",
-                        ".rel.maps",
-                        roff,
-                    )
-            else:
-                fn = functions.get((target_sec.index, sym.value // 8)) if target_sec else None
-                if fn is None or not fn.is_program:
-                    raise self.err(
-                        f"map '{name}': slot {slot} refers to '{sym.name}', not a program",
-                        ".rel.maps",
-                        roff,
-                    )
-                target = fn.name
-            contents = dict(spec.contents or {})
-            contents[slot] = target
-            spec.contents = contents
+    def slot_target(
+        self, functions: dict[tuple[int, int], _Function], spec: MapSpec, sym: Symbol
+    ) -> str | None:
+        """The map (outer maps) or program (PROG_ARRAY) that ``sym`` defines, if any."""
+        sec = self.sym_section(sym)
+        if sec is None:
+            return None
+        if spec.type.is_outer:
+            return self.map_at.get((sec.index, sym.value)) if sec.name == ".maps" else None
+        fn = functions.get((sec.index, sym.value // 8))
+        return fn.name if fn is not None and fn.is_program else None
 
     # ------------------------------------------------------------ code
 
@@ -647,9 +686,18 @@ class _Reader:
         self, functions: dict[tuple[int, int], _Function], license_: str | None, version: int
     ) -> dict[str, ProgramSpec]:
         programs: dict[str, ProgramSpec] = {}
+        seen: dict[str, _Function] = {}
         for fn in functions.values():
             if not fn.is_program:
                 continue
+            first = seen.setdefault(fn.name, fn)
+            if first is not fn:
+                raise self.err(
+                    f"two programs named '{fn.name}': in {first.section} at {first.first * 8:#x}"
+                    f" and in {fn.section} at {fn.first * 8:#x} (rename one)",
+                    fn.section,
+                    fn.first * 8,
+                )
             defn = program_type(fn.section)
             programs[fn.name] = self.link(fn, functions, defn, license_ or "", version)
         return programs
@@ -675,6 +723,18 @@ class _Reader:
             where.section,
             at * 8,
         )
+
+    def in_function(self, records: Mapping[str, Sequence[_R]], fn: _Function) -> Sequence[_R]:
+        """The .BTF.ext ``records`` of ``fn``'s instructions, found by bisection
+        (a linear scan per function made many subprograms quadratic)."""
+        key = (id(records), fn.section)
+        index = self.ext_index.get(key)
+        if index is None:
+            recs = sorted(records.get(fn.section, []), key=lambda r: r.insn_off)
+            index = self.ext_index[key] = ([r.insn_off // 8 for r in recs], recs)
+        starts, recs = index
+        lo, hi = bisect.bisect_left(starts, fn.first), bisect.bisect_left(starts, fn.end)
+        return recs[lo:hi]
 
     def link(
         self,
@@ -738,27 +798,19 @@ class _Reader:
                 )
             out += code_bytes
             if self.ext is not None:
-                for fi in self.ext.func_info.get(fn.section, []):
-                    if fn.first <= fi.insn_off // 8 < fn.end:
-                        func_info.append(
-                            FuncInfoSpec(base + fi.insn_off // 8 - fn.first, fi.type_id)
+                for fi in self.in_function(self.ext.func_info, fn):
+                    func_info.append(FuncInfoSpec(base + fi.insn_off // 8 - fn.first, fi.type_id))
+                for li in self.in_function(self.ext.line_info, fn):
+                    line_info.append(
+                        LineInfoSpec(
+                            base + li.insn_off // 8 - fn.first,
+                            li.file_name_off,
+                            li.line_off,
+                            li.line,
+                            li.col,
                         )
-                for li in self.ext.line_info.get(fn.section, []):
-                    if fn.first <= li.insn_off // 8 < fn.end:
-                        line_info.append(
-                            LineInfoSpec(
-                                base + li.insn_off // 8 - fn.first,
-                                li.file_name_off,
-                                li.line_off,
-                                li.line,
-                                li.col,
-                            )
-                        )
-                core += sum(
-                    1
-                    for cr in self.ext.core_relos.get(fn.section, [])
-                    if fn.first <= cr.insn_off // 8 < fn.end
-                )
+                    )
+                core += len(self.in_function(self.ext.core_relos, fn))
         ptype = defn.type if defn is not None else ProgType.UNSPEC
         return ProgramSpec(
             name=prog.name,

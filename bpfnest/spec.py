@@ -8,11 +8,14 @@ bpf(2), so they can be built, compared and printed on any machine.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import stat
 from collections.abc import Container, Mapping
 from typing import TYPE_CHECKING, Any, Union
 
 from .constants import F_INNER_MAP, AttachType, MapType, ProgType
+from .errors import ParseError
 
 if TYPE_CHECKING:
     from .btf import BTF
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from .maps import Map
 
 __all__ = [
+    "MAX_OBJECT_SIZE",
     "PIN_BY_NAME",
     "CollectionSpec",
     "FuncInfoSpec",
@@ -34,6 +38,9 @@ __all__ = [
 #: ``pinning`` value meaning "pin under the collection's pin directory by name"
 #: (libbpf's ``LIBBPF_PIN_BY_NAME``).
 PIN_BY_NAME = 1
+
+#: The largest object :meth:`CollectionSpec.from_file` reads (512 MiB).
+MAX_OBJECT_SIZE = 512 << 20
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.]*")
 _U32 = (1 << 32) - 1
@@ -51,6 +58,22 @@ def check_name(name: str) -> None:
         raise ValueError(f"map name {name!r} is not valid: only [A-Za-z0-9_.] characters")
 
 
+def check_pin_dir(pin_dir: str, what: str) -> None:
+    """Raise unless ``pin_dir`` is a relative path of plain names (``a/b``).
+
+    Raises:
+        TypeError: not a str.
+        ValueError: absolute, empty components, ``.``, ``..`` or NUL.
+    """
+    if not isinstance(pin_dir, str):
+        raise TypeError(f"{what}: pin_dir must be str, got {type(pin_dir).__name__}")
+    if pin_dir and any(part in ("", ".", "..") or "\0" in part for part in pin_dir.split("/")):
+        raise ValueError(
+            f"{what}: pin_dir {pin_dir!r} must be a relative path of plain names"
+            " (no leading '/', '.', '..', '//' or NUL)"
+        )
+
+
 @dataclasses.dataclass
 class MapSpec:
     """What map to create; no kernel object.
@@ -59,6 +82,12 @@ class MapSpec:
     ``MapSpec`` (the template the outer map is created from) or an existing
     ``Map`` used as template. ``contents`` holds initial entries; for an outer
     map inside a collection: key -> the name of another map, or a ``Map``.
+
+    A map with ``pinning`` ``PIN_BY_NAME`` that a collection loads is pinned
+    (or reused) at ``<pin root>/<pin_dir>/NAME``: ``pin_dir`` is ``""`` for
+    libbpf's pinning; iproute2's legacy maps get ``"tc/globals"``
+    (``PIN_GLOBAL_NS``) or ``"tc/<SHA-1 of the object>"`` (``PIN_OBJECT_NS``),
+    iproute2's own paths under the default pin root /sys/fs/bpf.
     """
 
     type: MapType
@@ -75,6 +104,7 @@ class MapSpec:
     ifindex: int = 0
     btf_key_type_id: int = 0
     btf_value_type_id: int = 0
+    pin_dir: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.type, int) and not isinstance(self.type, MapType):
@@ -107,6 +137,7 @@ class MapSpec:
         ):
             raise ValueError(f"{what}: numa_node {self.numa_node!r} is not a u32")
         check_name(self.name)
+        check_pin_dir(self.pin_dir, what)
         if self.type.is_outer:
             if self.inner is None:
                 raise ValueError(
@@ -292,13 +323,17 @@ class CollectionSpec:
     def from_file(cls, path: str) -> CollectionSpec:
         """Read an ELF object (``clang -target bpf`` output).
 
+        Only a regular file is read, and at most :data:`MAX_OBJECT_SIZE`
+        bytes of it (512 MiB: far more than any BPF object; the largest
+        real ones are a few MiB): a device such as ``/dev/zero``, a FIFO or
+        a directory is refused before anything is read.
+
         Raises:
-            ParseError: malformed ELF or BTF (names file, section, offset).
-            OSError: the file cannot be read.
+            ParseError: not a regular file, larger than ``MAX_OBJECT_SIZE``,
+                or malformed ELF or BTF (names file, section, offset).
+            OSError: the file cannot be opened or read.
         """
-        with open(path, "rb") as f:
-            data = f.read()
-        return cls.from_bytes(data, file=str(path))
+        return cls.from_bytes(_read_object(path), file=str(path))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, file: str = "") -> CollectionSpec:
@@ -370,3 +405,49 @@ class CollectionSpec:
         from .collection import Collection
 
         return Collection(self, pin_root=pin_root, log_level=log_level, replace=replace)
+
+
+def _read_object(path: str) -> bytes:
+    """The bytes of the regular file ``path``, refused past ``MAX_OBJECT_SIZE``."""
+    too_large = (
+        f"object larger than {MAX_OBJECT_SIZE} bytes (bpfnest.spec.MAX_OBJECT_SIZE):"
+        " not a BPF object"
+    )
+    _check_regular(os.stat(path).st_mode, path)  # a socket cannot even be opened
+    # O_NONBLOCK: opening a FIFO put there since must not wait for a writer.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        _check_regular(st.st_mode, path)
+        if st.st_size > MAX_OBJECT_SIZE:
+            raise ParseError(too_large, file=str(path))
+        with open(fd, "rb", closefd=False) as f:
+            data = f.read(st.st_size + 1)  # read(n) allocates n bytes: never the cap
+            if len(data) > st.st_size:  # it grew, or says size 0 (procfs): on, in steps
+                parts, total = [data], len(data)
+                while total <= MAX_OBJECT_SIZE and (chunk := f.read(1 << 20)):
+                    parts.append(chunk)
+                    total += len(chunk)
+                data = b"".join(parts)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_OBJECT_SIZE:
+        raise ParseError(too_large, file=str(path))
+    return data
+
+
+def _check_regular(mode: int, path: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise ParseError(
+            f"not an object file: {kind} (give the path of a regular ELF file)", file=str(path)
+        )
+
+
+_FILE_KINDS = {
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a directory",
+}

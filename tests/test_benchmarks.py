@@ -25,6 +25,7 @@ WORKLOADS = [
     "items_rss",
     "swap_inner",
     "churn",
+    "parse_maps",
 ]
 
 
@@ -45,10 +46,12 @@ def test_run_py_reports_every_workload() -> None:
     assert report["churn"]["leaked_fds"] == 0
     assert report["churn"]["leaked_maps"] == 0
     assert report["items_rss"]["rss_growth_mb"] >= 0
+    assert report["parse_maps"]["bound_ns_per_op"] > 0  # reported, never asserted
+    assert isinstance(report["parse_maps"]["within_bound"], bool)
 
 
-# The workloads both peers have; items_rss is bpfnest's own extra.
-PEER_WORKLOADS = [name for name in WORKLOADS if name != "items_rss"]
+# The workloads both peers have; items_rss and parse_maps are bpfnest's own extras.
+PEER_WORKLOADS = [name for name in WORKLOADS if name not in ("items_rss", "parse_maps")]
 
 
 @pytest.mark.usefixtures("kernel")

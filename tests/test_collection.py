@@ -305,3 +305,73 @@ def test_replace_refuses_what_does_not_fit(objs: Objs) -> None:
     ):
         spec.load(replace={"outer_arr": o})
     assert not wait_maps_gone(own_map_ids() - before)
+
+
+def test_constants_next_to_a_legacy_map(objs: Objs) -> None:
+    """name_clash.o unrenamed: .rodata holds the constant (renamed, the parser refuses it)."""
+    with CollectionSpec.from_file(objs("name_clash")).load() as coll:
+        assert coll.programs["progb"].test_run(bytes(16)).retval == 42
+        assert coll.programs["proga"].test_run(bytes(16)).retval == 0
+
+
+def test_perf_event_array_without_max_entries(objs: Objs, caplog: pytest.LogCaptureFixture) -> None:
+    """As libbpf: one slot per possible CPU; the spec itself stays as read."""
+    from bpfnest import possible_cpus
+
+    spec = CollectionSpec.from_file(objs("perf_array"))
+    assert spec.maps["events"].max_entries == 0
+    with caplog.at_level(logging.DEBUG, logger="bpfnest"), spec.load() as coll:
+        assert coll.maps["events"].max_entries == possible_cpus()
+        # The current CPU's slot exists and is empty: ENOENT, not E2BIG.
+        assert coll.programs["emit"].test_run(PACKET).retval == errno.ENOENT
+    assert spec.maps["events"].max_entries == 0
+    assert f"map 'events': max_entries 0 set to {possible_cpus()} possible CPUs" in caplog.text
+
+
+def test_samples_bpf_inner_map_idx(objs: Objs) -> None:
+    """The outer map's template is the definition its inner_map_idx names; before,
+    the field was dropped and loading asked for an inner map."""
+    spec = CollectionSpec.from_file(objs("legacy_inner_idx"))
+    with spec.load() as coll, Map.create(MapSpec(MapType.ARRAY, 4, 4, 1)) as inner:
+        outer = coll.maps["outer"]
+        assert isinstance(outer, OuterMap) and outer.inner == MapSpec(
+            MapType.ARRAY, 4, 4, 1, name="outer.inner"
+        )
+        inner[0] = 31
+        outer[1] = inner
+        assert coll.programs["read_outer"].test_run(PACKET).retval == 31
+
+
+def test_iproute2_pinning_and_inner_id(objs: Objs, bpffs: str) -> None:
+    """PIN_GLOBAL_NS under <pin root>/tc/globals, PIN_OBJECT_NS under <pin root>/tc/<SHA-1>,
+    inner_id's template and inner_idx's declared slot, as iproute2 loads them."""
+    import hashlib
+
+    path = objs("iproute2_maps")
+    with open(path, "rb") as f:
+        sha1 = hashlib.sha1(f.read()).hexdigest()
+    with CollectionSpec.from_file(path).load(pin_root=bpffs) as coll:
+        inner, outer = coll.maps["map_inner"], coll.maps["map_outer"]
+        assert dict(outer.items()) == {u32(0): inner.id}  # slot inner_idx 0
+        inner[0] = 9
+        assert coll.programs["read_inner"].test_run(PACKET).retval == 9
+        ids = {name: m.id for name, m in coll.maps.items()}
+    assert sorted(os.listdir(bpffs)) == ["tc"]
+    assert sorted(os.listdir(os.path.join(bpffs, "tc"))) == sorted(["globals", sha1])
+    assert sorted(os.listdir(os.path.join(bpffs, "tc", "globals"))) == ["map_inner", "map_outer"]
+    assert os.listdir(os.path.join(bpffs, "tc", sha1)) == ["obj_counter"]
+    assert os.stat(os.path.join(bpffs, "tc", "globals")).st_mode & 0o777 == 0o700
+    with CollectionSpec.from_file(path).load(pin_root=bpffs) as again:  # reused, as iproute2
+        assert {name: m.id for name, m in again.maps.items()} == ids
+        assert again.programs["read_inner"].test_run(PACKET).retval == 9
+        assert again.maps["obj_counter"][0] == (2).to_bytes(8, "little")
+
+
+def test_iproute2_failed_load_removes_the_directories_it_made(objs: Objs, bpffs: str) -> None:
+    spec = CollectionSpec.from_file(objs("iproute2_maps"))
+    spec.programs["read_inner"].instructions = spec.programs["read_inner"].instructions[:-8]
+    before = own_map_ids()
+    with pytest.raises(VerifierError):
+        spec.load(pin_root=bpffs)
+    assert os.listdir(bpffs) == []
+    assert not wait_maps_gone(own_map_ids() - before)

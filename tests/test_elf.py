@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bpfnest import (
     F_NO_PREALLOC,
     F_RDONLY_PROG,
+    PIN_BY_NAME,
     AttachType,
     CollectionSpec,
     MapSpec,
@@ -258,6 +261,11 @@ def test_missing_license(objs: Objs) -> None:
         ("bad_pinned_inner", "an inner map definition cannot be pinned"),
         ("bad_nested_outer", "nested map-in-map"),
         ("bad_outer_value8", "map 'bad': HASH_OF_MAPS value_size must be 4, not 8"),
+        (
+            "bad_inner_fwd",  # clang 14: the inner value struct is only a BTF FWD
+            "map 'vips' inner value type 'struct backend' is only declared, not defined:"
+            " use the struct in a global or a map value so clang emits it",
+        ),
     ],
 )
 def test_rejected_map_definitions(objs: Objs, name: str, text: str) -> None:
@@ -304,3 +312,262 @@ def test_section_names(section: str, expect: tuple[object, ...]) -> None:
     d = program_type(section)
     assert d is not None and (d.type, d.attach_type, d.attach_to) == expect
     assert program_type("not_a_section") is None
+
+
+@pytest.mark.parametrize(
+    ("obj", "old", "new", "section", "text"),
+    [
+        (
+            "name_clash",
+            b"dupb",
+            b"dupa",
+            ".maps",
+            "two maps named 'dupa': in .maps at 0x0 and at 0x20",
+        ),
+        (
+            "name_clash",
+            b"xrodata",
+            b".rodata",
+            "maps",
+            "two maps named '.rodata': data section .rodata (#",
+        ),
+        (
+            "name_clash",
+            b"progb",
+            b"proga",
+            "socket",
+            "two programs named 'proga': in socket at 0x0 and in",
+        ),
+        (
+            "globals",
+            b"zeroed",
+            b"factor",
+            ".bss",
+            "two variables named 'factor': in .rodata at 0x0 and in .bss at 0x0",
+        ),
+    ],
+)
+def test_two_symbols_of_one_name(
+    objs: Objs, obj: str, old: bytes, new: bytes, section: str, text: str
+) -> None:
+    """clang refuses two symbols of one name, a crafted object has them: neither
+    is dropped in silence (a legacy map '.rodata' replaced the real constants)."""
+    with open(objs(obj), "rb") as f:
+        data = f.read()
+    CollectionSpec.from_bytes(data)  # well-formed before the renaming
+    with pytest.raises(ParseError) as exc:
+        CollectionSpec.from_bytes(data.replace(old + b"\0", new + b"\0"), file="clash.o")
+    assert text in str(exc.value) and "(rename one)" in str(exc.value)
+    assert exc.value.section == section and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "section", "text"),
+    [
+        (
+            "bad_slot_key",
+            ".rel.maps",
+            "map 'bad': slot 300 does not fit its 1-byte key (at most 255)",
+        ),
+        ("bad_prog_slot", ".rel.maps", "map 'bad': slot 2 >= max_entries 2"),
+        ("bad_hom_slots", ".maps", "map 'bad': 2 declared slots, more than its max_entries 1"),
+    ],
+)
+def test_declared_slots_the_map_cannot_hold(objs: Objs, name: str, section: str, text: str) -> None:
+    with pytest.raises(ParseError) as exc:
+        load(objs, name)
+    assert text in str(exc.value) and "\n" not in str(exc.value)
+    assert exc.value.section == section
+
+
+def _bench_run() -> Any:
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks", "run.py")
+    mod_spec = importlib.util.spec_from_file_location("bench_run", path)
+    assert mod_spec is not None and mod_spec.loader is not None
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
+
+
+def test_ten_thousand_maps(tmp_path: Path) -> None:
+    """10,000 maps and 10,000 declared slots parse (in n log n: the timing is
+    benchmarks/run.py's parse_maps, never asserted here)."""
+    run = _bench_run()
+    n = 10_000
+    spec = CollectionSpec.from_file(run.compile_c(run.many_maps_c(n), str(tmp_path)))
+    assert len(spec.maps) == n + 1
+    assert plain({"m": spec.maps["m9999"]})["m"] == MapSpec(**ARRAY_1, name="m9999")
+    assert spec.maps["outer"].contents == {i: f"m{i}" for i in range(n)}
+
+
+# ------------------------------------------------------------------ legacy layouts
+
+
+def test_samples_bpf_inner_map_idx(objs: Objs) -> None:
+    """struct bpf_map_def's inner_map_idx: the definition at that index is the template."""
+    spec = load(objs, "legacy_inner_idx")
+    assert plain(spec.maps)["outer"] == MapSpec(
+        MapType.HASH_OF_MAPS,
+        4,
+        4,
+        8,
+        name="outer",
+        inner=MapSpec(MapType.ARRAY, 4, 4, 1, name="outer.inner"),
+    )
+
+
+def test_iproute2_bpf_elf_map(objs: Objs) -> None:
+    """iproute2's id/inner_id/inner_idx/pinning, read by name from BTF or, without
+    BTF, by the definition's size (36 bytes): the same specs either way."""
+    import hashlib
+
+    with open(objs("iproute2_maps"), "rb") as f:
+        data = f.read()
+    obj_ns = f"tc/{hashlib.sha1(data).hexdigest()}"
+    glob = dict(pinning=PIN_BY_NAME, pin_dir="tc/globals")
+    expected = {
+        "map_inner": MapSpec(MapType.ARRAY, 4, 4, 1, name="map_inner", **glob),
+        "map_outer": MapSpec(
+            MapType.ARRAY_OF_MAPS,
+            4,
+            4,
+            2,
+            name="map_outer",
+            inner=MapSpec(MapType.ARRAY, 4, 4, 1, name="map_outer.inner"),
+            contents={0: "map_inner"},
+            **glob,
+        ),
+        "obj_counter": MapSpec(
+            MapType.ARRAY, 4, 8, 1, name="obj_counter", pinning=PIN_BY_NAME, pin_dir=obj_ns
+        ),
+    }
+    assert CollectionSpec.from_bytes(data).maps == expected
+    no_btf = data.replace(b".BTF\0", b".BTX\0")  # also .BTF.ext: the reader sees no BTF
+    assert CollectionSpec.from_bytes(no_btf).btf is None
+    nb = CollectionSpec.from_bytes(no_btf).maps
+    assert {n: dataclasses.replace(m, pin_dir="") for n, m in nb.items()} == {
+        n: dataclasses.replace(m, pin_dir="") for n, m in expected.items()
+    }
+    assert nb["obj_counter"].pin_dir != obj_ns  # the object's bytes changed, and its SHA-1
+
+
+LEGACY_PRELUDE = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct bpf_map_def {
+    __u32 type, key_size, value_size, max_entries, map_flags, inner_map_idx, numa_node;
+};
+struct bpf_elf_map {
+    __u32 type, size_key, size_value, max_elem, flags, id, pinning, inner_id, inner_idx;
+};
+#define DEF(t, ...) { .type = t, .key_size = 4, .value_size = 4, .max_entries = 1, __VA_ARGS__ }
+#define ELF(t, ...) { .type = t, .size_key = 4, .size_value = 4, .max_elem = 2, __VA_ARGS__ }
+#define HOM BPF_MAP_TYPE_HASH_OF_MAPS
+#define AOM BPF_MAP_TYPE_ARRAY_OF_MAPS
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.mark.parametrize(
+    ("defs", "text"),
+    [
+        (
+            'struct bpf_elf_map SEC("maps") m = ELF(BPF_MAP_TYPE_ARRAY, .pinning = 3);',
+            "legacy map 'm': pinning 3 is an iproute2 custom namespace"
+            " (/etc/iproute2/bpf_pinning), which bpfnest cannot honour",
+        ),
+        (
+            'struct bpf_elf_map SEC("maps") m = ELF(AOM, .inner_id = 9);',
+            "legacy map 'm': inner_id 9 is the id of no other map",
+        ),
+        (
+            'struct bpf_elf_map SEC("maps") m = ELF(BPF_MAP_TYPE_ARRAY, .id = 3, .inner_idx = 1);',
+            "legacy map 'm': inner_idx 1 but no outer map has inner_id 3",
+        ),
+        (
+            'struct bpf_elf_map SEC("maps") in = ELF(BPF_MAP_TYPE_ARRAY, .id = 3, .inner_idx = 5);'
+            'struct bpf_elf_map SEC("maps") out = ELF(AOM, .inner_id = 3);',
+            "legacy map 'out': slot 5 >= max_entries 2 (inner_idx of 'in')",
+        ),
+        (
+            'struct bpf_elf_map SEC("maps") a = ELF(BPF_MAP_TYPE_ARRAY, .id = 3, .inner_idx = 1);'
+            'struct bpf_elf_map SEC("maps") b = ELF(BPF_MAP_TYPE_ARRAY, .id = 3, .inner_idx = 1);'
+            'struct bpf_elf_map SEC("maps") out = ELF(AOM, .inner_id = 3);',
+            "legacy map 'out': slot 1 declared twice, by 'a' and 'b' (inner_idx)",
+        ),
+        (
+            'struct bpf_map_def SEC("maps") m = DEF(BPF_MAP_TYPE_ARRAY, .inner_map_idx = 1);',
+            "legacy map 'm': inner_map_idx 1 on ARRAY, which is not an outer map",
+        ),
+        (
+            'struct bpf_map_def SEC("maps") m = DEF(HOM);',
+            "legacy map 'm': inner_map_idx 0 is the map itself",
+        ),
+        (
+            'struct bpf_map_def SEC("maps") m = DEF(HOM, .inner_map_idx = 4);',
+            "legacy map 'm': inner_map_idx 4 is past the last (0)",
+        ),
+        (
+            'struct bpf_map_def SEC("maps") o = DEF(AOM, .inner_map_idx = 1);'
+            'struct bpf_map_def SEC("maps") m = DEF(HOM, .inner_map_idx = 0);',
+            "legacy map 'o': inner_map_idx names 'm', an outer map (nested map-in-map)",
+        ),
+        (
+            "struct odd { __u32 type, key_size, value_size, max_entries, foo; };"
+            'struct odd SEC("maps") m = { .type = 2, .key_size = 4, .value_size = 4,'
+            " .max_entries = 1, .foo = 3 };",
+            "legacy map 'm': field 'foo' is 3, which bpfnest cannot honour",
+        ),
+        (
+            "struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1);"
+            ' __type(key, __u32); __type(value, __u32); __uint(pinning, 2); } m SEC(".maps");',
+            "map 'm': pinning 2 is neither LIBBPF_PIN_NONE (0) nor LIBBPF_PIN_BY_NAME (1)",
+        ),
+    ],
+)
+def test_legacy_fields_that_cannot_be_honoured(tmp_path: Path, defs: str, text: str) -> None:
+    """Nothing is dropped in silence: each such field is a ParseError naming it."""
+    obj = _bench_run().compile_c(LEGACY_PRELUDE + defs + "\n", str(tmp_path))
+    with pytest.raises(ParseError) as exc:
+        CollectionSpec.from_file(obj)
+    assert text in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_legacy_fields_without_btf_must_be_zero(objs: Objs) -> None:
+    """Without BTF a 28-byte definition could be either layout: only zeros are read."""
+    with open(objs("legacy_inner_idx"), "rb") as f:
+        data = f.read().replace(b".BTF\0", b".BTX\0")
+    with pytest.raises(ParseError, match=r"'outer': field 'u32 #5 \(compile with -g to name it\)'"):
+        CollectionSpec.from_bytes(data)
+    with open(objs("legacy_long"), "rb") as f:  # its extra fields are 0: read as before
+        data = f.read().replace(b".BTF\0", b".BTX\0")
+    assert CollectionSpec.from_bytes(data).maps["long_hash"].key_size == 8
+
+
+def test_a_thousand_subprograms(tmp_path: Path) -> None:
+    """func_info/line_info of each subprogram found by bisection (a scan per
+    function was quadratic: 2,000 subprograms took seconds)."""
+    n = 1000
+    source = "\n".join(
+        [
+            "#include <linux/bpf.h>",
+            "#include <bpf/bpf_helpers.h>",
+            *(
+                f"__attribute__((noinline)) int f{i}(int x) {{ return x * {i + 3}; }}"
+                for i in range(n)
+            ),
+            'SEC("socket") int prog(void *ctx) { int s = 0;',
+            *(f"  s += f{i}(s);" for i in range(n)),
+            "  return s; }",
+            'char LICENSE[] SEC("license") = "GPL";',
+        ]
+    )
+    prog = CollectionSpec.from_file(_bench_run().compile_c(source, str(tmp_path))).programs["prog"]
+    assert len(prog.func_info) == n + 1
+    insns = [fi.insn for fi in prog.func_info]
+    assert insns == sorted(insns) and insns[0] == 0 and len(set(insns)) == n + 1
+    lines = [li.insn for li in prog.line_info]
+    assert lines == sorted(lines) and lines[-1] < prog.insn_count and len(lines) > 2 * n
