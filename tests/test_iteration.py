@@ -19,9 +19,11 @@ transient copy counts too).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -166,3 +168,145 @@ def test_outer_items_never_yield_a_slot_deleted_before_it(t: MapType) -> None:
             assert list(outer.values()) == [outer[s] for s in seen]
             assert sorted(outer.keys()) == sorted(u32(s) for s in seen)
     assert not wait_maps_gone(own_map_ids() - before)
+
+
+# ------------------------------------------- 15: inner_lookup and clear_cache
+
+
+@pytest.mark.parametrize("t", [AOM, HOM])
+def test_inner_lookup_while_clear_cache_runs(t: MapType) -> None:
+    """The slots never change: no "kept changing" error, whatever clear_cache() does."""
+    errors: list[BaseException] = []
+    done = threading.Event()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with Map.create(MapSpec(t, 4, 4, 4, name="cleared", inner=INNER)) as outer:
+            assert isinstance(outer, OuterMap)
+            inners = [Map.create(INNER) for _ in range(4)]
+            try:
+                for slot, m in enumerate(inners):
+                    m[0] = slot + 100
+                outer.update_batch(dict(enumerate(inners)))
+            finally:
+                for m in inners:
+                    m.close()
+
+            def reader() -> None:
+                try:
+                    for i in range(20000):
+                        assert outer.inner_lookup(i % 4, 0) == u32(i % 4 + 100)
+                except BaseException as err:  # reported below
+                    errors.append(err)
+                finally:
+                    done.set()
+
+            def clearer() -> None:
+                try:
+                    while not done.is_set():
+                        outer.clear_cache()
+                except BaseException as err:
+                    errors.append(err)
+
+            threads = [threading.Thread(target=reader), threading.Thread(target=clearer)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(120)
+            assert errors == []
+    finally:
+        sys.setswitchinterval(interval)
+
+
+# -------------------------------------------------- 34: the inner-map cache
+
+
+def _fill_outer(outer: OuterMap, slots: int) -> None:
+    made = []
+    try:
+        for slot in range(slots):
+            m = Map.create(MapSpec(MapType.HASH, 4, 8, 64, name="i"))
+            made.append(m)
+            m[0] = slot * 7
+        outer.update_batch(dict(enumerate(made)))
+    finally:
+        for m in made:
+            m.close()
+
+
+def test_inner_lookup_cache_holds_every_slot() -> None:
+    """300 slots cycled (the old cache held 256): after one round every slot stays open."""
+    before = own_map_ids()
+    spec = MapSpec(AOM, 4, 4, 300, name="many", inner=MapSpec(MapType.HASH, 4, 8, 64))
+    with Map.create(spec) as outer:
+        assert isinstance(outer, OuterMap)
+        _fill_outer(outer, 300)
+        for _ in range(2):
+            for slot in range(300):
+                assert outer.inner_lookup(slot, 0) == (slot * 7).to_bytes(8, "little")
+                assert outer.inner_lookup(slot, 1) is None
+        assert len(outer._cache) == 300
+        cached = dict(outer._cache)
+        for slot in range(300):  # a second round opens nothing
+            outer.inner_lookup(slot, 0)
+        assert dict(outer._cache) == cached
+        outer.clear_cache()
+        assert len(outer._cache) == 0
+        assert outer.inner_lookup(299, 0) == (299 * 7).to_bytes(8, "little")
+    assert outer._cache == {}
+    assert not wait_maps_gone(own_map_ids() - before)
+
+
+@pytest.mark.parametrize("inner_type", [MapType.HASH, MapType.PERCPU_HASH, MapType.ARRAY])
+def test_inner_lookup_agrees_with_the_inner_map(
+    inner_type: MapType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values as the inner Map gives them, also when the template is learned from a slot."""
+    import bpfnest.outer as outer_mod
+
+    inner = MapSpec(inner_type, 4, 8, 8, name="i")
+    with Map.create(MapSpec(HOM, 4, 4, 8, name="agree", inner=inner)) as outer:
+        assert isinstance(outer, OuterMap)
+        with Map.create(inner) as a, Map.create(inner) as b:
+            a.update_batch({0: 1, 1: 2})
+            b.update_batch({0: 3, 2: 4})
+            outer.update_batch({10: a, 20: b, 30: a})
+        with Map.from_id(outer.id) as same:  # its template is unknown until a slot is read
+            assert isinstance(same, OuterMap)
+            monkeypatch.setattr(outer_mod, "INNER_CACHE", 1)  # every other call a miss
+            for o in (outer, same, outer):
+                for slot in (10, 20, 30, 40):
+                    with contextlib.ExitStack() as stack:
+                        m = o.get_map(slot)
+                        if m is not None:
+                            stack.enter_context(m)
+                        for k in range(4):
+                            expect = None if m is None else m.lookup(k)
+                            assert o.inner_lookup(slot, k) == expect, (slot, k)
+                assert len(o._cache) == 1
+            with pytest.raises(ValueError, match="key must be 4 bytes"):
+                same.inner_lookup(10, b"12345")
+
+
+FD_BUDGET = """
+import resource
+from bpfnest import Map, MapSpec, MapType
+resource.setrlimit(resource.RLIMIT_NOFILE, (400, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+inner = MapSpec(MapType.HASH, 4, 8, 64)
+with Map.create(MapSpec(MapType.HASH_OF_MAPS, 4, 4, 300, name="budget", inner=inner)) as outer:
+    made = [Map.create(inner) for _ in range(300)]
+    for slot, m in enumerate(made):
+        m[0] = slot
+    outer.update_batch(dict(enumerate(made)))
+    for m in made:
+        m.close()
+    for _ in range(2):
+        for slot in range(300):
+            assert outer.inner_lookup(slot, 0) == slot.to_bytes(8, "little")
+    print(len(outer._cache))
+"""
+
+
+def test_inner_lookup_cache_stays_within_a_share_of_the_fd_limit() -> None:
+    """RLIMIT_NOFILE 400: the cache keeps at most a quarter of it (100), and still answers."""
+    assert int(run_child(FD_BUDGET)) == 100
