@@ -860,10 +860,16 @@ class Map(KernelObject, Generic[V]):
     ) -> int:
         """Set many elements with one BPF_MAP_UPDATE_BATCH; returns how many.
 
-        Every key and value is checked before anything is sent. The kernel
-        applies elements in order and stops at the first failure (not
-        atomic); the error says how many were applied. Falls back per element
-        where the map type has no batch command. Minimum kernel: 5.6.
+        ``items`` is a mapping or any iterable of ``(key, value)`` pairs (a
+        generator too). Every key and value is encoded and checked before
+        anything is sent, a chunk of 65536 pairs at a time: memory is the
+        encoded keys and values (12 bytes an element for u32 -> u64, plus one
+        copy for the kernel) and one chunk of the input, not an object per
+        element. Plain ints of 1, 2, 4 or 8 bytes are packed with
+        :mod:`array`. The kernel applies elements in order and stops at the
+        first failure (not atomic); the error says how many were applied and
+        names the key. Falls back per element where the map type has no
+        batch command. Minimum kernel: 5.6.
 
         Raises:
             ValueError, TypeError: a bad key or value; nothing was sent.

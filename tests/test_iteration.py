@@ -20,14 +20,18 @@ transient copy counts too).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from enum import IntEnum
+from typing import Any
 
 import pytest
 
-from bpfnest import Map, MapSpec, MapType, OuterMap, _batch
+from bpfnest import BPFError, Map, MapSpec, MapType, OuterMap, _batch
 
 from conftest import own_map_ids, wait_maps_gone
 
@@ -310,3 +314,127 @@ with Map.create(MapSpec(MapType.HASH_OF_MAPS, 4, 4, 300, name="budget", inner=in
 def test_inner_lookup_cache_stays_within_a_share_of_the_fd_limit() -> None:
     """RLIMIT_NOFILE 400: the cache keeps at most a quarter of it (100), and still answers."""
     assert int(run_child(FD_BUDGET)) == 100
+
+
+# -------------------------------------------------------- 35: update_batch
+
+UPDATE_1M = """
+import resource, sys
+from bpfnest import Map, MapSpec, MapType
+
+source = sys.argv[1]
+n = 1_000_000
+with Map.create(MapSpec(MapType.HASH, 4, 8, n, name="million")) as m:
+    items = {k: k * 3 for k in range(n)} if source == "dict" else None
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if source == "dict":
+        assert m.update_batch(items) == n
+    else:
+        assert m.update_batch((k, k * 3) for k in range(n)) == n
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for k in (0, 1, 65535, 65536, 500_000, n - 1):
+        assert m[k] == (k * 3).to_bytes(8, "little"), k
+print((after - before) // 1024)
+"""
+
+
+@pytest.mark.parametrize("source", ["dict", "generator"])
+def test_update_batch_of_a_million_in_bounded_memory(source: str) -> None:
+    growth_mib = int(run_child(UPDATE_1M, source))
+    assert growth_mib < 100, f"update_batch from a {source}: peak RSS grew by {growth_mib} MiB"
+
+
+class Color(IntEnum):
+    RED = 1
+    BLUE = 7
+
+
+def _pairs(kind: str, items: list[tuple[Any, Any]]) -> Any:
+    if kind == "dict":
+        return dict(items)
+    if kind == "list":
+        return list(items)
+    return iter(items)
+
+
+SIZES = [(4, 8), (1, 1), (2, 2), (8, 4), (3, 5), (16, 16)]
+
+
+@pytest.mark.parametrize("key_size, value_size", SIZES)
+@pytest.mark.parametrize("kind", ["dict", "list", "generator"])
+def test_update_batch_ints_and_bytes_agree(key_size: int, value_size: int, kind: str) -> None:
+    """The array fast path and the general encoder store the same bytes, across chunks."""
+    count = min(1 << (8 * key_size), 70_000)
+    vmax = 1 << (8 * value_size)
+    ints = [(k, (k * 2654435761) % vmax) for k in range(count)]
+    as_bytes = [(k.to_bytes(key_size, "little"), v.to_bytes(value_size, "little")) for k, v in ints]
+    mixed = [p if i % 3 else b for i, (p, b) in enumerate(zip(ints, as_bytes, strict=True))]
+    spec = MapSpec(MapType.HASH, key_size, value_size, count, name="agree")
+    results = []
+    for items in (ints, as_bytes, mixed):
+        with Map.create(spec) as m:
+            assert m.update_batch(_pairs(kind, items)) == count
+            results.append(dict(m.items()))
+    assert results[0] == results[1] == results[2] == dict(as_bytes)
+
+
+def test_update_batch_enum_keys_and_duplicates() -> None:
+    with Map.create(MapSpec(MapType.HASH, 4, 8, 16, name="enum")) as m:
+        assert m.update_batch([(Color.RED, 1), (Color.BLUE, Color.BLUE), (1, 5)]) == 3
+        assert dict(m.items()) == {u32(1): u64(5), u32(7): u64(7)}
+
+
+BAD_LATE = 70_000  # past the first encoding chunk
+
+
+@pytest.mark.parametrize(
+    "bad, exc, message",
+    [
+        ((BAD_LATE, -1), ValueError, "value -1 out of range"),
+        ((True, 1), TypeError, "key must be bytes or int, got bool"),
+        ((BAD_LATE, 1.5), TypeError, "value must be bytes or int, got float"),
+        ((1 << 32, 1), ValueError, "key 4294967296 out of range"),
+        ((BAD_LATE, b"short"), ValueError, "value must be 8 bytes, got 5"),
+        ((1, 2, 3), TypeError, rf"update_batch item {BAD_LATE + 1} must be a \(key, value\) pair"),
+        (7, TypeError, rf"update_batch item {BAD_LATE + 1} must be a \(key, value\) pair"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["list", "generator"])
+def test_update_batch_bad_item_in_a_late_chunk_changes_nothing(
+    bad: Any, exc: type[Exception], message: str, kind: str
+) -> None:
+    items = [(k, k) for k in range(BAD_LATE + 1)] + [bad] + [(k, k) for k in range(5)]
+    with Map.create(MapSpec(MapType.HASH, 4, 8, BAD_LATE + 10, name="late")) as m:
+        with pytest.raises(exc, match=message):
+            m.update_batch(_pairs(kind, items))
+        assert list(m.keys()) == []
+
+
+def test_update_batch_array_index_in_a_late_chunk_changes_nothing() -> None:
+    n = BAD_LATE + 10
+    with Map.create(MapSpec(MapType.ARRAY, 4, 8, n, name="late")) as m:
+        with pytest.raises(BPFError, match=f"key {n}: .*max_entries {n}; nothing was applied"):
+            m.update_batch((k, 1) for k in [*range(BAD_LATE), n, 0])
+        assert not any(v != bytes(8) for v in m.values())
+
+
+def test_update_batch_kernel_failure_names_the_key_and_how_many() -> None:
+    with Map.create(MapSpec(MapType.HASH, 4, 8, 4, name="full")) as m:
+        with pytest.raises(BPFError) as info:
+            m.update_batch((k, k) for k in range(10, 16))
+        assert info.value.errno == errno.E2BIG
+        assert "key 14:" in str(info.value) and "4 of 6 elements applied" in str(info.value)
+        assert sorted(int.from_bytes(k, "little") for k in m) == [10, 11, 12, 13]
+
+
+def _iter_pairs(n: int) -> Iterator[tuple[int, int]]:
+    for k in range(n):
+        yield k, k + 1
+
+
+def test_update_batch_empty_and_single() -> None:
+    with Map.create(MapSpec(MapType.HASH, 4, 8, 4, name="small")) as m:
+        assert m.update_batch({}) == 0
+        assert m.update_batch(_iter_pairs(0)) == 0
+        assert m.update_batch(_iter_pairs(1)) == 1
+        assert m[0] == (1).to_bytes(8, "little")
