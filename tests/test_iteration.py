@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import os
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from typing import Any
 import pytest
 
 from bpfnest import BPFError, Map, MapSpec, MapType, OuterMap, _batch
+from bpfnest._sys import fd as fdmod
 
 from conftest import own_map_ids, wait_maps_gone
 
@@ -290,6 +292,31 @@ def test_inner_lookup_agrees_with_the_inner_map(
                 assert len(o._cache) == 1
             with pytest.raises(ValueError, match="key must be 4 bytes"):
                 same.inner_lookup(10, b"12345")
+
+
+def test_a_dropped_outer_map_closes_its_cached_inner_fds() -> None:
+    """No close(): the safety net closes the cached fds too, and says so (a leak in tests)."""
+    before_ids = own_map_ids()
+    outer = Map.create(MapSpec(AOM, 4, 4, 8, name="dropped", inner=INNER))
+    assert isinstance(outer, OuterMap)
+    with Map.create(INNER) as m:
+        m[0] = 5
+        outer.update_batch({0: m, 1: m, 2: m})
+    ids = {m.id}
+    assert outer.inner_lookup(0, 0) == u32(5)
+    cached = set(outer._cache.values())
+    assert len(cached) == 1
+    before = len(fdmod.finalized)
+    outer_fd = outer.fd
+    del outer
+    gc.collect()
+    closed = {raw for raw, _ in fdmod.finalized[before:]}
+    del fdmod.finalized[before:]
+    assert closed == cached | {outer_fd}
+    for raw in cached:
+        with pytest.raises(OSError):
+            os.fstat(raw)
+    assert not wait_maps_gone((own_map_ids() - before_ids) | ids)
 
 
 FD_BUDGET = """
