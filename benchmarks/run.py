@@ -74,28 +74,43 @@ def hash_update(n: int) -> Result:
         return since(n, start)
 
 
-def outer_inner_lookup(n: int) -> Result:
-    inner = MapSpec(MapType.HASH, max_entries=1024, name="b_inner", **U32_U64)
-    outer_spec = MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 64, name="b_outer", inner=inner)
-    with Map.create(outer_spec) as outer:
-        batch = {}
-        made = []
-        try:
-            for slot in range(64):
-                m = Map.create(inner)
-                made.append(m)
-                m.update_batch({k: k + slot for k in range(1024)})
-                batch[slot] = m
-            outer.update_batch(batch)
-        finally:
-            for m in made:
-                m.close()
+def _outer_of_hashes(slots: int, inner_entries: int) -> OuterMap:
+    """An ARRAY_OF_MAPS of ``slots`` inner HASHes of ``inner_entries`` entries k -> k + slot."""
+    inner = MapSpec(MapType.HASH, max_entries=inner_entries, name="b_inner", **U32_U64)
+    outer = Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, slots, name="b_outer", inner=inner))
+    assert isinstance(outer, OuterMap)
+    made = []
+    try:
+        for slot in range(slots):
+            m = Map.create(inner)
+            made.append(m)
+            m.update_batch({k: k + slot for k in range(inner_entries)})
+        outer.update_batch(dict(enumerate(made)))  # one RCU wait for all the slots
+    except BaseException:
+        outer.close()
+        raise
+    finally:
+        for m in made:
+            m.close()
+    return outer
 
-        assert isinstance(outer, OuterMap)
+
+def outer_inner_lookup(n: int) -> Result:
+    with _outer_of_hashes(64, 1024) as outer:
         inner_lookup = outer.inner_lookup  # the slot's id, then the element, cached inner fds
         start = time.perf_counter_ns()
         for i in range(n):
             inner_lookup(i % 64, i % 1024)
+        return since(n, start)
+
+
+def outer_inner_lookup_1000(n: int) -> Result:
+    """1000 slots cycled: every inner map is opened once, then read through the cache."""
+    with _outer_of_hashes(1000, 64) as outer:
+        inner_lookup = outer.inner_lookup
+        start = time.perf_counter_ns()
+        for i in range(n):
+            inner_lookup(i % 1000, 0)
         return since(n, start)
 
 
@@ -134,6 +149,41 @@ def items_rss(n: int) -> Result:
             "ops_per_s": n * 1e9 / elapsed,
             "rss_growth_mb": (peak - base) / 2**20,
         }
+
+
+UPDATE_BATCH_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[2])
+from bpfnest import Map, MapSpec, MapType
+n = int(sys.argv[1])
+with Map.create(MapSpec(MapType.HASH, 4, 8, n, name="b_batch")) as m:
+    items = {k: k for k in range(n)}
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter_ns()
+    count = m.update_batch(items)
+    elapsed = time.perf_counter_ns() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert count == n and m[n - 1] == (n - 1).to_bytes(8, "little"), count
+print(json.dumps({"n": n, "ns_per_op": elapsed / n, "ops_per_s": n * 1e9 / elapsed,
+                  "rss_growth_mb": (peak - base) / 1024}))
+"""
+
+
+def update_batch_1m(n: int) -> Result:
+    """One update_batch of n u32 -> u64 into a HASH, in a fresh process.
+
+    A fresh process, so that its peak RSS (``ru_maxrss``) grows only by what
+    update_batch needs: the dict given to it is built before the baseline.
+    """
+    res = subprocess.run(
+        [sys.executable, "-c", UPDATE_BATCH_CHILD, str(n), os.path.dirname(HERE)],
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"update_batch_1m failed: {_tail(res.stderr)}")
+    result: Result = json.loads(res.stdout)
+    return result
 
 
 def swap_inner(n: int) -> Result:
@@ -239,8 +289,10 @@ WORKLOADS: dict[str, tuple[Callable[[int], Result], int]] = {
     "array_lookup": (array_lookup, 200_000),
     "hash_update": (hash_update, 200_000),
     "outer_inner_lookup": (outer_inner_lookup, 50_000),
+    "outer_inner_lookup_1000": (outer_inner_lookup_1000, 20_000),
     "dump_hash": (dump_hash, 100_000),
     "items_rss": (items_rss, 1_000_000),
+    "update_batch_1m": (update_batch_1m, 1_000_000),
     "swap_inner": (swap_inner, 500),
     "churn": (churn, 1000),
     "parse_maps": (parse_maps, 10_000),
@@ -325,10 +377,12 @@ def add_peer(
         else:
             r[f"{peer}_ns_per_op"] = theirs["ns_per_op"]
             r[f"ratio_to_{peer}"] = r["ns_per_op"] / theirs["ns_per_op"]
+            if "rss_growth_mb" in theirs:
+                r[f"{peer}_rss_growth_mb"] = theirs["rss_growth_mb"]
 
 
 def print_table(results: dict[str, Result]) -> None:
-    print(f"{'workload':<20} {'n':>8} {'ns/op':>12} {'ops/s':>12} {'x C':>7} {'x bcc':>7}")
+    print(f"{'workload':<24} {'n':>8} {'ns/op':>12} {'ops/s':>12} {'x C':>7} {'x bcc':>7}")
     notes = []
     for name, r in results.items():
         if name.startswith("_"):
@@ -346,13 +400,15 @@ def print_table(results: dict[str, Result]) -> None:
         extra = ""
         if "rss_growth_mb" in r:
             extra = f"  RSS growth {r['rss_growth_mb']:.1f} MB"
+            if "c_rss_growth_mb" in r:
+                extra += f" (C {r['c_rss_growth_mb']:.1f} MB)"
         if "within_bound" in r:
             extra = f"  {'within' if r['within_bound'] else 'OVER'} the bound of"
             extra += f" {r['bound_ns_per_op']} ns/op"
         if "leaked_fds" in r:
             extra = f"  leaked fds {r['leaked_fds']}, maps {r['leaked_maps']}"
         print(
-            f"{name:<20} {r['n']:>8} {r['ns_per_op']:>12.0f} {r['ops_per_s']:>12.0f}"
+            f"{name:<24} {r['n']:>8} {r['ns_per_op']:>12.0f} {r['ops_per_s']:>12.0f}"
             f" {ratios[0]:>7} {ratios[1]:>7}{extra}"
         )
     for note in notes:

@@ -9,7 +9,10 @@ methods of the same names.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import itertools
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._sys import ops
@@ -23,7 +26,10 @@ __all__ = ["delete_batch", "lookup_and_delete_batch", "lookup_batch", "update_ba
 
 V = TypeVar("V")
 
+#: Elements per BPF_MAP_LOOKUP_BATCH of :meth:`Map.lookup_batch` (fewer for large values).
 BATCH_CHUNK = 256
+#: Bytes of keys and values one ``*_BATCH`` read moves at most (one element always goes).
+CHUNK_BYTES = 4 << 20
 # Errnos that mean "this map type has no such command".
 _NO_BATCH = (ENOTSUPP, errno.EINVAL, errno.EOPNOTSUPP)
 
@@ -32,11 +38,21 @@ def _token_size(m: Map[V]) -> int:
     return max(m._key_size, 4)
 
 
+def chunk_elements(m: Map[V], chunk: int) -> int:
+    """How many elements one batch read asks for: ``chunk``, fewer when they
+    would take more than :data:`CHUNK_BYTES` of keys and values, at least one."""
+    return max(1, min(chunk, CHUNK_BYTES // max(1, m._key_size + m._buf_size)))
+
+
 def _batch_iter(m: Map[V], *, delete: bool, chunk: int) -> Iterator[tuple[bytes, V]]:
-    """Walk the map with LOOKUP[_AND_DELETE]_BATCH; None-first sentinel on refusal."""
+    """Walk the map with LOOKUP[_AND_DELETE]_BATCH, :func:`chunk_elements` at a time.
+
+    Each chunk is read in one syscall and then yielded as it was read.
+    """
     op = "lookup_and_delete_batch" if delete else "lookup_batch"
     token: bytes | None = None
     ks, vs = m._key_size, m._buf_size
+    chunk = chunk_elements(m, chunk)
     while True:
         try:
             with m._use() as fd:
@@ -118,31 +134,134 @@ def _lookup_and_delete_each(m: Map[V]) -> list[tuple[bytes, V]]:
     return out
 
 
-def _encode_items(
-    m: Map[V], items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]
-) -> list[tuple[Any, bytes, bytes]]:
-    pairs = items.items() if isinstance(items, Mapping) else items
+#: Pairs that update_batch encodes at a time (the whole batch is encoded before it is sent).
+ENCODE_CHUNK = 1 << 16
+# array typecodes for unsigned ints of 1, 2, 4 and 8 bytes on this machine.
+_TYPECODES = {array(c).itemsize: c for c in "LQIHB"}
+_SWAP = sys.byteorder != "little"
+_INT = {int}
+
+
+class _Encoded:
+    """The keys and values of an update_batch, encoded end to end."""
+
+    __slots__ = ("count", "int_keys", "keys", "values")
+
+    def __init__(self) -> None:
+        self.keys = bytearray()
+        self.values = bytearray()
+        self.count = 0
+        self.int_keys = True  # every key was an int: name a failing one as an int
+
+    def key(self, m: Map[V], index: int) -> object:
+        """The key of element ``index`` as the caller gave it (an int, or its bytes)."""
+        ks = m._key_size
+        raw = bytes(self.keys[index * ks : (index + 1) * ks])
+        return int.from_bytes(raw, "little") if self.int_keys else raw
+
+    def value(self, m: Map[V], index: int) -> bytes:
+        """The encoded value of element ``index``."""
+        vs = m._buf_size
+        return bytes(self.values[index * vs : (index + 1) * vs])
+
+
+def _columns(
+    items: Mapping[Any, Any] | Iterable[tuple[Any, Any]],
+) -> Iterator[tuple[Sequence[Any], Sequence[Any]] | list[Any]]:
+    """``items`` in chunks of :data:`ENCODE_CHUNK`: (keys, values) columns, or a list of pairs.
+
+    A mapping gives columns; an iterable gives its pairs as they are (not
+    checked here), or columns when every one is a sized pair.
+    """
+    if isinstance(items, Mapping):
+        keys, values = iter(items.keys()), iter(items.values())
+        while ks := list(itertools.islice(keys, ENCODE_CHUNK)):
+            yield ks, list(itertools.islice(values, len(ks)))
+        return
+    it = iter(items)
+    while chunk := list(itertools.islice(it, ENCODE_CHUNK)):
+        try:
+            pairs = set(map(len, chunk)) == {2}
+        except TypeError:  # something without a len: the general encoder names it
+            pairs = False
+        if pairs:
+            kcol, vcol = zip(*chunk, strict=True)
+            yield kcol, vcol
+        else:
+            yield chunk
+
+
+def _fast(
+    ks: Sequence[Any], vs: Sequence[Any], kcode: str, vcode: str, limit: int | None
+) -> tuple[array[int], array[int]] | None:
+    """Keys and values that are all plain ints in range, as arrays; None for anything else."""
+    if not set(map(type, ks)) <= _INT or not set(map(type, vs)) <= _INT:
+        return None
+    try:
+        karr, varr = array(kcode, ks), array(vcode, vs)
+    except OverflowError:  # negative or too large: the general encoder names it
+        return None
+    if limit is not None and karr and max(karr) >= limit:
+        return None
+    if _SWAP:
+        karr.byteswap()
+        varr.byteswap()
+    return karr, varr
+
+
+def _encode_items(m: Map[V], items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> _Encoded:
+    """Encode and check every element, chunk by chunk, before anything is sent.
+
+    Memory: the encoded keys and values, plus one chunk of the input. Plain
+    int keys and values of 1, 2, 4 or 8 bytes go through :mod:`array` a chunk
+    at a time; anything else (and any chunk where one element is not such an
+    int) through the map's own encoders, which name the element at fault.
+    """
+    from .maps import Map  # (maps imports this module)
+
     t = m._type
     limit = m.max_entries if isinstance(t, MapType) and t.is_array and m._key_size == 4 else None
-    out = []
-    for i, pair in enumerate(pairs):
-        try:
-            key, value = pair
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"update_batch item {i} must be a (key, value) pair, got {pair!r}"
-            ) from None
-        k = m._encode_key(key)
-        if limit is not None and int.from_bytes(k, "little") >= limit:
-            # Refused here rather than by the kernel half-way through the batch.
-            raise m._error(
-                "update_batch",
-                OSError(errno.E2BIG, "Argument list too long"),
-                key=key,
-                hint=f"index must be below max_entries {limit}; nothing was applied",
-            )
-        out.append((key, k, m._encode_item(key, value)))
+    kcode = _TYPECODES.get(m._key_size)
+    plain = type(m)._encode_item is Map._encode_item and type(m)._encode_value is Map._encode_value
+    vcode = _TYPECODES.get(m._value_size) if plain else None
+    out = _Encoded()
+    for chunk in _columns(items):
+        fast = None
+        if isinstance(chunk, tuple) and kcode and vcode:
+            fast = _fast(chunk[0], chunk[1], kcode, vcode, limit)
+        if fast is not None:
+            out.keys += fast[0]
+            out.values += fast[1]
+            out.count += len(fast[0])
+            continue
+        pairs = zip(*chunk, strict=True) if isinstance(chunk, tuple) else chunk
+        for pair in pairs:
+            _encode_one(m, pair, out, limit)
     return out
+
+
+def _encode_one(m: Map[V], pair: Any, out: _Encoded, limit: int | None) -> None:
+    try:
+        key, value = pair
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"update_batch item {out.count} must be a (key, value) pair, got {pair!r}"
+        ) from None
+    k = m._encode_key(key)
+    if limit is not None and int.from_bytes(k, "little") >= limit:
+        # Refused here rather than by the kernel half-way through the batch.
+        raise m._error(
+            "update_batch",
+            OSError(errno.E2BIG, "Argument list too long"),
+            key=key,
+            hint=f"index must be below max_entries {limit}; nothing was applied",
+        )
+    v = m._encode_item(key, value)
+    if not isinstance(key, int):  # (an IntEnum is named as its int)
+        out.int_keys = False
+    out.keys += k
+    out.values += v
+    out.count += 1
 
 
 def update_batch(
@@ -150,29 +269,29 @@ def update_batch(
 ) -> int:
     """:meth:`bpfnest.Map.update_batch`."""
     m._check_flags(flags, "update_batch")
-    encoded = _encode_items(m, items)
-    if not encoded:
+    enc = _encode_items(m, items)
+    n = enc.count
+    if not n:
         return 0
-    keys = b"".join(k for _, k, _ in encoded)
-    values = b"".join(v for _, _, v in encoded)
     try:
         if not _has_batch(m, "update"):
-            raise ops.BatchError(ENOTSUPP, len(encoded))
+            raise ops.BatchError(ENOTSUPP, n)
+        keys, values = bytes(enc.keys), bytes(enc.values)
         with m._use() as fd:
-            return ops.map_update_batch(fd, keys, values, len(encoded), flags)
+            return ops.map_update_batch(fd, keys, values, n, flags)
     except ops.BatchError as err:
-        if _no_such_command(err, len(encoded)):
+        if _no_such_command(err, n):
             update = m._elem().update
-            for key, _, v in encoded:
-                update(key, v, flags)
-            return len(encoded)
-        key = encoded[err.count][0] if err.count < len(encoded) else None
+            for i in range(n):
+                update(enc.key(m, i), enc.value(m, i), flags)
+            return n
+        key = enc.key(m, err.count) if err.count < n else None
         raise m._error(
             "update_batch",
             err,
             key=key,
             hint=(m._hint("update", err.errno or 0, key) or "")
-            + f"; {err.count} of {len(encoded)} elements applied",
+            + f"; {err.count} of {n} elements applied",
         ) from None
 
 

@@ -846,12 +846,27 @@ class Map(KernelObject, Generic[V]):
         return self.keys()
 
     def items(self) -> Iterator[tuple[bytes, V]]:
-        """Yield ``(key, value)`` for every element; elements deleted meanwhile are skipped.
+        """Yield ``(key, value)`` for every element, each once.
 
         Where the map type has BPF_MAP_LOOKUP_BATCH (hash and array maps, 5.6+)
-        elements come in chunks of 1024 per syscall, so memory stays flat
-        however large the map; otherwise one get_next_key and one lookup per
-        element. Either way each element is given once.
+        elements are read in chunks: up to 1024 a syscall, fewer when their
+        keys and values would take more than 4 MiB (at least one), so memory
+        stays flat however large the map or its values. Each chunk is a
+        snapshot: its elements are yielded as they were when the chunk was
+        read, so an element deleted or updated in the loop after its chunk
+        was read still comes, with the value it had; one deleted before its
+        chunk is read does not come. (A hash map is read bucket by bucket: a
+        chunk may hold fewer elements.) Outer maps read each slot again
+        before yielding it (:meth:`OuterMap.items`). To see every change made
+        during the loop, walk :meth:`keys` and :meth:`lookup` each key (one
+        syscall each). Map types without the batch command are read one
+        get_next_key and one lookup per element, so an element deleted before
+        it is reached is skipped.
+        Minimum kernel: 3.19 (5.6 for the batch reads).
+
+        Raises:
+            ValueError: the map is closed.
+            BPFError: the kernel refused the reads.
         """
         return _batch.iter_items(self)
 
@@ -863,7 +878,12 @@ class Map(KernelObject, Generic[V]):
                 yield key, self._decode_value(raw)
 
     def values(self) -> Iterator[V]:
-        """Yield every value; see :meth:`items`."""
+        """Yield every value, read as :meth:`items` reads them (chunks, snapshots).
+
+        Raises:
+            ValueError: the map is closed.
+            BPFError: the kernel refused the reads.
+        """
         for _, value in self.items():
             yield value
 
@@ -872,17 +892,24 @@ class Map(KernelObject, Generic[V]):
     def lookup_batch(self, *, chunk: int = _batch.BATCH_CHUNK) -> list[tuple[bytes, V]]:
         """Return every ``(key, value)`` read with BPF_MAP_LOOKUP_BATCH.
 
-        ``chunk`` elements per syscall. Falls back to :meth:`items` where the
-        kernel has no batch command for the map type. Minimum kernel: 5.6.
+        ``chunk`` elements per syscall, fewer when their keys and values would
+        take more than 4 MiB (at least one). Falls back to one element at a
+        time where the kernel has no batch command for the map type.
+        Minimum kernel: 5.6.
+
+        Raises:
+            ValueError: ``chunk`` is not an int in 1..2**20, or the map is closed.
+            BPFError: the kernel refused the reads.
         """
         return _batch.lookup_batch(self, chunk=chunk)
 
     def lookup_and_delete_batch(self, *, chunk: int = _batch.BATCH_CHUNK) -> list[tuple[bytes, V]]:
         """Remove every element and return them, with BPF_MAP_LOOKUP_AND_DELETE_BATCH.
 
-        Falls back per element (lookup_and_delete, or lookup then delete where
-        that is refused too: not atomic) where the kernel has no batch command
-        for the map type. Minimum kernel: 5.6.
+        ``chunk`` elements per syscall, fewer when they would take more than
+        4 MiB. Falls back per element (lookup_and_delete, or lookup then
+        delete where that is refused too: not atomic) where the kernel has no
+        batch command for the map type. Minimum kernel: 5.6.
         """
         return _batch.lookup_and_delete_batch(self, chunk=chunk)
 
@@ -891,10 +918,16 @@ class Map(KernelObject, Generic[V]):
     ) -> int:
         """Set many elements with one BPF_MAP_UPDATE_BATCH; returns how many.
 
-        Every key and value is checked before anything is sent. The kernel
-        applies elements in order and stops at the first failure (not
-        atomic); the error says how many were applied. Falls back per element
-        where the map type has no batch command. Minimum kernel: 5.6.
+        ``items`` is a mapping or any iterable of ``(key, value)`` pairs (a
+        generator too). Every key and value is encoded and checked before
+        anything is sent, a chunk of 65536 pairs at a time: memory is the
+        encoded keys and values (12 bytes an element for u32 -> u64, plus one
+        copy for the kernel) and one chunk of the input, not an object per
+        element. Plain ints of 1, 2, 4 or 8 bytes are packed with
+        :mod:`array`. The kernel applies elements in order and stops at the
+        first failure (not atomic); the error says how many were applied and
+        names the key. Falls back per element where the map type has no
+        batch command. Minimum kernel: 5.6.
 
         Raises:
             ValueError, TypeError: a bad key or value; nothing was sent.

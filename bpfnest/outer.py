@@ -16,25 +16,50 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
+import resource
 import sys
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from . import features
+from . import codec, features
+from ._object import open_by_id
 from ._sys import ops
 from ._sys.fd import FD, reset_in_child
+from ._sys.inner import FDLookup, close_raw, safety_close
+from ._sys.uapi import Cmd
 from .constants import ANY, MapType
 from .errors import BPFError
-from .maps import Map, _info_from_kernel, check_fd
+from .maps import Map, _info_from_kernel, check_fd, possible_cpus
 from .spec import MapInfo, MapSpec
 
 __all__ = ["OuterMap", "create_outer"]
 
 _GET_MAP_TRIES = 8
-#: How many inner maps :meth:`OuterMap.inner_lookup` keeps open.
-INNER_CACHE = 256
+#: How many inner maps :meth:`OuterMap.inner_lookup` keeps open at most; also
+#: at most the outer map's max_entries and a quarter of the soft
+#: RLIMIT_NOFILE (but 64 whatever the limit).
+INNER_CACHE = 4096
+_INNER_CACHE_MIN = 64
+
+
+class _InnerCache(OrderedDict[int, int]):
+    """Inner map id -> raw fd opened by id, least recently used first.
+
+    Owned by one :class:`OuterMap` and used under its ``_cache_lock``: the
+    fds are closed on eviction, :meth:`OuterMap.clear_cache` and
+    :meth:`OuterMap.close` (``guard`` is the safety net). ``reader`` and
+    ``decode`` read an element of any inner map; ``fd_share`` bounds the
+    size. All set by :meth:`OuterMap._prepare_cache` on the first miss.
+    """
+
+    reader: FDLookup | None = None
+    decode: Callable[[bytes], Any] | None = None
+    fd_share: int = _INNER_CACHE_MIN
+    guard: Any = None
 
 
 def create_outer(spec: MapSpec) -> OuterMap:
@@ -82,7 +107,7 @@ class OuterMap(Map[int]):
         super().__init__(fd, info)
         self._inner_spec = inner
         self._template = template
-        self._cache: OrderedDict[int, Map[Any]] = OrderedDict()
+        self._cache = _InnerCache()
         self._cache_lock = threading.Lock()
         self._closing = False
         reset_in_child(self)
@@ -268,66 +293,127 @@ class OuterMap(Map[int]):
         """Look up ``inner_key`` in the inner map at ``key``; None when either is missing.
 
         Costs two lookups: the slot's id, then the element, in an inner map
-        opened by id once and kept in a bounded cache (``INNER_CACHE`` maps,
-        least recently used first out). The cache is safe: an open fd keeps
-        its map's id from being reused, and the slot is read on every call,
-        so a map that left the slot is never used again (it stays open in the
-        cache until evicted or :meth:`close`). Needs CAP_SYS_ADMIN.
-        Minimum kernel: 4.13 (opening by id).
+        opened by id once and kept open in a cache (least recently used first
+        out) that holds up to every slot of the outer map: at most its
+        max_entries, ``INNER_CACHE`` (4096) and a quarter of the soft
+        RLIMIT_NOFILE (64 at least). A miss costs an open by id, and the close
+        of the map it evicts. The cache is safe: an open fd keeps its map's id
+        from being reused, and the slot is read on every call, so a map that
+        left the slot is never used again (it stays open in the cache until
+        evicted, :meth:`clear_cache` or :meth:`close`). Values are what
+        :meth:`Map.lookup` of the inner map gives (bytes; a list of bytes for
+        per-CPU inner maps). Needs CAP_SYS_ADMIN. Minimum kernel: 4.13
+        (opening by id).
 
         Raises:
-            BPFError: ``EPERM`` without CAP_SYS_ADMIN; errors of the lookups.
+            ValueError, TypeError: a bad ``key`` or ``inner_key``; the map is closed.
+            BPFError: ``EPERM`` without CAP_SYS_ADMIN; errors of the lookups;
+                ``EAGAIN`` when the slot was replaced 8 times during the call.
         """
         slot_lookup = self._elem().lookup
-        cache = self._cache
+        cache, lock = self._cache, self._cache_lock
         for _ in range(_GET_MAP_TRIES):
             raw = slot_lookup(key)
             if raw is None:
                 return None
             inner_id = int.from_bytes(raw, sys.byteorder)
-            inner = cache.get(inner_id)
-            if inner is None:
-                try:
-                    inner = Map.from_id(inner_id)
-                except BPFError as err:
-                    if err.errno == errno.ENOENT:
-                        continue  # replaced and freed meanwhile: read the slot again
-                    raise
-                with self._cache_lock:
-                    if self._closing:
-                        inner.close()
-                        raise ValueError(f"{self._describe()} is closed")
-                    cache = self._cache
-                    known = cache.get(inner_id)
-                    if known is not None:  # another thread opened it meanwhile
-                        inner.close()
-                        inner = known
-                    else:
-                        cache[inner_id] = inner
-                        while len(cache) > INNER_CACHE:
-                            cache.popitem(last=False)[1].close()
-            else:
-                try:  # noqa: SIM105 - hot path: contextlib.suppress costs ~0.3 µs
+            with lock:
+                fd = cache.get(inner_id)
+                if fd is not None:  # the hot path, written out: no method call
                     cache.move_to_end(inner_id)
-                except KeyError:
-                    pass  # evicted by another thread meanwhile; still fine to use below
+                    try:
+                        value = cache.reader.lookup(fd, inner_key)  # type: ignore[union-attr]
+                    except OSError as err:
+                        raise self._inner_error(err, inner_id, key, inner_key) from None
+                    decode = cache.decode
+                    return value if decode is None or value is None else decode(value)
             try:
-                return inner.lookup(inner_key)
-            except ValueError:
-                if inner.closed:
-                    continue  # evicted and closed by another thread: read the slot again
+                opened = open_by_id(Cmd.MAP_GET_FD_BY_ID, inner_id, "map")
+            except BPFError as err:
+                if err.errno == errno.ENOENT:
+                    continue  # replaced and freed meanwhile: read the slot again
                 raise
+            return self._cache_and_read(opened.detach(), inner_id, key, inner_key)  # owns it
         raise BPFError(
             errno.EAGAIN,
             f"inner_lookup {_name(self)} {self._key_label(key)}: the slot kept changing",
         )
 
+    def _read_inner(self, fd: int, inner_id: int, key: object, inner_key: object) -> Any:
+        """The element at ``inner_key`` of the cached inner map ``fd``; hold the cache lock."""
+        cache = self._cache
+        assert cache.reader is not None
+        try:
+            raw = cache.reader.lookup(fd, inner_key)
+        except OSError as err:
+            raise self._inner_error(err, inner_id, key, inner_key) from None
+        if raw is None or cache.decode is None:
+            return raw
+        return cache.decode(raw)
+
+    def _inner_error(self, err: OSError, inner_id: int, key: object, inner_key: object) -> BPFError:
+        return BPFError(
+            err.errno or 0,
+            f"inner_lookup {_name(self)} {self._key_label(key)}: inner map id {inner_id}"
+            f" {self._key_label(inner_key)}: {err.strerror}",
+        )
+
+    def _cache_and_read(self, fd: int, inner_id: int, key: object, inner_key: object) -> Any:
+        """Put ``fd`` (just opened by id; owned here) in the cache and read through it."""
+        cache = self._cache
+        settled = False  # fd is in the cache, or closed
+        try:
+            with self._cache_lock:
+                if self._closing:
+                    raise ValueError(f"{self._describe()} is closed")
+                known = cache.get(inner_id)
+                if known is not None:  # another thread opened it meanwhile
+                    close_raw([fd])
+                    settled, fd = True, known
+                    cache.move_to_end(inner_id)
+                else:
+                    if cache.reader is None:
+                        self._prepare_cache(fd)
+                    cache[inner_id] = fd
+                    settled = True
+                    evicted = []
+                    while len(cache) > min(INNER_CACHE, cache.fd_share):
+                        evicted.append(cache.popitem(last=False)[1])
+                    close_raw(evicted)  # nobody reads them: the lock is held
+                return self._read_inner(fd, inner_id, key, inner_key)
+        finally:
+            if not settled:
+                close_raw([fd])
+
+    def _prepare_cache(self, fd: int) -> None:
+        """Size the cache and build its reader for the inner maps' layout (once)."""
+        cache = self._cache
+        layout = self._template
+        if layout is None:  # every inner map has the template's type and sizes
+            layout = _info_from_kernel(ops.map_info(fd))
+        key_size, value_size, t = layout.key_size, layout.value_size, layout.type
+        if isinstance(t, MapType) and t.is_per_cpu:
+            ncpus = possible_cpus()
+            buf_size = codec.percpu_stride(value_size) * ncpus
+            cache.decode = functools.partial(
+                codec.decode_percpu, value_size=value_size, ncpus=ncpus
+            )
+        else:
+            buf_size = value_size
+        cache.reader = FDLookup(
+            key_size, buf_size, functools.partial(codec.encode, size=key_size, what="key")
+        )
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        share = soft // 4 if soft != resource.RLIM_INFINITY else INNER_CACHE
+        cache.fd_share = min(self.max_entries, max(_INNER_CACHE_MIN, share))
+        cache.guard = weakref.finalize(self, safety_close, cache)
+
     def clear_cache(self) -> None:
         """Close the inner maps that :meth:`inner_lookup` keeps open (they reopen on demand)."""
         with self._cache_lock:
-            cached, self._cache = list(self._cache.values()), OrderedDict()
-        for m in cached:
-            m.close()
+            fds = list(self._cache.values())
+            self._cache.clear()
+            close_raw(fds)
 
     def close(self) -> None:
         """Close the outer map's fd and the inner maps cached by :meth:`inner_lookup`."""
@@ -359,6 +445,26 @@ class OuterMap(Map[int]):
             errno.EAGAIN,
             f"get_map {_name(self)} {self._key_label(key)}: the slot kept changing",
         )
+
+    def items(self) -> Iterator[tuple[bytes, int]]:
+        """Yield ``(key, inner map id)`` for every filled slot, each once.
+
+        Slots are found in chunks (BPF_MAP_LOOKUP_BATCH, see
+        :meth:`Map.items`), and each slot is read again just before it is
+        yielded: a slot deleted before that is skipped, and a slot replaced
+        meanwhile gives the id that is in it now. (One lookup per slot, which
+        does not wait; updates and deletes of outer maps wait ~8 ms each.)
+        Minimum kernel: 4.12 (5.6 for the batch reads).
+
+        Raises:
+            ValueError: the map is closed.
+            BPFError: the kernel refused the reads.
+        """
+        lookup = self._elem().lookup
+        for key, _ in super().items():
+            raw = lookup(key)
+            if raw is not None:
+                yield key, self._decode_inner(raw)
 
     def keys(self) -> Iterator[bytes]:
         """Yield the key of each filled slot (``items()`` gives the inner ids too)."""

@@ -383,6 +383,7 @@ ROWS: list[Row] = [
     Row("OuterMap.inner_lookup", lambda w: w.aom.inner_lookup(0, b"1"), ValueError, "4 bytes"),
     Row("OuterMap.inner_lookup", lambda w: w.aom.inner_lookup(-1, 0), ValueError, "out of range"),
     Row("OuterMap.keys", lambda w: list(w.closed_outer.keys()), ValueError, "closed"),
+    Row("OuterMap.items", lambda w: list(w.closed_outer.items()), ValueError, "closed"),
     Row("Map.delete", lambda w: w.aom.delete(1), KeyNotFoundError, "slot 1"),
     # ------------------------------------------------------------ MapSpec
     Row("MapSpec.__init__", lambda w: MapSpec(999, 4, 4, 1), ValueError, "unknown map type 999"),  # type: ignore[arg-type]

@@ -21,8 +21,10 @@ WORKLOADS = [
     "array_lookup",
     "hash_update",
     "outer_inner_lookup",
+    "outer_inner_lookup_1000",
     "dump_hash",
     "items_rss",
+    "update_batch_1m",
     "swap_inner",
     "churn",
     "parse_maps",
@@ -48,6 +50,8 @@ def test_run_py_reports_every_workload() -> None:
     assert report["items_rss"]["rss_growth_mb"] >= 0
     assert report["parse_maps"]["bound_ns_per_op"] > 0  # reported, never asserted
     assert isinstance(report["parse_maps"]["within_bound"], bool)
+    assert report["update_batch_1m"]["n"] == 10_000  # 1M entries at scale 1
+    assert 0 <= report["update_batch_1m"]["rss_growth_mb"] < 100
 
 
 # The workloads both peers have; items_rss and parse_maps are bpfnest's own extras.
@@ -81,6 +85,7 @@ def test_compare_runs_the_peers() -> None:
     for name in PEER_WORKLOADS:
         assert report[name]["c_ns_per_op"] > 0 and report[name]["ratio_to_c"] > 0, name
     assert report["items_rss"]["c_unavailable"]
+    assert report["update_batch_1m"]["c_rss_growth_mb"] >= 0  # C reports its peak RSS growth too
 
     # bcc: a figure or a stated reason for every workload, never silently nothing.
     if "_bcc" in report:  # bcc could not run at all (not installed: CI)

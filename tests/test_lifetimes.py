@@ -332,3 +332,21 @@ def test_fds_are_identified_without_proc(bpffs: str) -> None:
     assert got["outer update with a program fd"][1].endswith("(it is a BPF program)")
     for what in ("map", "program"):
         assert got[f"{what} from_fd of a BTF"][1].endswith("(it is another BPF object)")
+
+
+def test_detach_hands_the_number_over() -> None:
+    """FD.detach: the number stays open, the FD no longer owns or closes it."""
+    r, w = os.pipe()
+    os.close(w)
+    owned = fdmod.FD(r)
+    with owned.borrow() as raw:
+        with pytest.raises(ValueError, match="in use"):
+            owned.detach()  # a borrow in flight keeps it owned
+        assert raw == r
+    assert owned.detach() == r
+    assert owned.closed and r not in {raw for raw, _ in fdmod.live()}
+    owned.close()  # nothing left to close: r stays open
+    os.fstat(r)
+    os.close(r)
+    with pytest.raises(ValueError, match="closed"):
+        owned.detach()

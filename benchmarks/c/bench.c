@@ -1,15 +1,17 @@
 /*
  * The workloads of shared/BENCH.md in C, with libbpf's low-level API only
  * (bpf_map_create, bpf_map_lookup_elem, bpf_map_update_elem,
- * bpf_map_delete_elem, bpf_map_get_next_key, bpf_map_get_fd_by_id, close),
- * written the straightforward way a C user would: one syscall per element.
+ * bpf_map_delete_elem, bpf_map_get_next_key, bpf_map_get_fd_by_id, close,
+ * and bpf_map_update_batch where the workload is one batch), written the
+ * straightforward way a C user would: one syscall per element.
  *
  * Build:  gcc -O2 -Wall -Wextra -o bench benchmarks/c/bench.c -lbpf
  * Run:    bench [--only NAME ...] [--scale F]        (needs root)
  *
  * Prints one JSON object on stdout:
  *   {"WORKLOAD": {"ops_per_s": F, "ns_per_op": F, "n": N}, ...}
- * churn adds "leaked_fds" and "leaked_maps". Only the measured loop is timed
+ * churn adds "leaked_fds" and "leaked_maps", update_batch_1m "rss_growth_mb"
+ * (growth of the peak RSS during the call). Only the measured loop is timed
  * (CLOCK_MONOTONIC); setup and teardown are not. --scale multiplies every n.
  * Keys are u32, values u64. Any failing call prints a message on stderr and
  * exits with status 1.
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,6 +154,8 @@ struct result {
 	int has_leaks; /* churn only */
 	long leaked_fds;
 	long leaked_maps;
+	int has_rss; /* update_batch_1m only */
+	double rss_growth_mb;
 };
 
 /* ---- workloads ---------------------------------------------------------- */
@@ -190,22 +195,24 @@ static void hash_update(long n, struct result *r)
 }
 
 /*
- * ARRAY_OF_MAPS with 64 slots, each an inner HASH (max 1024) of 1024 entries.
- * One op starts from the outer map: look up the inner map's id in slot
- * i % 64, open it by id, look up key i % 1024, close the fd.
+ * ARRAY_OF_MAPS with `slots` slots, each an inner HASH (max `entries`) of
+ * `entries` entries, key k -> slot * entries + k. One op starts from the
+ * outer map: look up the inner map's id in slot i % slots, open it by id,
+ * look up key i % keys, close the fd (a user without a cache).
  */
-static void outer_inner_lookup(long n, struct result *r)
+static void outer_inner(long n, struct result *r, uint32_t slots, uint32_t entries,
+			uint32_t keys)
 {
-	int template = create_u32_u64(BPF_MAP_TYPE_HASH, "b_inner", 1024);
-	int outer = create_outer(BPF_MAP_TYPE_ARRAY_OF_MAPS, "b_outer", 64, template);
+	int template = create_u32_u64(BPF_MAP_TYPE_HASH, "b_inner", entries);
+	int outer = create_outer(BPF_MAP_TYPE_ARRAY_OF_MAPS, "b_outer", slots, template);
 	uint64_t start;
 
 	close_fd(template);
-	for (uint32_t slot = 0; slot < 64; slot++) {
-		int inner = create_u32_u64(BPF_MAP_TYPE_HASH, "b_inner", 1024);
+	for (uint32_t slot = 0; slot < slots; slot++) {
+		int inner = create_u32_u64(BPF_MAP_TYPE_HASH, "b_inner", entries);
 		uint32_t value = (uint32_t)inner;
 
-		fill_u32_u64(inner, 1024, (uint64_t)slot * 1024);
+		fill_u32_u64(inner, entries, (uint64_t)slot * entries);
 		check(bpf_map_update_elem(outer, &slot, &value, BPF_ANY),
 		      "bpf_map_update_elem (outer)");
 		close_fd(inner); /* the outer map holds it now */
@@ -213,7 +220,7 @@ static void outer_inner_lookup(long n, struct result *r)
 
 	start = now_ns();
 	for (long i = 0; i < n; i++) {
-		uint32_t slot = (uint32_t)(i % 64), key = (uint32_t)(i % 1024), id;
+		uint32_t slot = (uint32_t)(i % slots), key = (uint32_t)(i % keys), id;
 		uint64_t value;
 		int inner;
 
@@ -221,7 +228,7 @@ static void outer_inner_lookup(long n, struct result *r)
 		inner = check(bpf_map_get_fd_by_id(id), "bpf_map_get_fd_by_id");
 		check(bpf_map_lookup_elem(inner, &key, &value), "bpf_map_lookup_elem (inner)");
 		close_fd(inner);
-		if (value != (uint64_t)slot * 1024 + key) {
+		if (value != (uint64_t)slot * entries + key) {
 			fprintf(stderr, "bench: outer_inner_lookup: wrong value %llu\n",
 				(unsigned long long)value);
 			exit(1);
@@ -229,6 +236,18 @@ static void outer_inner_lookup(long n, struct result *r)
 	}
 	r->elapsed_ns = now_ns() - start;
 	close_fd(outer);
+}
+
+/* 64 slots, inner HASH of 1024 entries; read key i % 1024 of slot i % 64. */
+static void outer_inner_lookup(long n, struct result *r)
+{
+	outer_inner(n, r, 64, 1024, 1024);
+}
+
+/* 1000 slots, inner HASH of 64 entries; read key 0 of slot i % 1000. */
+static void outer_inner_lookup_1000(long n, struct result *r)
+{
+	outer_inner(n, r, 1000, 64, 1);
 }
 
 /* HASH of n entries; read every entry with get_next_key + lookup. n = entries read. */
@@ -258,6 +277,52 @@ static void dump_hash(long n, struct result *r)
 		fprintf(stderr, "bench: dump_hash read %ld entries, expected %ld\n", count, n);
 		exit(1);
 	}
+	close_fd(fd);
+}
+
+/* Peak resident set size of this process so far, in bytes. */
+static double max_rss(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		die("getrusage", 0);
+	return (double)ru.ru_maxrss * 1024.0;
+}
+
+/*
+ * HASH with max_entries n; one bpf_map_update_batch of n u32 -> u64 (k -> k)
+ * from arrays filled beforehand. Reports the growth of the peak RSS during
+ * the call (the arrays are touched before the baseline).
+ */
+static void update_batch_1m(long n, struct result *r)
+{
+	int fd = create_u32_u64(BPF_MAP_TYPE_HASH, "b_batch", (uint32_t)n);
+	uint32_t *keys = malloc((size_t)n * sizeof(*keys));
+	uint64_t *values = malloc((size_t)n * sizeof(*values));
+	uint32_t count = (uint32_t)n, key = (uint32_t)(n - 1);
+	uint64_t start, value;
+	double base;
+
+	if (!keys || !values)
+		die("malloc", 0);
+	for (long i = 0; i < n; i++) {
+		keys[i] = (uint32_t)i;
+		values[i] = (uint64_t)i;
+	}
+	base = max_rss();
+	start = now_ns();
+	check(bpf_map_update_batch(fd, keys, values, &count, NULL), "bpf_map_update_batch");
+	r->elapsed_ns = now_ns() - start;
+	r->rss_growth_mb = (max_rss() - base) / (1024.0 * 1024.0);
+	r->has_rss = 1;
+	check(bpf_map_lookup_elem(fd, &key, &value), "bpf_map_lookup_elem");
+	if (count != (uint32_t)n || value != (uint64_t)(n - 1)) {
+		fprintf(stderr, "bench: update_batch_1m: %u of %ld applied\n", count, n);
+		exit(1);
+	}
+	free(keys);
+	free(values);
 	close_fd(fd);
 }
 
@@ -337,7 +402,9 @@ static const struct workload {
 	{ "array_lookup", array_lookup, 200000 },
 	{ "hash_update", hash_update, 200000 },
 	{ "outer_inner_lookup", outer_inner_lookup, 50000 },
+	{ "outer_inner_lookup_1000", outer_inner_lookup_1000, 20000 },
 	{ "dump_hash", dump_hash, 100000 },
+	{ "update_batch_1m", update_batch_1m, 1000000 },
 	{ "swap_inner", swap_inner, 500 },
 	{ "churn", churn, 1000 },
 };
@@ -405,6 +472,8 @@ int main(int argc, char **argv)
 		if (r->has_leaks)
 			printf(", \"leaked_fds\": %ld, \"leaked_maps\": %ld", r->leaked_fds,
 			       r->leaked_maps);
+		if (r->has_rss)
+			printf(", \"rss_growth_mb\": %.3f", r->rss_growth_mb);
 		printf("}");
 		first = 0;
 	}

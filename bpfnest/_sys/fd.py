@@ -239,6 +239,26 @@ class FD:
             # Last: the lock-free "closed" checks see it only once really closed.
             self._raw = -1
 
+    def detach(self) -> int:
+        """Give up ownership: return the number, which the caller closes from now on.
+
+        For an owner that keeps raw numbers of its own (the inner-map cache).
+
+        Raises:
+            ValueError: the fd is closed, closing, or borrowed.
+        """
+        with self._cond:
+            if self._raw < 0 or self._pending or self._users:
+                raise ValueError("file descriptor is closed or in use")
+            raw = self._raw
+            self._cell[0] = -1  # the safety net lets go first
+            self._finalizer.detach()
+            with _lock:
+                _live.pop(id(self), None)
+                _owners.pop(id(self), None)
+            self._raw = -1
+            return raw
+
     def dup(self) -> FD:
         """Return a new ``FD`` owning a close-on-exec duplicate (>= 3).
 

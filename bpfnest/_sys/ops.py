@@ -234,7 +234,9 @@ def map_lookup_batch(
             raise BatchError(err.errno or 0, int(attr.count)) from None
         done = True
     n = int(attr.count)
-    return LookupBatch(kbuf.raw[: n * key_size], vbuf.raw[: n * value_size], n, outbuf.raw, done)
+    # Only what the kernel wrote is copied out (not the whole buffer).
+    keys, values = ctypes.string_at(kbuf, n * key_size), ctypes.string_at(vbuf, n * value_size)
+    return LookupBatch(keys, values, n, outbuf.raw, done)
 
 
 def map_update_batch(fd: int, keys: bytes, values: bytes, count: int, elem_flags: int = 0) -> int:
