@@ -10,8 +10,10 @@ their ids (:class:`bpfnest.outer.OuterMap`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
+import os
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,7 +28,7 @@ from ._sys.uapi import Cmd
 from .btf import BTF
 from .constants import ANY, ENOTSUPP, MapType
 from .errors import BPFError, IterationAbortedError, KeyNotFoundError, strerror
-from .spec import MapInfo, MapSpec
+from .spec import PIN_BY_NAME, MapInfo, MapSpec
 
 __all__ = ["Map", "PerCPUMap", "map_ids", "possible_cpus"]
 
@@ -168,28 +170,57 @@ class Map(KernelObject, Generic[V]):
             raise
 
     @classmethod
-    def create(cls, spec: MapSpec, *, btf_fd: int = 0) -> Map[Any]:
+    def create(
+        cls, spec: MapSpec, *, btf_fd: int = 0, pin_root: str | os.PathLike[str] | None = None
+    ) -> Map[Any]:
         """Create a map from ``spec``; the caller owns (and closes) the result.
 
         For ``ARRAY_OF_MAPS``/``HASH_OF_MAPS`` the inner template is created
         from ``spec.inner`` (or the given ``Map`` is used) and closed before
         this returns. With ``btf_fd`` (a loaded BTF, e.g. a collection's),
         ``spec.btf_key_type_id``/``btf_value_type_id`` name the key and value
-        types there, so that tools can print entries decoded. Minimum kernel:
-        3.19 (ARRAY_OF_MAPS/HASH_OF_MAPS 4.12, BTF 4.18).
+        types there, so that tools can print entries decoded.
+
+        ``spec.contents`` fills the new map (one ``update_batch``): values of
+        an outer map are ``Map`` objects or int fds, of a ``PROG_ARRAY``
+        ``Program`` objects or int fds; a *name* of another map or program
+        resolves only in a collection (``CollectionSpec.load``). With
+        ``spec.pinning == PIN_BY_NAME`` the map is pinned at
+        ``pin_root/<name>`` (dots become ``_``, as libbpf does); when a map is
+        pinned there already it is opened instead, checked against ``spec``,
+        and its entries are left as they are. All or nothing: a failure while
+        filling or pinning closes the new map. Minimum kernel: 3.19
+        (ARRAY_OF_MAPS/HASH_OF_MAPS 4.12, BTF 4.18, pinning 4.4).
 
         Raises:
-            TypeError, ValueError: a malformed spec; nothing was created.
-            BPFError: the kernel refused; the message names map and cause.
+            TypeError, ValueError: a malformed spec, contents naming a map or
+                program (or a keyless map with contents), ``PIN_BY_NAME``
+                without ``pin_root``, another ``pinning``; nothing was created.
+            BPFError: the kernel refused; the message names map and cause
+                (also a pinned map that does not match ``spec``).
         """
         if not isinstance(spec, MapSpec):
             raise TypeError(f"spec must be a MapSpec, got {type(spec).__name__}")
         spec.validate()
+        path = _pin_path(spec, pin_root)
+        _check_contents(spec)
+        if path is not None and os.path.lexists(path):
+            return _reuse_pinned(spec, path)
         if spec.type.is_outer:
             from .outer import create_outer
 
-            return create_outer(spec)
-        return Map._create(spec, inner_fd=0, btf_fd=btf_fd)
+            m: Map[Any] = create_outer(spec)
+        else:
+            m = Map._create(spec, inner_fd=0, btf_fd=btf_fd)
+        try:
+            if spec.contents:
+                _fill(m, spec.contents)
+            if path is not None:
+                m.pin(path)
+        except BaseException:
+            m.close()
+            raise
+        return m
 
     @staticmethod
     def _create(
@@ -870,6 +901,82 @@ class Map(KernelObject, Generic[V]):
         command. Minimum kernel: 5.6.
         """
         return _batch.delete_batch(self, keys)
+
+
+def _pin_path(spec: MapSpec, pin_root: object) -> str | None:
+    """Where :meth:`Map.create` pins ``spec`` (None: not pinned); ``ValueError`` when it cannot."""
+    if not spec.pinning:
+        return None
+    what = f"map '{spec.name}'"
+    if spec.pinning != PIN_BY_NAME:
+        raise ValueError(
+            f"{what}: pinning {spec.pinning} is not supported by Map.create"
+            f" (only PIN_BY_NAME, {PIN_BY_NAME}; or None)"
+        )
+    if pin_root is None:
+        raise ValueError(
+            f"{what}: pinning is PIN_BY_NAME but no pin_root was given:"
+            f" Map.create(spec, pin_root=DIR) pins it at DIR/{spec.name or 'NAME'}"
+            " (or set spec.pinning = None)"
+        )
+    if not isinstance(pin_root, (str, os.PathLike)):
+        raise TypeError(f"pin_root must be a str or os.PathLike, got {type(pin_root).__name__}")
+    if not spec.name:
+        raise ValueError("map '': PIN_BY_NAME needs a name (it is the pin's file name)")
+    from .collection import pin_name  # one rule for pin file names, with Collection's
+
+    return os.path.join(os.fspath(pin_root), pin_name(spec.name))
+
+
+def _check_contents(spec: MapSpec) -> None:
+    """Refuse, before anything is created, contents :meth:`Map.create` cannot put in."""
+    if not spec.contents:
+        return
+    t = spec.type
+    if t.is_keyless:
+        raise ValueError(
+            f"map '{spec.name}': contents cannot initialise a {t.name} map (it has no keys):"
+            " push() the values after create"
+        )
+    holds = "map" if t.is_outer else "program" if t == MapType.PROG_ARRAY else None
+    if holds is None:
+        return
+    for key, value in spec.contents.items():
+        if isinstance(value, str):
+            raise ValueError(
+                f"map '{spec.name}' slot [{key}]: contents names {holds} '{value}':"
+                f" a name resolves only in a collection (CollectionSpec.load);"
+                f" give the {'Map' if holds == 'map' else 'Program'} or its fd"
+            )
+
+
+def _fill(m: Map[Any], contents: Mapping[object, object]) -> None:
+    """Put ``contents`` into the new map ``m`` with one ``update_batch``."""
+    with contextlib.ExitStack() as held:
+        items = [
+            # A Program (PROG_ARRAY): its fd, held open until the update is done.
+            (
+                key,
+                held.enter_context(v._use())
+                if isinstance(v, KernelObject) and not isinstance(v, Map)
+                else v,
+            )
+            for key, v in contents.items()
+        ]
+        m.update_batch(items)
+
+
+def _reuse_pinned(spec: MapSpec, path: str) -> Map[Any]:
+    """Open the map pinned at ``path`` for :meth:`Map.create`, checked against ``spec``."""
+    from .collection import _check_compatible  # the rule Collection applies to reused pins
+
+    m = Map.from_pinned(path)
+    try:
+        _check_compatible(m, spec, f"reuse pinned map '{spec.name}' at {path}")
+    except BaseException:
+        m.close()
+        raise
+    return m
 
 
 class PerCPUMap(Map[list[bytes]]):

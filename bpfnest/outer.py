@@ -52,7 +52,8 @@ def create_outer(spec: MapSpec) -> OuterMap:
             )
     elif isinstance(inner, MapSpec):
         inner = _copy_spec(inner)  # the caller may change theirs; the kernel keeps this one
-        with Map.create(inner) as tmpl:
+        # The template only gives the kernel a layout: not filled, not pinned.
+        with Map.create(dataclasses.replace(inner, contents=None, pinning=None)) as tmpl:
             made = Map._create(spec, inner_fd=tmpl.fd, inner=inner, template=tmpl._info)
     else:
         raise TypeError(

@@ -124,27 +124,23 @@ def interrupt_in_fd_constructor(monkeypatch: pytest.MonkeyPatch) -> None:
 def interrupt_as_the_call_returns(monkeypatch: pytest.MonkeyPatch) -> None:
     """The first C call that makes an fd returns, then KeyboardInterrupt is raised
     (where a signal handler would run: the bytecode right after the call)."""
-    real = fdmod._libc
+    real = fdmod._function
     fired = [False]
 
-    class Libc:
-        def __getitem__(self, name: str) -> Any:
-            fn = real[name]
+    class Call:
+        def __init__(self, fn: Any) -> None:
+            self.fn = fn
+            self.restype: Any = None
 
-            class Call:
-                restype: Any = None
+        def __call__(self, *args: Any) -> Any:
+            self.fn.restype = self.restype
+            out = self.fn(*args)
+            if not fired[0]:
+                fired[0] = True
+                raise KeyboardInterrupt
+            return out
 
-                def __call__(self, *args: Any) -> Any:
-                    fn.restype = self.restype
-                    out = fn(*args)
-                    if not fired[0]:
-                        fired[0] = True
-                        raise KeyboardInterrupt
-                    return out
-
-            return Call()
-
-    monkeypatch.setattr(fdmod, "_libc", Libc())
+    monkeypatch.setattr(fdmod, "_function", lambda name: Call(real(name)))
 
 
 @pytest.mark.parametrize(
@@ -172,6 +168,31 @@ def test_keyboard_interrupt_while_wrapping_a_new_fd_leaks_nothing(
     obj.close()
 
 
+def test_a_close_cut_short_by_an_interrupt_is_finished_by_the_next_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="sig_close"))
+    number = m.fd
+    real = fdmod.FD._really_close
+    fired = [False]
+
+    def cut_short(self: fdmod.FD) -> None:
+        if not fired[0]:
+            fired[0] = True
+            raise KeyboardInterrupt  # where a signal handler could run: entering the call
+        real(self)
+
+    monkeypatch.setattr(fdmod.FD, "_really_close", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        m.close()
+    assert m.closed  # no new operations from here on
+    with pytest.raises(ValueError, match="closed"):
+        m.lookup(1)
+    m.close()  # finishes the close
+    with pytest.raises(OSError):
+        os.fstat(number)
+
+
 def test_new_fd_owns_a_number_and_reports_errno() -> None:
     with fdmod.new_fd("fcntl", 1, 1030, 3) as fd:  # F_DUPFD_CLOEXEC
         assert fd.raw >= 3
@@ -189,10 +210,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NO_PROC_CHILD = r"""
 import json, os, sys
 from bpfnest import BPFError, Map, MapSpec, MapType, Program, ProgramSpec, ProgType
+from bpfnest._sys import ops
 
 assert not os.path.exists("/proc/self"), "/proc is still there"
 pins = sys.argv[1]
 code = bytes.fromhex(sys.argv[2])
+btf = bytes.fromhex(sys.argv[3])
 
 
 def open_fds():
@@ -245,6 +268,9 @@ with Map.create(MapSpec(MapType.HASH, 4, 4, 4, name="noproc")) as m, Program.loa
     out["program from_fd of a map"] = error(lambda: Program.from_fd(m.fd))
     out["program from_fd of a closed fd"] = error(lambda: Program.from_fd(999))
     out["outer update with a program fd"] = error(lambda: outer.update(0, p.fd))
+    with ops.btf_load(btf)[0] as btf_fd:
+        out["map from_fd of a BTF"] = error(lambda: Map.from_fd(btf_fd.raw))
+        out["program from_fd of a BTF"] = error(lambda: Program.from_fd(btf_fd.raw))
 out["fds left open"] = sorted(open_fds() - before)
 print(json.dumps(out))
 """
@@ -261,10 +287,10 @@ def test_fds_are_identified_without_proc(bpffs: str) -> None:
 
     if shutil.which("unshare") is None:
         skip_or_fail("unshare(1) is not installed (util-linux)")
-    script = 'mount -t tmpfs none /proc && exec "$0" -c "$1" "$2" "$3"'
+    script = 'mount -t tmpfs none /proc && exec "$0" -c "$1" "$2" "$3" "$4"'
     res = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script, sys.executable,
-         NO_PROC_CHILD, bpffs, PASS_CODE.hex()],
+         NO_PROC_CHILD, bpffs, PASS_CODE.hex(), tiny_btf().hex()],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": ROOT},
     )  # fmt: skip
@@ -297,8 +323,12 @@ def test_fds_are_identified_without_proc(bpffs: str) -> None:
         ],
         "outer update with a program fd": [22, got["outer update with a program fd"][1]],
         "fds left open": [],
+        "map from_fd of a BTF": [22, got["map from_fd of a BTF"][1]],
+        "program from_fd of a BTF": [22, got["program from_fd of a BTF"][1]],
     }
     assert got["map from_fd of a program"][1].endswith("is not a BPF map (it is a BPF program)")
     assert got["map from_fd of /dev/null"][1].endswith("is not a BPF map (it is not a BPF object)")
     assert got["program from_fd of a map"][1].endswith("is not a BPF program (it is a BPF map)")
     assert got["outer update with a program fd"][1].endswith("(it is a BPF program)")
+    for what in ("map", "program"):
+        assert got[f"{what} from_fd of a BTF"][1].endswith("(it is another BPF object)")

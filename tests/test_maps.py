@@ -23,6 +23,9 @@ from bpfnest import (
     MapSpec,
     MapType,
     PerCPUMap,
+    Program,
+    ProgramSpec,
+    ProgType,
 )
 from bpfnest.codec import lpm_key
 
@@ -555,3 +558,121 @@ def test_push_flags_may_be_an_int_enum() -> None:
         q.push(1, Flag.ANY)
         q.push(2, Flag.EXIST)  # full: EXIST drops the oldest
         assert q.pop() == (2).to_bytes(4, "little")
+
+
+# ------------------------------------------- Map.create: contents and pinning
+
+
+def _u32(n: int) -> bytes:
+    return n.to_bytes(4, "little")
+
+
+@pytest.mark.parametrize(
+    ("spec", "key"),
+    [
+        (MapSpec(MapType.HASH, 4, 4, 8, name="init_hash"), 7),
+        (MapSpec(MapType.ARRAY, 4, 4, 8, name="init_array"), 7),
+        (MapSpec(MapType.PERCPU_ARRAY, 4, 4, 8, name="init_pcpu"), 7),
+        (  # no batch commands: filled element by element
+            MapSpec(MapType.LPM_TRIE, 8, 4, 8, flags=F_NO_PREALLOC, name="init_lpm"),
+            lpm_key(32, b"\x0a\x00\x00\x07"),
+        ),
+    ],
+    ids=lambda v: v.type.name if isinstance(v, MapSpec) else "",
+)
+def test_create_fills_contents(spec: MapSpec, key: Any) -> None:
+    other = _u32(1) if spec.key_size == 4 else lpm_key(8, b"\x01\x00\x00\x00")
+    spec.contents = {key: 42, other: _u32(5)}
+    with Map.create(spec) as m:
+        for k, v in ((key, 42), (other, 5)):
+            got = m[k]
+            assert (got[0] if isinstance(got, list) else got) == _u32(v)
+        if not spec.type.is_array:
+            assert len(list(m.items())) == 2
+
+
+def test_create_fills_a_prog_array_with_programs_and_fds() -> None:
+    spec = ProgramSpec("init_tail", ProgType.XDP, bytes.fromhex("b7000000020000009500000000000000"))
+    spec.license = "GPL"
+    with Program.load(spec) as p, Program.load(spec) as q:
+        ms = MapSpec(MapType.PROG_ARRAY, 4, 4, 4, name="init_jmp", contents={0: p, 2: q.fd})
+        with Map.create(ms) as jmp:
+            assert jmp[0] == _u32(p.id) and jmp[2] == _u32(q.id) and jmp.get(1) is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "text"),
+    [
+        (
+            MapSpec(MapType.PROG_ARRAY, 4, 4, 4, name="init_jmp", contents={1: "handler"}),
+            ValueError,
+            "map 'init_jmp' slot [1]: contents names program 'handler': a name resolves only in"
+            " a collection (CollectionSpec.load); give the Program or its fd",
+        ),
+        (
+            MapSpec(MapType.QUEUE, 0, 4, 4, name="init_q", contents={0: 1}),
+            ValueError,
+            "map 'init_q': contents cannot initialise a QUEUE map (it has no keys):"
+            " push() the values after create",
+        ),
+        (
+            MapSpec(MapType.HASH, 4, 4, 4, name="init_pin", pinning=bpfnest.PIN_BY_NAME),
+            ValueError,
+            "map 'init_pin': pinning is PIN_BY_NAME but no pin_root was given:"
+            " Map.create(spec, pin_root=DIR) pins it at DIR/init_pin (or set spec.pinning = None)",
+        ),
+        (
+            MapSpec(MapType.HASH, 4, 4, 4, name="init_ns", pinning=2),
+            ValueError,
+            "map 'init_ns': pinning 2 is not supported by Map.create"
+            " (only PIN_BY_NAME, 1; or None)",
+        ),
+        (  # a value of the wrong size: the map was created, then closed
+            MapSpec(MapType.HASH, 4, 4, 4, name="init_bad", contents={1: b"\x01\x02"}),
+            ValueError,
+            "value must be 4 bytes, got 2",
+        ),
+        (  # the kernel refuses the second element: all or nothing
+            MapSpec(MapType.ARRAY, 4, 4, 4, name="init_e2big", contents={0: 1, 9: 2}),
+            BPFError,
+            "index must be below max_entries 4",
+        ),
+    ],
+    ids=["program name", "keyless", "pin without root", "other pinning", "bad value", "kernel"],
+)
+def test_create_refuses_what_it_cannot_do_and_leaves_nothing(
+    spec: MapSpec, error: type[Exception], text: str
+) -> None:
+    before = own_map_ids()
+    with pytest.raises(error) as exc:
+        Map.create(spec)
+    assert text in str(exc.value)
+    assert wait_maps_gone(own_map_ids() - before) == set()
+
+
+def test_create_pins_by_name_under_pin_root_and_reuses_the_pin(bpffs: str) -> None:
+    spec = MapSpec(
+        MapType.HASH, 4, 4, 8, name="init.pinned", pinning=bpfnest.PIN_BY_NAME, contents={1: 10}
+    )
+    path = os.path.join(bpffs, "init_pinned")  # dots become _, as libbpf does
+    with Map.create(spec, pin_root=bpffs) as m:
+        with Map.from_pinned(path) as again:
+            assert again.id == m.id and again[1] == _u32(10)
+        m[1] = 11
+        with Map.create(spec, pin_root=bpffs) as reused:  # opened, not filled again
+            assert reused.id == m.id and reused[1] == _u32(11)
+        other = MapSpec(MapType.HASH, 4, 8, 8, name="init.pinned", pinning=bpfnest.PIN_BY_NAME)
+        with pytest.raises(BPFError) as exc:
+            Map.create(other, pin_root=bpffs)
+        assert exc.value.errno == errno.EINVAL
+        assert f"reuse pinned map 'init.pinned' at {path}: value_size 4 != spec 8" in str(exc.value)
+    os.unlink(path)
+
+
+def test_create_closes_the_map_when_the_pin_fails(bpffs: str) -> None:
+    before = own_map_ids()
+    spec = MapSpec(MapType.HASH, 4, 4, 8, name="init_nodir", pinning=bpfnest.PIN_BY_NAME)
+    with pytest.raises(BPFError) as exc:
+        Map.create(spec, pin_root=os.path.join(bpffs, "missing"))
+    assert exc.value.errno == errno.ENOENT
+    assert wait_maps_gone(own_map_ids() - before) == set()

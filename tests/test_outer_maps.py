@@ -617,3 +617,29 @@ def test_inner_lookup_cache_closed_with_the_outer_map(t: MapType) -> None:
         assert len(outer._cache) == 1
     assert outer._cache == {}
     assert not wait_maps_gone(own_map_ids() - before)
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_create_fills_slots_from_contents(t: MapType, maps: Callable[[MapSpec], Map]) -> None:
+    a, b = maps(INNER), maps(INNER)
+    outer = maps(MapSpec(t, 4, 4, 4, name="outer", inner=INNER, contents={0: a, 3: b.fd}))
+    assert isinstance(outer, OuterMap)
+    assert dict(outer.items()) == {(0).to_bytes(4, "little"): a.id, (3).to_bytes(4, "little"): b.id}
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_create_refuses_contents_it_cannot_fill_and_leaves_nothing(
+    t: MapType, maps: Callable[[MapSpec], Map]
+) -> None:
+    wrong = maps(MapSpec(MapType.HASH, 4, 8, 16, name="wrong"))
+    before = own_map_ids()
+    with pytest.raises(ValueError) as exc:
+        Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=INNER, contents={2: "inner"}))
+    assert str(exc.value) == (
+        "map 'outer' slot [2]: contents names map 'inner': a name resolves only in a collection"
+        " (CollectionSpec.load); give the Map or its fd"
+    )
+    with pytest.raises(BPFError) as err:  # the outer map was made, then closed
+        Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=INNER, contents={1: wrong}))
+    assert err.value.errno == errno.EINVAL and "value_size" in str(err.value)
+    assert wait_maps_gone(own_map_ids() - before) == set()

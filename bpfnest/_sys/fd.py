@@ -19,7 +19,10 @@ that puts the number into a list before any Python code runs (a signal
 handler, such as the one raising ``KeyboardInterrupt``, runs only between
 bytecodes), the ``FD`` takes it from that list in statements that call
 nothing, and any exception before that closes it. Once an ``FD`` owns the
-number, dropping the ``FD`` closes it (the safety net).
+number, dropping the ``FD`` closes it (the safety net, which closes before it
+does any bookkeeping; a second signal inside Python's own finalizer call can
+still defeat it). ``close()`` closes the number first too, and a ``close()``
+that an exception cut short is finished by the next one.
 
 Fork: a child process has only the thread that forked. Locks and borrows
 that other threads held at the fork are released in the child
@@ -29,7 +32,6 @@ close that another thread had begun is completed in the child.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import fcntl
 import os
@@ -59,6 +61,17 @@ _live: dict[int, tuple[int, str]] = {}
 # id(FD) -> the FD, weakly: what the fork handler resets
 _owners: dict[int, weakref.ref[FD]] = {}
 _libc = ctypes.CDLL(None, use_errno=True)
+_addresses: dict[str, int] = {}  # libc function name -> its address
+
+
+def _function(name: str) -> Any:
+    """A new foreign function object for libc's ``name`` (its restype is its own)."""
+    addr = _addresses.get(name)
+    if addr is None:
+        addr = _addresses[name] = ctypes.cast(_libc[name], ctypes.c_void_p).value or 0
+    return _libc._FuncPtr(addr)  # from the address: no symbol lookup per call
+
+
 #: (raw fd, creation stack) of every descriptor closed by the safety net.
 finalized: list[tuple[int, str]] = []
 
@@ -76,16 +89,19 @@ def live() -> list[tuple[int, str]]:
 
 
 def _safety_close(key: int, cell: list[int]) -> None:
+    raw = cell[0]
+    if raw >= 0:  # (negative: never owned one, or closed already)
+        # Closed before anything that could let a signal handler run.
+        cell[0] = -1
+        try:  # noqa: SIM105 - contextlib.suppress() is a call: a signal handler could run first
+            os.close(raw)
+        except OSError:
+            pass
     with _lock:
         entry = _live.pop(key, None)
         _owners.pop(key, None)
-    raw = cell[0]
-    if raw < 0:
-        return  # never owned one (the constructor stopped early)
-    cell[0] = -1
-    finalized.append(entry or (raw, ""))
-    with contextlib.suppress(OSError):
-        os.close(raw)
+    if raw >= 0:
+        finalized.append(entry or (raw, ""))
 
 
 class FD:
@@ -192,28 +208,34 @@ class FD:
         if self._raw < 0:
             return
         with self._cond:
-            if self._raw < 0 or self._pending:
-                return
+            if self._raw < 0 or (self._pending and (self._users or self._deferred)):
+                return  # closed, or closing in another thread or at the end of a borrow
+            # (_pending with neither: a close() that an exception cut short; finish it.)
             self._pending = True  # no new borrows from here on
             tid = threading.get_ident()
             while self._users and tid not in self._users:
                 self._cond.wait()
+                if self._raw < 0:
+                    return  # another close() got in first
             if self._users:
                 self._deferred = True  # this thread is inside a borrow: _exit closes
                 return
             self._really_close()
 
     def _really_close(self) -> None:
-        # Called once, with _cond held (or in a forked child); _raw < 0 after it.
+        # Called with _cond held (or in a forked child); _raw < 0 after it. The
+        # number is closed first and right after the safety net lets go of it,
+        # so an exception (a signal) anywhere here neither leaks it nor closes
+        # it twice; the bookkeeping happens in any case.
         raw = self._raw
-        self._cell[0] = -1
-        self._finalizer.detach()
-        with _lock:
-            _live.pop(id(self), None)
-            _owners.pop(id(self), None)
+        self._cell[0] = -1  # the safety net has nothing to close from here
         try:
             os.close(raw)
         finally:
+            self._finalizer.detach()
+            with _lock:
+                _live.pop(id(self), None)
+                _owners.pop(id(self), None)
             # Last: the lock-free "closed" checks see it only once really closed.
             self._raw = -1
 
@@ -305,7 +327,7 @@ def new_fd(func: str, *args: Any) -> FD:
     """
     box: list[int] = []
     try:
-        call = _libc[func]  # a new function object: its restype is this call's alone
+        call = _function(func)  # a new function object: its restype is this call's alone
         call.restype = box.append  # called with the C int result, before Python runs again
         call(*args)
         raw = box[0]
@@ -322,8 +344,10 @@ def new_fd(func: str, *args: Any) -> FD:
     except BaseException:
         for left in box:
             if left >= 0:
-                with contextlib.suppress(OSError):
+                try:  # noqa: SIM105 - no call (a signal handler could run) before the close
                     os.close(left)
+                except OSError:
+                    pass
         raise
 
 
