@@ -1,0 +1,229 @@
+"""RingBuffer: read BPF_MAP_TYPE_RINGBUF maps through their mmap.
+
+The kernel's layout (kernel/bpf/ringbuf.c): the consumer position on the
+first page (mapped read-write), the producer position on the second, then the
+data pages, mapped twice in a row so that a record that wraps is contiguous
+(mapped read-only). Each record starts with an 8-byte header: a 32-bit
+length whose bit 31 is BUSY (reserved, not committed yet) and bit 30 DISCARD,
+then 4 bytes the reader ignores; the next record starts at the length plus
+the header rounded up to 8.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections.abc import Callable
+from typing import Any
+
+from ..constants import MapType
+from ._base import PAGE, _Reader, call_and_release, close_mmap, deadline, own_map_fd
+
+__all__ = ["RingBuffer"]
+
+BUSY = 1 << 31
+DISCARD = 1 << 30
+_LEN = DISCARD - 1
+_HDR = 8
+
+
+class _Ring:
+    """One mapped ring: its fd (a duplicate, owned), the two mappings and the
+    views over them."""
+
+    __slots__ = ("cons", "data", "fd", "hdr", "maps", "mask", "prod", "raw", "views", "what")
+
+    def __init__(self, bpf_map: Any) -> None:
+        self.fd, self.what = own_map_fd(bpf_map, MapType.RINGBUF, "RingBuffer")
+        self.maps: list[mmap.mmap] = []
+        self.views: list[memoryview] = []
+        try:
+            size = bpf_map.max_entries
+            self.mask = size - 1
+            raw = self.fd.raw
+            self.raw = raw
+            cons_mm = mmap.mmap(raw, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            self.maps.append(cons_mm)
+            data_mm = mmap.mmap(raw, PAGE + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE)
+            self.maps.append(data_mm)
+            # Positions: single aligned 8-byte loads and stores.
+            self.cons = self._view(cons_mm).cast("Q")
+            whole = self._view(data_mm)
+            self.prod = whole.cast("Q")  # [0]: the producer position
+            self.hdr = whole.cast("I")  # [(PAGE + off) >> 2]: a record's length word
+            self.data = whole  # bytes views handed to callbacks are slices of it
+        except BaseException:
+            self.close()
+            raise
+
+    def _view(self, mm: mmap.mmap) -> memoryview:
+        view = memoryview(mm)
+        self.views.append(view)
+        return view
+
+    def close(self) -> None:
+        casts = [getattr(self, n, None) for n in ("cons", "prod", "hdr")]
+        self.views[:0] = [v for v in casts if v is not None]
+        for mm in self.maps:
+            close_mmap(mm, self.views)
+        self.maps.clear()
+        self.fd.close()
+
+    def drain(
+        self, callback: Callable[[memoryview], object] | None, limit: int
+    ) -> tuple[int, list[bytes]]:
+        """Consume up to ``limit`` records: to ``callback`` (a view, released
+        after it returns) or, without one, into the returned list as bytes.
+        Stops at a record still BUSY, and after one ring's worth of bytes
+        (under a producer that never pauses a poll still returns). The
+        consumer position is stored once per batch (and when a callback
+        raises, past that record), then the producer position is read again,
+        so a record reserved while the batch ran (without a wake-up, since
+        the consumer was behind) is not left waiting."""
+        cons_view, prod_view, hdr, mask = self.cons, self.prod, self.hdr, self.mask
+        data = self.data
+        got: list[bytes] = []
+        n = 0
+        cons = cons_view[0]
+        stop = cons + mask + 1  # at most one ring's worth per call: a poll returns
+        try:
+            while n < limit and cons < stop:
+                prod = prod_view[0]
+                if cons == prod:
+                    break
+                start = cons
+                while cons != prod and n < limit:
+                    at = PAGE + (cons & mask)
+                    word = hdr[at >> 2]
+                    if word & BUSY:
+                        prod = cons  # committed later: stop here until the next wake-up
+                        break
+                    length = word & _LEN
+                    cons += (length + _HDR + 7) & ~7
+                    if word & DISCARD:
+                        continue
+                    n += 1
+                    at += _HDR
+                    if callback is None:
+                        got.append(bytes(data[at : at + length]))
+                    else:
+                        call_and_release(callback, data[at : at + length])
+                if cons == start:
+                    break  # BUSY at the first record
+                cons_view[0] = cons  # once per batch; then re-check the producer
+        finally:
+            if cons_view[0] != cons:
+                cons_view[0] = cons  # a callback raised: that record counts as read
+        return n, got
+
+
+class RingBuffer(_Reader[bytes]):
+    """Read the records BPF programs write into one or several ``RINGBUF`` maps.
+
+    ``RingBuffer(map, *more_maps)`` maps each ring (the consumer page
+    read-write, the producer page and the data read-only, the data twice so a
+    wrapping record is contiguous) and watches them all in one epoll set (as
+    libbpf's ``ring_buffer__add``). A ring buffer inside an outer map is read
+    by opening it (``outer.get_map(key)``) and passing that ``Map``; the
+    reader keeps its own duplicate of each map's fd, so the ``Map`` objects
+    may be closed independently.
+
+    Records come in the order the programs reserved them within one ring;
+    discarded records are skipped. :meth:`read` returns one record as
+    ``bytes``; :meth:`poll` hands each ready record to a callback as a
+    ``memoryview`` into the mapping that is valid only during the callback
+    (it is released after, so it never keeps the mapping alive; a slice or
+    cast made from it inside the callback does, until it is released, and
+    :meth:`close` succeeds all the same, leaving the mapping to go with that
+    view). ``async for record in ring`` yields ``bytes``.
+
+    The caller closes it (:meth:`close` or ``with``): that unmaps the rings
+    and closes the reader's fds, and wakes a thread blocked in :meth:`read`
+    or :meth:`poll` (which then return ``None``/0); later calls raise
+    ``ValueError``. One thread consumes at a time (calls from several threads
+    are serialized). Positions are read and written as single 8-byte
+    accesses; ordering relies on the CPU's (x86 total store order; on weaker
+    memory models there is no barrier a Python program can issue).
+
+    Minimum kernel: 5.8.
+
+    Raises:
+        TypeError: a map that is not a ``RINGBUF`` (the message names the
+            reader that fits it).
+        ValueError: a closed map, or no map.
+        OSError: mmap or epoll failed; nothing stays mapped or open.
+    """
+
+    def __init__(self, bpf_map: Any, *more_maps: Any) -> None:
+        super().__init__()
+        self._rings: list[_Ring] = []
+        self._next = 0
+        try:
+            for m in (bpf_map, *more_maps):
+                ring = _Ring(m)
+                self._rings.append(ring)
+                self._watch(ring.raw)
+            self._what = "RingBuffer of " + ", ".join(r.what for r in self._rings)
+        except BaseException:
+            self._closing = True
+            self._release()
+            raise
+
+    def _release_own(self) -> None:
+        for ring in self._rings:
+            ring.close()
+        self._rings.clear()
+
+    def _drain_all(
+        self, callback: Callable[[memoryview], object] | None, limit: int
+    ) -> tuple[int, list[bytes]]:
+        total = 0
+        got: list[bytes] = []
+        rings = self._rings
+        count = len(rings)
+        for i in range(count):
+            ring = rings[(self._next + i) % count]
+            n, more = ring.drain(callback, limit - total)
+            total += n
+            got += more
+            if total >= limit:
+                self._next = (self._next + i + 1) % count  # round robin for read()
+                break
+        return total, got
+
+    def read(self, timeout: float | None = None) -> bytes | None:
+        """Return the next record as ``bytes``; ``None`` when ``timeout``
+        seconds pass with none ready (``None``: wait as long as it takes;
+        0: do not wait) or when :meth:`close` is called meanwhile.
+
+        Raises:
+            ValueError: closed, or a negative timeout.
+        """
+        until = deadline(timeout)
+        with self._call():
+            while True:
+                n, got = self._drain_all(None, 1)
+                if n:
+                    return got[0]
+                if timeout == 0 or not self._wait(until):
+                    return None
+
+    def poll(self, callback: Callable[[memoryview], object], timeout: float | None = None) -> int:
+        """Call ``callback(view)`` for each record ready (at most one ring's
+        size of records per ring, so that a poll returns under a producer that
+        never pauses; the rest stay for the next call), waiting up to
+        ``timeout`` seconds for the first one; ``None``: as long as it takes,
+        0: not at all); return how many. ``view`` is valid only during the
+        call (see the class). An exception from ``callback`` propagates; the
+        record it was given counts as read and the ones after it stay for the
+        next call.
+
+        Raises:
+            ValueError: closed, or a negative timeout.
+            Exception: whatever ``callback`` raises.
+        """
+        until = deadline(timeout)
+        with self._call():
+            while True:
+                n, _ = self._drain_all(callback, 1 << 62)
+                if n or timeout == 0 or not self._wait(until):
+                    return n
