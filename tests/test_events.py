@@ -291,7 +291,22 @@ def test_perf_records_in_order_wrapped_and_padded(perfs: bpfnest.Collection) -> 
     assert all(seqs == sorted(seqs) for seqs in by_cpu.values())
 
 
-def test_perf_lost_records_are_counted_on_the_next_record(perfs: bpfnest.Collection) -> None:
+@pytest.fixture
+def one_cpu() -> Iterator[int]:
+    """This thread pinned to one CPU (test_run runs where it is called): the
+    kernel writes a LOST notice into the ring of the CPU that lost records."""
+    old = os.sched_getaffinity(0)
+    cpu = min(old)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield cpu
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+def test_perf_lost_records_are_counted_on_the_next_record(
+    perfs: bpfnest.Collection, one_cpu: int
+) -> None:
     perfs.maps["config"].update(0, 200)
     send = perfs.programs["send"]
     with PerfBuffer(perfs.maps["samples"], pages=1) as buf:
@@ -304,6 +319,7 @@ def test_perf_lost_records_are_counted_on_the_next_record(perfs: bpfnest.Collect
         after = list(iter(lambda: buf.read(0), None))
         assert sum(r.lost for r in after if r) == refused == buf.lost
         assert [seq_of(r.data) for r in after if r] == [100, 101, 102]
+        assert {r.cpu for r in first + after if r} == {one_cpu}
 
 
 def test_perf_async_and_close_from_another_thread(perfs: bpfnest.Collection) -> None:
@@ -482,3 +498,41 @@ def test_the_leak_guard_counts_mappings(rings: bpfnest.Collection) -> None:
 def test_negative_timeout(rings: bpfnest.Collection) -> None:
     with RingBuffer(rings.maps["events"]) as ring, pytest.raises(ValueError, match="timeout"):
         ring.read(-1)
+
+
+def test_a_failure_after_the_first_ring_leaves_nothing_mapped(rings: bpfnest.Collection) -> None:
+    before = bpf_mappings()
+    spec = MapSpec(name="h", type=MapType.HASH, key_size=4, value_size=4, max_entries=1)
+    with bpfnest.Map.create(spec) as other, pytest.raises(TypeError, match="got HASH 'h'"):
+        RingBuffer(rings.maps["events"], other)
+    assert bpf_mappings() == before  # and the leak guard checks the fds
+
+
+def test_two_threads_reading_share_the_records(rings: bpfnest.Collection) -> None:
+    emit = rings.programs["emit_reserve"]
+    got: list[list[int]] = [[], []]
+    with RingBuffer(rings.maps["events"]) as ring:
+
+        def reader(mine: list[int]) -> None:
+            while (rec := ring.read(timeout=0.5)) is not None:
+                mine.append(seq_of(rec))
+
+        threads = [threading.Thread(target=reader, args=(g,)) for g in got]
+        for t in threads:
+            t.start()
+        for _ in range(5):
+            emit.test_run(PACKET, repeat=200)
+        for t in threads:
+            t.join(10)
+    assert sorted(got[0] + got[1]) == [n for n in range(1000) if n % 3]
+    assert got[0] == sorted(got[0]) and got[1] == sorted(got[1])
+
+
+def test_the_leak_guard_counts_perf_mappings(perfs: bpfnest.Collection) -> None:
+    check = LeakCheck()
+    buf = PerfBuffer(perfs.maps["samples"], pages=1)
+    try:
+        assert any("perf_event" in p for p in check.problems(timeout=0))
+    finally:
+        buf.close()
+    assert check.problems(timeout=0) == []

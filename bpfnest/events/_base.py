@@ -102,6 +102,8 @@ class _Events:
         self._closing = False
         self._released = False
         self._waiters: set[asyncio.Future[None]] = set()
+        # Held while positions move: one consumer (or producer) at a time.
+        self._turn = threading.RLock()
         self._ep = select.epoll()
         try:
             self._wake = FD(os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK))

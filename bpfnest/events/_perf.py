@@ -206,6 +206,10 @@ class PerfBuffer(_Reader[PerfRecord]):
         return self._lost
 
     def _take(self) -> PerfRecord | None:
+        with self._turn:
+            return self._take_next()
+
+    def _take_next(self) -> PerfRecord | None:
         rings = self._order
         count = len(rings)
         for i in range(count):

@@ -201,7 +201,8 @@ class RingBuffer(_Reader[bytes]):
         until = deadline(timeout)
         with self._call():
             while True:
-                n, got = self._drain_all(None, 1)
+                with self._turn:
+                    n, got = self._drain_all(None, 1)
                 if n:
                     return got[0]
                 if timeout == 0 or not self._wait(until):
@@ -224,6 +225,7 @@ class RingBuffer(_Reader[bytes]):
         until = deadline(timeout)
         with self._call():
             while True:
-                n, _ = self._drain_all(callback, 1 << 62)
+                with self._turn:
+                    n, _ = self._drain_all(callback, 1 << 62)
                 if n or timeout == 0 or not self._wait(until):
                     return n

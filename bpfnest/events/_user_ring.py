@@ -125,11 +125,9 @@ class UserRingBuffer(_Events):
             )
         total = (length + _HDR + 7) & ~7
         until = deadline(timeout)
+        sample = data if isinstance(data, bytes) else bytes(data)
         with self._call():
-            while True:
-                prod = self._reserve(total)
-                if prod is not None:
-                    break
+            while not self._put(sample, total):
                 if timeout == 0 or not self._wait(until):
                     raise TimeoutError(
                         f"{self._what}: no room for a {length}-byte sample"
@@ -137,11 +135,21 @@ class UserRingBuffer(_Events):
                     )
                 if self._reserve(total) is None:
                     time.sleep(0.0005)  # writable means "not full", not "room for this"
+
+    def _put(self, sample: bytes, total: int) -> bool:
+        """Reserve, copy and commit ``sample`` (``total`` bytes with its header
+        and padding); False when there is no room."""
+        with self._turn:
+            prod = self._reserve(total)
+            if prod is None:
+                return False
+            length = len(sample)
             at = PAGE + (prod & (self._size - 1))
             word = at >> 2
             self._hdr[word] = length | BUSY
             self._hdr[word + 1] = 0
             self._prod[0] = prod + total  # reserved
             start = at + _HDR
-            self._mm[start : start + length] = data if isinstance(data, bytes) else bytes(data)
+            self._mm[start : start + length] = sample
             self._hdr[word] = length  # committed: BUSY cleared in one store
+            return True
