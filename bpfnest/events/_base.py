@@ -15,7 +15,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from .._sys.fd import FD, dup_owned
@@ -97,7 +97,8 @@ class _Events:
     _what = "events"
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # (used directly where it is hot)
+        self._cond = threading.Condition(self._lock)
         self._busy: dict[int, int] = {}  # thread id -> calls in flight
         self._closing = False
         self._released = False
@@ -117,26 +118,35 @@ class _Events:
 
     # ------------------------------------------------------------ close protocol
 
-    @contextlib.contextmanager
-    def _call(self) -> Iterator[None]:
+    def _enter(self) -> None:
+        """A public call begins (``ValueError`` once closed); pair with :meth:`_exit`."""
         tid = threading.get_ident()
-        with self._cond:
+        with self._lock:
             if self._closing:
                 raise ValueError(f"{self._what} is closed")
-            self._busy[tid] = self._busy.get(tid, 0) + 1
+            busy = self._busy
+            busy[tid] = busy.get(tid, 0) + 1
+
+    def _exit(self) -> None:
+        tid = threading.get_ident()
+        with self._lock:
+            left = self._busy[tid] - 1
+            if left:
+                self._busy[tid] = left
+                return
+            del self._busy[tid]
+            if self._closing and not self._busy:  # (only close() waits on _cond)
+                self._cond.notify_all()
+                if not self._released:
+                    self._release()  # close() was called inside this call
+
+    @contextlib.contextmanager
+    def _call(self) -> Iterator[None]:
+        self._enter()
         try:
             yield
         finally:
-            with self._cond:
-                left = self._busy[tid] - 1
-                if left:
-                    self._busy[tid] = left
-                else:
-                    del self._busy[tid]
-                if not self._busy:
-                    self._cond.notify_all()
-                    if self._closing and not self._released:
-                        self._release()  # close() was called inside this call
+            self._exit()
 
     @property
     def closed(self) -> bool:
@@ -256,12 +266,3 @@ class _Reader(_Events, Generic[T]):
 def _done(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
-
-
-def call_and_release(callback: Callable[[memoryview], object], view: memoryview) -> None:
-    """``callback(view)``, then release ``view`` (even when it raises)."""
-    try:
-        callback(view)
-    finally:
-        with contextlib.suppress(BufferError):  # the caller exported it: theirs now
-            view.release()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..constants import MapType
-from ._base import PAGE, _Reader, call_and_release, close_mmap, deadline, own_map_fd
+from ._base import PAGE, _Reader, close_mmap, deadline, own_map_fd
 
 __all__ = ["RingBuffer"]
 
@@ -30,7 +30,9 @@ class _Ring:
     """One mapped ring: its fd (a duplicate, owned), the two mappings and the
     views over them."""
 
-    __slots__ = ("cons", "data", "fd", "hdr", "maps", "mask", "prod", "raw", "views", "what")
+    __slots__ = (
+        "cons", "data", "fd", "hdr", "maps", "mask", "mm", "prod", "raw", "views", "what",
+    )  # fmt: skip
 
     def __init__(self, bpf_map: Any) -> None:
         self.fd, self.what = own_map_fd(bpf_map, MapType.RINGBUF, "RingBuffer")
@@ -45,6 +47,7 @@ class _Ring:
             self.maps.append(cons_mm)
             data_mm = mmap.mmap(raw, PAGE + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE)
             self.maps.append(data_mm)
+            self.mm = data_mm
             # Positions: single aligned 8-byte loads and stores.
             self.cons = self._view(cons_mm).cast("Q")
             whole = self._view(data_mm)
@@ -68,52 +71,70 @@ class _Ring:
         self.maps.clear()
         self.fd.close()
 
-    def drain(
-        self, callback: Callable[[memoryview], object] | None, limit: int
-    ) -> tuple[int, list[bytes]]:
-        """Consume up to ``limit`` records: to ``callback`` (a view, released
-        after it returns) or, without one, into the returned list as bytes.
-        Stops at a record still BUSY, and after one ring's worth of bytes
-        (under a producer that never pauses a poll still returns). The
-        consumer position is stored once per batch (and when a callback
-        raises, past that record), then the producer position is read again,
-        so a record reserved while the batch ran (without a wake-up, since
-        the consumer was behind) is not left waiting."""
-        cons_view, prod_view, hdr, mask = self.cons, self.prod, self.hdr, self.mask
-        data = self.data
-        got: list[bytes] = []
+    def take(self) -> bytes | None:
+        """The next record as bytes (skipping discarded ones), or None when
+        none is ready (or the next is still BUSY)."""
+        cons_view, hdr, mask = self.cons, self.hdr, self.mask
+        cons = first = cons_view[0]
+        prod = self.prod[0]
+        record = None
+        while cons != prod:
+            at = PAGE + (cons & mask)
+            word = hdr[at >> 2]
+            if word & BUSY:
+                break
+            length = word & _LEN
+            cons += (length + _HDR + 7) & ~7
+            if not word & DISCARD:
+                at += _HDR
+                record = self.mm[at : at + length]
+                break
+        if cons != first:
+            cons_view[0] = cons
+        return record
+
+    def drain(self, callback: Callable[[memoryview], object]) -> int:
+        """Hand the ready records to ``callback`` (a view, released after it
+        returns); return how many. Stops at a record still BUSY, and after
+        one ring's worth of bytes (under a producer that never pauses a poll
+        still returns). The consumer position is stored once per batch (and
+        when a callback raises, past that record), then the producer position
+        is read again, so a record reserved while the batch ran (without a
+        wake-up, since the consumer was behind) is not left waiting."""
+        cons_view, prod_view, hdr, mask, data = self.cons, self.prod, self.hdr, self.mask, self.data
         n = 0
         cons = cons_view[0]
         stop = cons + mask + 1  # at most one ring's worth per call: a poll returns
         try:
-            while n < limit and cons < stop:
+            while cons < stop:
                 prod = prod_view[0]
-                if cons == prod:
-                    break
                 start = cons
-                while cons != prod and n < limit:
+                while cons != prod:
                     at = PAGE + (cons & mask)
                     word = hdr[at >> 2]
                     if word & BUSY:
-                        prod = cons  # committed later: stop here until the next wake-up
-                        break
+                        break  # committed later: stop here until the next wake-up
                     length = word & _LEN
                     cons += (length + _HDR + 7) & ~7
                     if word & DISCARD:
                         continue
                     n += 1
                     at += _HDR
-                    if callback is None:
-                        got.append(bytes(data[at : at + length]))
-                    else:
-                        call_and_release(callback, data[at : at + length])
+                    view = data[at : at + length]
+                    try:
+                        callback(view)
+                    finally:
+                        try:  # noqa: SIM105 - contextlib.suppress costs a call a record
+                            view.release()
+                        except BufferError:  # the callback exported it: theirs now
+                            pass
                 if cons == start:
-                    break  # BUSY at the first record
+                    break  # nothing new, or BUSY at the first record
                 cons_view[0] = cons  # once per batch; then re-check the producer
         finally:
             if cons_view[0] != cons:
                 cons_view[0] = cons  # a callback raised: that record counts as read
-        return n, got
+        return n
 
 
 class RingBuffer(_Reader[bytes]):
@@ -173,22 +194,16 @@ class RingBuffer(_Reader[bytes]):
             ring.close()
         self._rings.clear()
 
-    def _drain_all(
-        self, callback: Callable[[memoryview], object] | None, limit: int
-    ) -> tuple[int, list[bytes]]:
-        total = 0
-        got: list[bytes] = []
+    def _take(self) -> bytes | None:
         rings = self._rings
         count = len(rings)
         for i in range(count):
-            ring = rings[(self._next + i) % count]
-            n, more = ring.drain(callback, limit - total)
-            total += n
-            got += more
-            if total >= limit:
-                self._next = (self._next + i + 1) % count  # round robin for read()
-                break
-        return total, got
+            at = (self._next + i) % count
+            record = rings[at].take()
+            if record is not None:
+                self._next = (at + 1) % count  # round robin between rings
+                return record
+        return None
 
     def read(self, timeout: float | None = None) -> bytes | None:
         """Return the next record as ``bytes``; ``None`` when ``timeout``
@@ -199,14 +214,17 @@ class RingBuffer(_Reader[bytes]):
             ValueError: closed, or a negative timeout.
         """
         until = deadline(timeout)
-        with self._call():
+        self._enter()  # (not a with block: read() is a hot path)
+        try:
             while True:
                 with self._turn:
-                    n, got = self._drain_all(None, 1)
-                if n:
-                    return got[0]
+                    record = self._take()
+                if record is not None:
+                    return record
                 if timeout == 0 or not self._wait(until):
                     return None
+        finally:
+            self._exit()
 
     def poll(self, callback: Callable[[memoryview], object], timeout: float | None = None) -> int:
         """Call ``callback(view)`` for each record ready (at most one ring's
@@ -226,6 +244,6 @@ class RingBuffer(_Reader[bytes]):
         with self._call():
             while True:
                 with self._turn:
-                    n, _ = self._drain_all(callback, 1 << 62)
+                    n = sum([ring.drain(callback) for ring in self._rings])
                 if n or timeout == 0 or not self._wait(until):
                     return n
