@@ -8,6 +8,7 @@ thread, a producer in another process, and the bad input of each reader.
 from __future__ import annotations
 
 import asyncio
+import errno
 import mmap
 import os
 import select
@@ -536,3 +537,26 @@ def test_the_leak_guard_counts_perf_mappings(perfs: bpfnest.Collection) -> None:
     finally:
         buf.close()
     assert check.problems(timeout=0) == []
+
+
+def test_a_read_only_ring_is_refused_with_the_mmap_error(bpffs: str) -> None:
+    with bpfnest.Map.create(ring_spec()) as m:
+        path = os.path.join(bpffs, "ring")
+        m.pin(path)
+    before = bpf_mappings()
+    with bpfnest.Map.from_pinned(path, readonly=True) as ro:
+        with pytest.raises(OSError, match=r"mmap RINGBUF 'ring': ") as caught:
+            RingBuffer(ro)
+        assert caught.value.errno in (errno.EACCES, errno.EPERM)
+    assert bpf_mappings() == before
+
+
+def test_perf_buffer_on_a_frozen_array_leaves_nothing_open() -> None:
+    spec = MapSpec(name="frozen", type=MapType.PERF_EVENT_ARRAY, key_size=4, value_size=4,
+                   max_entries=64)  # fmt: skip
+    before = bpf_mappings()
+    with bpfnest.Map.create(spec) as m:
+        m.freeze()
+        with pytest.raises(bpfnest.BPFError, match=r"update PERF_EVENT_ARRAY 'frozen' slot \d+: "):
+            PerfBuffer(m)
+    assert bpf_mappings() == before  # the events it had opened and mapped are gone

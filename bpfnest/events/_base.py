@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
-from .._sys.fd import FD, dup_owned
+from .._sys.fd import FD, dup_owned, reset_in_child
 from ..constants import MapType
 
 PAGE = mmap.PAGESIZE
@@ -52,6 +52,19 @@ def own_map_fd(bpf_map: Any, want: MapType, reader: str) -> tuple[FD, str]:
         raise TypeError(f"{reader} needs a {want.name} map, got {what}{hint}")
     with bpf_map._use() as raw:  # ValueError "<what> is closed"
         return dup_owned(raw), what
+
+
+def mmap_or_explain(raw: int, length: int, prot: int, offset: int, what: str) -> mmap.mmap:
+    """``mmap(raw, length, MAP_SHARED, prot, offset)``.
+
+    Raises:
+        OSError: with the errno and a message naming ``what``.
+    """
+    try:
+        return mmap.mmap(raw, length, mmap.MAP_SHARED, prot, offset=offset)
+    except OSError as err:
+        code = err.errno or 0
+        raise OSError(code, f"mmap {what}: {os.strerror(code)}") from None
 
 
 def deadline(timeout: float | None) -> float | None:
@@ -103,6 +116,7 @@ class _Events:
         self._closing = False
         self._released = False
         self._waiters: set[asyncio.Future[None]] = set()
+        reset_in_child(self)  # another thread may hold the locks at a fork
         # Held while positions move: one consumer (or producer) at a time.
         self._turn = threading.RLock()
         self._ep = select.epoll()
@@ -112,6 +126,13 @@ class _Events:
             self._ep.close()
             raise
         self._ep.register(self._wake.raw, select.EPOLLIN)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._turn = threading.RLock()
+        self._busy = {}
+        self._waiters = set()
 
     def _watch(self, raw: int, events: int = select.EPOLLIN) -> None:
         self._ep.register(raw, events)

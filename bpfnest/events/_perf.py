@@ -22,7 +22,8 @@ from .._sys import ops, perf
 from .._sys.fd import FD
 from .._sys.uapi import PerfEventAttr
 from ..constants import MapType
-from ._base import PAGE, _Reader, close_mmap, deadline, own_map_fd
+from ..errors import BPFError, strerror
+from ._base import PAGE, _Reader, close_mmap, deadline, mmap_or_explain, own_map_fd
 
 __all__ = ["PerfBuffer", "PerfRecord"]
 
@@ -64,7 +65,7 @@ def online_cpus() -> list[int]:
 class _CpuRing:
     """One CPU's event: its fd, its mapping and the views over it."""
 
-    __slots__ = ("cpu", "data_size", "fd", "meta", "mm", "pending", "view")
+    __slots__ = ("cpu", "data_size", "fd", "lost", "meta", "mm", "pending", "view")
 
     def __init__(self, cpu: int, pages: int) -> None:
         attr = PerfEventAttr()
@@ -75,11 +76,18 @@ class _CpuRing:
         attr.wakeup_events = 1
         self.cpu = cpu
         self.pending = 0  # lost records to report with the next sample
-        self.fd: FD = perf.perf_event_open(attr, -1, cpu)
+        self.lost = 0  # all the lost records its notices reported
+        try:
+            self.fd: FD = perf.perf_event_open(attr, -1, cpu)
+        except OSError as err:
+            code = err.errno or 0
+            raise OSError(
+                code, f"perf_event_open BPF_OUTPUT on CPU {cpu}: {strerror(code)}"
+            ) from None
         try:
             size = PAGE * (1 + pages)
             prot = mmap.PROT_READ | mmap.PROT_WRITE
-            self.mm = mmap.mmap(self.fd.raw, size, mmap.MAP_SHARED, prot)
+            self.mm = mmap_or_explain(self.fd.raw, size, prot, 0, f"perf buffer of CPU {cpu}")
             self.data_size = PAGE * pages
             self.view = memoryview(self.mm)
             self.meta = self.view.cast("Q")
@@ -116,6 +124,7 @@ class _CpuRing:
             if kind == PERF_RECORD_LOST:
                 (count,) = _U64.unpack_from(rec, 16)
                 self.pending += count
+                self.lost += count
         return None
 
 
@@ -161,7 +170,6 @@ class PerfBuffer(_Reader[PerfRecord]):
         super().__init__()
         self._rings: dict[int, _CpuRing] = {}  # by fd number
         self._stored: list[int] = []  # the CPU indexes written into the map
-        self._lost = 0
         self._order: list[_CpuRing] = []
         self._next = 0
         self._map_fd: FD | None = None
@@ -179,7 +187,14 @@ class PerfBuffer(_Reader[PerfRecord]):
                 self._order.append(ring)
                 self._watch(ring.fd.raw)
                 key = cpu.to_bytes(4, "little")
-                ops.map_update_elem(self._map_fd.raw, key, ring.fd.raw.to_bytes(4, "little"))
+                try:
+                    ops.map_update_elem(self._map_fd.raw, key, ring.fd.raw.to_bytes(4, "little"))
+                except OSError as err:
+                    code = err.errno or 0
+                    raise BPFError(
+                        code,
+                        f"update {what} slot {cpu}: {strerror(code)} (storing CPU {cpu}'s event)",
+                    ) from None
                 self._stored.append(cpu)
         except BaseException:
             self._closing = True
@@ -196,14 +211,14 @@ class PerfBuffer(_Reader[PerfRecord]):
             self._map_fd.close()
         for ring in self._order:
             ring.close()
-        self._order.clear()
         self._rings.clear()
 
     @property
     def lost(self) -> int:
-        """Records the kernel dropped so far, counted as the reader saw the
-        notices (all CPUs)."""
-        return self._lost
+        """Records the kernel dropped so far (all CPUs), counted as the reader
+        reaches the kernel's notices (the kernel writes a notice once the
+        CPU's ring has room again, before that CPU's next record)."""
+        return sum(ring.lost for ring in self._order)
 
     def _take(self) -> PerfRecord | None:
         with self._turn:
@@ -216,7 +231,6 @@ class PerfBuffer(_Reader[PerfRecord]):
             ring = rings[(self._next + i) % count]
             record = ring.next()
             if record is not None:
-                self._lost += record.lost
                 self._next = (self._next + i + 1) % count
                 return record
         return None

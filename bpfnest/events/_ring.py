@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..constants import MapType
-from ._base import PAGE, _Reader, close_mmap, deadline, own_map_fd
+from ._base import PAGE, _Reader, close_mmap, deadline, mmap_or_explain, own_map_fd
 
 __all__ = ["RingBuffer"]
 
@@ -43,9 +43,10 @@ class _Ring:
             self.mask = size - 1
             raw = self.fd.raw
             self.raw = raw
-            cons_mm = mmap.mmap(raw, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            rw = mmap.PROT_READ | mmap.PROT_WRITE
+            cons_mm = mmap_or_explain(raw, PAGE, rw, 0, self.what)
             self.maps.append(cons_mm)
-            data_mm = mmap.mmap(raw, PAGE + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE)
+            data_mm = mmap_or_explain(raw, PAGE + 2 * size, mmap.PROT_READ, PAGE, self.what)
             self.maps.append(data_mm)
             self.mm = data_mm
             # Positions: single aligned 8-byte loads and stores.

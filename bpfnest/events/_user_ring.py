@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from ..constants import MapType
-from ._base import PAGE, _Events, close_mmap, deadline, own_map_fd
+from ._base import PAGE, _Events, close_mmap, deadline, mmap_or_explain, own_map_fd
 
 __all__ = ["UserRingBuffer"]
 
@@ -59,10 +59,10 @@ class UserRingBuffer(_Events):
             size: int = bpf_map.max_entries
             self._size = size
             raw = self._fd.raw
-            cons_mm = mmap.mmap(raw, PAGE, mmap.MAP_SHARED, mmap.PROT_READ)
+            cons_mm = mmap_or_explain(raw, PAGE, mmap.PROT_READ, 0, what)
             self._maps.append(cons_mm)
             prot = mmap.PROT_READ | mmap.PROT_WRITE
-            data_mm = mmap.mmap(raw, PAGE + 2 * size, mmap.MAP_SHARED, prot, offset=PAGE)
+            data_mm = mmap_or_explain(raw, PAGE + 2 * size, prot, PAGE, what)
             self._maps.append(data_mm)
             self._mm = data_mm
             self._data = memoryview(data_mm)
