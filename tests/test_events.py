@@ -560,3 +560,21 @@ def test_perf_buffer_on_a_frozen_array_leaves_nothing_open() -> None:
         with pytest.raises(bpfnest.BPFError, match=r"update PERF_EVENT_ARRAY 'frozen' slot \d+: "):
             PerfBuffer(m)
     assert bpf_mappings() == before  # the events it had opened and mapped are gone
+
+
+def test_perf_callback_that_raises_loses_and_repeats_nothing(perfs: bpfnest.Collection) -> None:
+    seen: list[int] = []
+
+    def take(record: bpfnest.PerfRecord) -> None:
+        seen.append(seq_of(record.data))
+        if len(seen) == 4:
+            raise RuntimeError("callback failed")
+
+    with PerfBuffer(perfs.maps["samples"]) as buf:
+        perfs.programs["send"].test_run(PACKET, repeat=10)
+        with pytest.raises(RuntimeError, match="callback failed"):
+            buf.poll(take)
+        while buf.poll(take, timeout=0):  # (the samples may be on two CPUs)
+            pass
+        assert buf.poll(take, timeout=0) == 0
+    assert sorted(seen) == list(range(10))

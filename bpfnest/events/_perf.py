@@ -102,30 +102,67 @@ class _CpuRing:
             close_mmap(mm, views)
         self.fd.close()
 
+    def _record(self, off: int) -> tuple[int, int, bytes]:
+        """(type, size, payload after the 8-byte header) of the record at ``off``."""
+        mm, size = self.mm, self.data_size
+        kind, _, length = _HEADER.unpack_from(mm, PAGE + off)
+        end = off + length
+        if end <= size:
+            return kind, length, mm[PAGE + off + 8 : PAGE + end]
+        # Wrapped: its two parts (the header, 8 bytes at an 8-byte offset, never wraps).
+        return kind, length, mm[PAGE + off + 8 : PAGE + size] + mm[PAGE : PAGE + end - size]
+
+    def _sample(self, body: bytes) -> PerfRecord:
+        (raw_size,) = _U32.unpack_from(body, 0)
+        lost, self.pending = self.pending, 0
+        return PerfRecord(self.cpu, body[4 : 4 + raw_size], lost)
+
+    def _lost_notice(self, body: bytes) -> None:
+        (count,) = _U64.unpack_from(body, 8)  # after the u64 id
+        self.pending += count
+        self.lost += count
+
     def next(self) -> PerfRecord | None:
-        """The next sample (counting the LOST records before it), or None."""
-        meta, mm, size = self.meta, self.mm, self.data_size
+        """The next sample (counting the LOST notices before it), or None."""
+        meta, mask = self.meta, self.data_size - 1
         tail = meta[_TAIL]
         head = meta[_HEAD]
         while tail != head:
-            off = tail % size
-            kind, _, length = _HEADER.unpack_from(mm, PAGE + off)
-            end = off + length
-            if end <= size:
-                rec = mm[PAGE + off : PAGE + end]
-            else:  # wrapped: the two parts
-                rec = mm[PAGE + off : PAGE + size] + mm[PAGE : PAGE + end - size]
+            kind, length, body = self._record(tail & mask)
             tail += length
             meta[_TAIL] = tail
             if kind == PERF_RECORD_SAMPLE:
-                (raw_size,) = _U32.unpack_from(rec, 8)
-                lost, self.pending = self.pending, 0
-                return PerfRecord(self.cpu, rec[12 : 12 + raw_size], lost)
+                return self._sample(body)
             if kind == PERF_RECORD_LOST:
-                (count,) = _U64.unpack_from(rec, 16)
-                self.pending += count
-                self.lost += count
+                self._lost_notice(body)
         return None
+
+    def drain(self, callback: Callable[[PerfRecord], object]) -> int:
+        """Hand the ready samples to ``callback``; return how many. At most one
+        ring's worth a call; data_tail stored once per batch (and past a
+        sample whose callback raised), then data_head read again."""
+        meta, mask = self.meta, self.data_size - 1
+        tail = meta[_TAIL]
+        stop = tail + self.data_size
+        n = 0
+        try:
+            while tail < stop:
+                head = meta[_HEAD]
+                if tail == head:
+                    break
+                while tail != head:
+                    kind, length, body = self._record(tail & mask)
+                    tail += length
+                    if kind == PERF_RECORD_SAMPLE:
+                        n += 1
+                        callback(self._sample(body))
+                    elif kind == PERF_RECORD_LOST:
+                        self._lost_notice(body)
+                meta[_TAIL] = tail
+        finally:
+            if meta[_TAIL] != tail:
+                meta[_TAIL] = tail  # a callback raised: that sample counts as read
+        return n
 
 
 class PerfBuffer(_Reader[PerfRecord]):
@@ -264,12 +301,8 @@ class PerfBuffer(_Reader[PerfRecord]):
         """
         until = deadline(timeout)
         with self._call():
-            n = 0
             while True:
-                record = self._take()
-                if record is not None:
-                    n += 1
-                    callback(record)
-                    continue
+                with self._turn:
+                    n = sum([ring.drain(callback) for ring in self._order])
                 if n or timeout == 0 or not self._wait(until):
                     return n
