@@ -171,7 +171,7 @@ class RingBuffer(_Reader[bytes]):
     Raises:
         TypeError: a map that is not a ``RINGBUF`` (the message names the
             reader that fits it).
-        ValueError: a closed map, or no map.
+        ValueError: a closed map.
         OSError: mmap or epoll failed; nothing stays mapped or open.
     """
 
