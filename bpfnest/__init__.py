@@ -55,6 +55,7 @@ from .spec import PIN_BY_NAME, CollectionSpec, MapInfo, MapSpec, ProgramSpec
 
 if TYPE_CHECKING:
     from .collection import Collection
+    from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
     from .maps import Map, PerCPUMap, map_ids, possible_cpus
     from .outer import OuterMap
     from .programs import Program, TestRun
@@ -69,6 +70,10 @@ _LAZY = {
     "OuterMap": "outer",
     "Program": "programs",
     "TestRun": "programs",
+    "PerfBuffer": "events",
+    "PerfRecord": "events",
+    "RingBuffer": "events",
+    "UserRingBuffer": "events",
 }
 
 
@@ -126,10 +131,14 @@ __all__ = [
     "OuterMap",
     "ParseError",
     "PerCPUMap",
+    "PerfBuffer",
+    "PerfRecord",
     "ProgType",
     "Program",
     "ProgramSpec",
+    "RingBuffer",
     "TestRun",
+    "UserRingBuffer",
     "VerifierError",
     "__version__",
     "map_ids",

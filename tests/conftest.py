@@ -145,6 +145,17 @@ def _open_fds() -> set[int]:
     return {n for n in listed if os.path.exists(f"/proc/self/fd/{n}")}
 
 
+# What /proc/self/maps shows for an mmap of a BPF map (ring buffers, mmapable
+# arrays) and of a perf event (perf buffers).
+_EVENT_MAPPINGS = ("anon_inode:bpf-map", "anon_inode:[perf_event]")
+
+
+def bpf_mappings() -> set[str]:
+    """The lines of /proc/self/maps that map a BPF map or a perf event."""
+    with open("/proc/self/maps") as f:
+        return {line.strip() for line in f if line.rstrip().endswith(_EVENT_MAPPINGS)}
+
+
 def wait_maps_gone(ids: set[int], timeout: float = 5.0) -> set[int]:
     """Poll until none of ``ids`` exists (the kernel frees inner maps from a
     workqueue); return those still there after ``timeout`` seconds."""
@@ -175,6 +186,7 @@ class LeakCheck:
         self.maps_before = own_map_ids()
         self.progs_before = own_prog_ids()
         self.links_before = own_link_ids()
+        self.mappings_before = bpf_mappings()
 
     def problems(self, timeout: float = 5.0) -> list[str]:
         problems = []
@@ -189,6 +201,9 @@ class LeakCheck:
         leaked = wait_maps_gone(own_map_ids() - self.maps_before, timeout)
         if leaked:
             problems.append(f"BPF maps leaked (ids still in the system): {sorted(leaked)}")
+        mapped = bpf_mappings() - self.mappings_before
+        if mapped:
+            problems.append(f"BPF map or perf event mappings left: {sorted(mapped)}")
         leaked = wait_progs_gone(own_prog_ids() - self.progs_before, timeout)
         if leaked:
             problems.append(f"BPF programs leaked (ids still in the system): {sorted(leaked)}")

@@ -3,7 +3,9 @@
  * (bpf_map_create, bpf_map_lookup_elem, bpf_map_update_elem,
  * bpf_map_delete_elem, bpf_map_get_next_key, bpf_map_get_fd_by_id, close,
  * and bpf_map_update_batch where the workload is one batch), written the
- * straightforward way a C user would: one syscall per element.
+ * straightforward way a C user would: one syscall per element; the event
+ * workloads use libbpf's ring_buffer__consume and perf_buffer__consume, with
+ * a filler program loaded from raw instructions.
  *
  * Build:  gcc -O2 -Wall -Wextra -o bench benchmarks/c/bench.c -lbpf
  * Run:    bench [--only NAME ...] [--scale F]        (needs root)
@@ -18,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
@@ -392,6 +395,143 @@ static void churn(long n, struct result *r)
 	free(maps_before);
 }
 
+/* ---- events (issue 15): ringbuf_read, perfbuf_read ----------------------- */
+
+/*
+ * An XDP program that writes one 64-byte record per run into map_fd: with
+ * bpf_ringbuf_output into a RINGBUF, or with bpf_perf_event_output (current
+ * CPU) into a PERF_EVENT_ARRAY. Raw instructions: no object file needed.
+ */
+static int load_filler(int map_fd, int perf)
+{
+	struct bpf_insn insns[24];
+	int i = 0;
+
+	if (perf)
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X,
+						.dst_reg = BPF_REG_6, .src_reg = BPF_REG_1 };
+	for (int k = 0; k < 8; k++)
+		insns[i++] = (struct bpf_insn){ .code = BPF_ST | BPF_MEM | BPF_DW,
+						.dst_reg = BPF_REG_10, .off = (short)(-64 + 8 * k),
+						.imm = k + 1 };
+	if (perf)
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X,
+						.dst_reg = BPF_REG_1, .src_reg = BPF_REG_6 };
+	/* map: ld_imm64 with the map's fd */
+	insns[i++] = (struct bpf_insn){ .code = BPF_LD | BPF_DW | BPF_IMM,
+					.dst_reg = perf ? BPF_REG_2 : BPF_REG_1,
+					.src_reg = BPF_PSEUDO_MAP_FD, .imm = map_fd };
+	insns[i++] = (struct bpf_insn){ 0 };
+	if (perf) {
+		/* r3 = BPF_F_CURRENT_CPU (0xffffffff: a 32-bit move zero-extends) */
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU | BPF_MOV | BPF_K,
+						.dst_reg = BPF_REG_3, .imm = -1 };
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X,
+						.dst_reg = BPF_REG_4, .src_reg = BPF_REG_10 };
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_ADD | BPF_K,
+						.dst_reg = BPF_REG_4, .imm = -64 };
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+						.dst_reg = BPF_REG_5, .imm = 64 };
+	} else {
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_X,
+						.dst_reg = BPF_REG_2, .src_reg = BPF_REG_10 };
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_ADD | BPF_K,
+						.dst_reg = BPF_REG_2, .imm = -64 };
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+						.dst_reg = BPF_REG_3, .imm = 64 };
+		insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+						.dst_reg = BPF_REG_4, .imm = 0 };
+	}
+	insns[i++] = (struct bpf_insn){ .code = BPF_JMP | BPF_CALL,
+					.imm = perf ? BPF_FUNC_perf_event_output
+						    : BPF_FUNC_ringbuf_output };
+	insns[i++] = (struct bpf_insn){ .code = BPF_ALU64 | BPF_MOV | BPF_K,
+					.dst_reg = BPF_REG_0, .imm = XDP_PASS };
+	insns[i++] = (struct bpf_insn){ .code = BPF_JMP | BPF_EXIT };
+	return check(bpf_prog_load(BPF_PROG_TYPE_XDP, "b_fill", "GPL", insns, (size_t)i, NULL),
+		     "bpf_prog_load (filler)");
+}
+
+/* Run the filler n times (BPF_PROG_TEST_RUN with repeat). */
+static void fill(int prog_fd, long n)
+{
+	char packet[64] = { 0 };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet, .data_size_in = sizeof(packet),
+		    .repeat = (unsigned int)n);
+
+	check(bpf_prog_test_run_opts(prog_fd, &opts), "bpf_prog_test_run_opts");
+}
+
+static int count_ring_record(void *ctx, void *data, size_t size)
+{
+	(void)data;
+	(void)size;
+	++*(long *)ctx;
+	return 0;
+}
+
+/* RINGBUF of 16 MiB pre-filled with 64-byte records; one op = consume one
+ * record (ring_buffer__consume, a callback that counts). */
+static void ringbuf_read(long n, struct result *r)
+{
+	int map = check(bpf_map_create(BPF_MAP_TYPE_RINGBUF, "b_ring", 0, 0, 16 << 20, NULL),
+			"bpf_map_create (ringbuf)");
+	int prog = load_filler(map, 0);
+	long got = 0;
+	struct ring_buffer *rb;
+	uint64_t start;
+
+	if (n > (16 << 20) / 72)
+		n = (16 << 20) / 72; /* what the ring holds: 64 + an 8-byte header */
+	rb = ring_buffer__new(map, count_ring_record, &got, NULL);
+	if (!rb)
+		die("ring_buffer__new", 0);
+	fill(prog, n);
+	start = now_ns();
+	check(ring_buffer__consume(rb), "ring_buffer__consume");
+	r->elapsed_ns = now_ns() - start;
+	r->n = got ? got : 1;
+	ring_buffer__free(rb);
+	close_fd(prog);
+	close_fd(map);
+}
+
+static void count_perf_record(void *ctx, int cpu, void *data, __u32 size)
+{
+	(void)cpu;
+	(void)data;
+	(void)size;
+	++*(long *)ctx;
+}
+
+/* PERF_EVENT_ARRAY with 8 MiB per CPU pre-filled with 64-byte samples; one op
+ * = consume one sample (perf_buffer__consume, a callback that counts). */
+static void perfbuf_read(long n, struct result *r)
+{
+	int ncpus = check(libbpf_num_possible_cpus(), "libbpf_num_possible_cpus");
+	int map = check(bpf_map_create(BPF_MAP_TYPE_PERF_EVENT_ARRAY, "b_perf", 4, 4,
+				       (unsigned int)ncpus, NULL),
+			"bpf_map_create (perf)");
+	int prog = load_filler(map, 1);
+	long got = 0;
+	struct perf_buffer *pb;
+	uint64_t start;
+
+	if (n > 100000)
+		n = 100000; /* 80 bytes a sample: the 8 MiB rings hold them all */
+	pb = perf_buffer__new(map, 2048, count_perf_record, NULL, &got, NULL);
+	if (!pb)
+		die("perf_buffer__new", 0);
+	fill(prog, n);
+	start = now_ns();
+	check(perf_buffer__consume(pb), "perf_buffer__consume");
+	r->elapsed_ns = now_ns() - start;
+	r->n = got ? got : 1;
+	perf_buffer__free(pb);
+	close_fd(prog);
+	close_fd(map);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const struct workload {
@@ -407,6 +547,8 @@ static const struct workload {
 	{ "update_batch_1m", update_batch_1m, 1000000 },
 	{ "swap_inner", swap_inner, 500 },
 	{ "churn", churn, 1000 },
+	{ "ringbuf_read", ringbuf_read, 200000 },
+	{ "perfbuf_read", perfbuf_read, 100000 },
 };
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
