@@ -15,7 +15,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from .._sys.fd import FD, dup_owned, reset_in_child
@@ -268,6 +268,17 @@ class _Reader(_Events, Generic[T]):
 
     def read(self, timeout: float | None = None) -> T | None:
         raise NotImplementedError
+
+    def _drain(self, rings: Iterable[Any], callback: Any, timeout: float | None) -> int:
+        """``ring.drain(callback)`` over ``rings`` until one gives records, or
+        ``timeout`` passes; how many records all gave (the loop of ``poll``)."""
+        until = deadline(timeout)
+        with self._call():
+            while True:
+                with self._turn:
+                    n: int = sum([ring.drain(callback) for ring in rings])
+                if n or timeout == 0 or not self._wait(until):
+                    return n
 
     def __aiter__(self) -> _Reader[T]:
         return self

@@ -299,10 +299,4 @@ class PerfBuffer(_Reader[PerfRecord]):
             ValueError: closed, or a negative timeout.
             Exception: whatever ``callback`` raises.
         """
-        until = deadline(timeout)
-        with self._call():
-            while True:
-                with self._turn:
-                    n = sum([ring.drain(callback) for ring in self._order])
-                if n or timeout == 0 or not self._wait(until):
-                    return n
+        return self._drain(self._order, callback, timeout)

@@ -241,10 +241,4 @@ class RingBuffer(_Reader[bytes]):
             ValueError: closed, or a negative timeout.
             Exception: whatever ``callback`` raises.
         """
-        until = deadline(timeout)
-        with self._call():
-            while True:
-                with self._turn:
-                    n = sum([ring.drain(callback) for ring in self._rings])
-                if n or timeout == 0 or not self._wait(until):
-                    return n
+        return self._drain(self._rings, callback, timeout)
