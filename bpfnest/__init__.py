@@ -55,8 +55,7 @@ from .spec import PIN_BY_NAME, CollectionSpec, MapInfo, MapSpec, ProgramSpec
 
 if TYPE_CHECKING:
     from .collection import Collection
-    from .maps import Map, PerCPUMap, map_ids, possible_cpus
-    from .outer import OuterMap
+    from .maps import KeylessMap, Map, OuterMap, PerCPUMap, map_ids, possible_cpus
     from .programs import Program, TestRun
 
 # Public name -> the module that defines it, imported on first access.
@@ -66,7 +65,8 @@ _LAZY = {
     "PerCPUMap": "maps",
     "map_ids": "maps",
     "possible_cpus": "maps",
-    "OuterMap": "outer",
+    "OuterMap": "maps",
+    "KeylessMap": "maps",
     "Program": "programs",
     "TestRun": "programs",
 }
@@ -118,6 +118,7 @@ __all__ = [
     "CollectionSpec",
     "IterationAbortedError",
     "KeyNotFoundError",
+    "KeylessMap",
     "Map",
     "MapInfo",
     "MapSpec",

@@ -40,8 +40,7 @@ from .codec import encode
 from .constants import ENOTSUPP, MapType
 from .elf import MAX_KCONFIG
 from .errors import BPFError, NotSupportedError
-from .maps import Map, possible_cpus
-from .outer import OuterMap
+from .maps import Map, OuterMap, possible_cpus
 from .programs import Program
 from .spec import PIN_BY_NAME, CollectionSpec, MapSpec, check_pin_dir
 

@@ -128,7 +128,7 @@ def test_example_has_a_cookbook_page(script: pathlib.Path) -> None:
 
 # ------------------------------------------------------------------ docstrings
 
-OWNERS = ("Map", "OuterMap", "PerCPUMap", "Program", "Collection")
+OWNERS = ("Map", "OuterMap", "PerCPUMap", "KeylessMap", "Program", "Collection")
 TOUCHES_KERNEL = re.compile(
     r"\bops\.|_elem\(\)|_use\(\)|Map\.create|Program\.load|Collection\(|_adopt|iter_ids"
 )
@@ -147,9 +147,15 @@ def public_items() -> list[tuple[str, Any, Any]]:
         if not inspect.isclass(obj):
             continue
         out.append((name, obj, None))
-        for attr, v in vars(obj).items():
+        # Its own and inherited members from bpfnest's base classes (Map's layers).
+        members: dict[str, Any] = {}
+        for klass in reversed(obj.__mro__):
+            if klass.__module__.startswith("bpfnest"):
+                members.update(vars(klass))
+        for attr, v in members.items():
             if attr.startswith("_") and attr not in DUNDERS:
                 continue
+            v = getattr(v, "__wrapped__", v)  # Map's element fast-path methods
             if isinstance(v, (staticmethod, classmethod)):
                 v = v.__func__
             if isinstance(v, property):

@@ -263,9 +263,32 @@ def test_bloom_filter() -> None:
         assert not m.contains_value(43)  # 64 bits of filter, one element: no false positive here
 
 
-def test_keyless_ops_refused_on_hash(hash_map: Map[bytes]) -> None:
-    with pytest.raises(TypeError, match="QUEUE, STACK and BLOOM_FILTER"):
-        hash_map.push(1)
+KEYLESS_OPS = ("push", "pop", "peek", "contains_value")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MapSpec(MapType.HASH, 4, 8, 4, name="h"),
+        MapSpec(MapType.PERCPU_ARRAY, 4, 8, 4, name="pa"),
+        MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 2, name="o", inner=MapSpec(MapType.ARRAY, 4, 4, 1)),
+        MapSpec(MapType.QUEUE, 0, 4, 4, name="q"),
+        MapSpec(MapType.BLOOM_FILTER, 0, 4, 64, name="bf"),
+    ],
+    ids=lambda s: s.type.name,
+)
+def test_keyless_ops_only_on_keyless_maps(spec: MapSpec) -> None:
+    """push/pop/peek/contains_value exist only where the kernel has them (QUEUE, STACK,
+    BLOOM_FILTER): a HASH, a per-CPU or an outer map does not show them at all."""
+    from bpfnest import KeylessMap
+
+    with Map.create(spec) as m:
+        keyless = spec.type.is_keyless
+        assert isinstance(m, KeylessMap) == keyless
+        assert [hasattr(m, op) for op in KEYLESS_OPS] == [keyless] * len(KEYLESS_OPS)
+        if not keyless:
+            with pytest.raises(AttributeError, match="push"):
+                m.push(1)  # type: ignore[attr-defined]
 
 
 def test_lookup_and_delete(hash_map: Map[bytes]) -> None:

@@ -574,7 +574,7 @@ def test_items_fast_path_on_outer_maps(
 def test_inner_lookup_cache_never_returns_a_map_that_left(
     t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
 ) -> None:
-    import bpfnest.outer as outer_mod
+    import bpfnest.maps._outer as outer_mod
 
     outer = make_outer(t)
     assert outer.inner_lookup(0, 1) is None  # empty slot

@@ -25,18 +25,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from . import codec, features
-from ._object import open_by_id
-from ._sys import ops
-from ._sys.fd import FD, reset_in_child
-from ._sys.inner import FDLookup, close_raw, safety_close
-from ._sys.uapi import Cmd
-from .constants import ANY, MapType
-from .errors import BPFError
-from .maps import Map, _info_from_kernel, check_fd, possible_cpus
-from .spec import MapInfo, MapSpec
+from .. import codec, features
+from .._object import open_by_id
+from .._sys import ops
+from .._sys.fd import FD, reset_in_child
+from .._sys.inner import FDLookup, close_raw, safety_close
+from .._sys.uapi import Cmd
+from ..constants import ANY, MapType
+from ..errors import BPFError
+from ..spec import MapInfo, MapSpec
+from ._elements import _info_from_kernel, check_fd, possible_cpus
+from ._map import Map, _create_fd
 
-__all__ = ["OuterMap", "create_outer"]
+__all__ = ["OuterMap"]
 
 _GET_MAP_TRIES = 8
 #: How many inner maps :meth:`OuterMap.inner_lookup` keeps open at most; also
@@ -62,33 +63,7 @@ class _InnerCache(OrderedDict[int, int]):
     guard: Any = None
 
 
-def create_outer(spec: MapSpec) -> OuterMap:
-    """Create the outer map of ``spec`` (already validated); see :meth:`Map.create`.
-
-    A template made from ``spec.inner`` (a ``MapSpec``) is closed before this
-    returns; a ``Map`` given as ``spec.inner`` stays the caller's.
-    """
-    inner = spec.inner
-    if isinstance(inner, Map):
-        template = inner._info
-        with inner._use() as inner_fd:  # no other thread closes it meanwhile
-            made = Map._create(
-                spec, inner_fd=inner_fd, inner=inner._info.to_spec(), template=template
-            )
-    elif isinstance(inner, MapSpec):
-        inner = _copy_spec(inner)  # the caller may change theirs; the kernel keeps this one
-        # The template only gives the kernel a layout: not filled, not pinned.
-        with Map.create(dataclasses.replace(inner, contents=None, pinning=None)) as tmpl:
-            made = Map._create(spec, inner_fd=tmpl.fd, inner=inner, template=tmpl._info)
-    else:
-        raise TypeError(
-            f"map '{spec.name}': inner must be a MapSpec or a Map, got {type(inner).__name__}"
-        )
-    assert isinstance(made, OuterMap)
-    return made
-
-
-class OuterMap(Map[int]):
+class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
     """An ARRAY_OF_MAPS or HASH_OF_MAPS.
 
     ``update(key, inner)`` takes a ``Map`` or an int fd; ``lookup(key)``,
@@ -111,6 +86,31 @@ class OuterMap(Map[int]):
         self._cache_lock = threading.Lock()
         self._closing = False
         reset_in_child(self)
+
+    @classmethod
+    def _new(cls, spec: MapSpec, *, btf_fd: int) -> OuterMap:
+        """The outer map of ``spec`` (validated), with its template; see :meth:`Map.create`.
+
+        A template made from ``spec.inner`` (a ``MapSpec``) is closed before this
+        returns; a ``Map`` given as ``spec.inner`` stays the caller's. Made
+        without BTF (``btf_fd`` is not used): the value is an inner map, not a type.
+        """
+        inner = spec.inner
+        if isinstance(inner, Map):
+            template = inner._info
+            with inner._use() as inner_fd:  # no other thread closes it meanwhile
+                fd, info = _create_fd(spec, inner_fd=inner_fd)
+            return cls(fd, info, inner=template.to_spec(), template=template)
+        if isinstance(inner, MapSpec):
+            inner = _copy_spec(inner)  # the caller may change theirs; the kernel keeps this one
+            # The template only gives the kernel a layout: not filled, not pinned.
+            with Map.create(dataclasses.replace(inner, contents=None, pinning=None)) as tmpl:
+                fd, info = _create_fd(spec, inner_fd=tmpl.fd)
+                template = tmpl._info
+            return cls(fd, info, inner=inner, template=template)
+        raise TypeError(
+            f"map '{spec.name}': inner must be a MapSpec or a Map, got {type(inner).__name__}"
+        )
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: the cache lock is free again (another thread may have held it)."""
@@ -207,6 +207,8 @@ class OuterMap(Map[int]):
     def _decode_value(self, raw: bytes) -> int:
         return self._decode_inner(raw)
 
+    lookup = Map._decoding_lookup
+
     def _key_label(self, key: object) -> str:
         if self._type == MapType.ARRAY_OF_MAPS:
             if isinstance(key, (bytes, bytearray, memoryview)) and len(bytes(key)) == 4:
@@ -245,12 +247,13 @@ class OuterMap(Map[int]):
                 for NOEXIST/EXIST on HASH_OF_MAPS.
         """
         if not isinstance(value, Map) or value.closed:
-            super().update(key, value, flags)  # an int fd, or an error naming the closed map
+            # an int fd, or an error naming the closed map
+            self._encoding_update(key, value, flags)
             return
         # Borrowed: a close in another thread waits, so the fd number the
         # kernel reads is still this map's and not a reused one.
         with value._use():
-            super().update(key, value, flags)
+            self._encoding_update(key, value, flags)
         if self._template is None:
             self._template = value._info
 
