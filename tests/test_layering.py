@@ -230,3 +230,42 @@ def test_maps_is_a_package_of_small_modules() -> None:
     assert not {"_outer", "_keyless"} & {
         m.rsplit(".", 1)[-1] for m in _imports(ROOT / "maps/_map.py")
     }
+
+
+def test_openers_live_once_on_kernel_object() -> None:
+    """from_id/from_fd/_adopt are KernelObject's alone; a subclass says its kind, its
+    by-id command and how to wrap an fd (Map's from_pinned only adds ``readonly``)."""
+    import inspect
+
+    from bpfnest._object import KernelObject
+
+    owners: dict[str, list[str]] = {}
+    for p in ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef) and item.name in (
+                        "from_id",
+                        "from_fd",
+                        "from_pinned",
+                        "_adopt",
+                        "_open_pinned",
+                    ):
+                        owners.setdefault(item.name, []).append(node.name)
+    assert owners == {
+        "from_id": ["KernelObject"],
+        "from_fd": ["KernelObject"],
+        "from_pinned": ["KernelObject", "Map"],
+        "_adopt": ["KernelObject"],
+        "_open_pinned": ["KernelObject"],
+    }
+    from bpfnest import Map, Program
+    from bpfnest._sys.uapi import Cmd
+
+    assert "ops." not in inspect.getsource(vars(Map)["from_pinned"].__func__)
+    for cls, kind, cmd in (
+        (Map, "map", Cmd.MAP_GET_FD_BY_ID),
+        (Program, "program", Cmd.PROG_GET_FD_BY_ID),
+    ):
+        assert issubclass(cls, KernelObject)
+        assert (cls._kind, cls._get_fd_by_id) == (kind, cmd)

@@ -335,6 +335,39 @@ def test_from_id_pinned_fd_and_freeze(bpffs: str) -> None:
         os.unlink(path)
 
 
+def test_openers_give_the_class_asked_for(bpffs: str) -> None:
+    """OuterMap.from_id/from_pinned/from_fd/create give an OuterMap (typed so); a map of
+    another class is refused with a TypeError, and the fd opened for it is closed."""
+    from bpfnest import KeylessMap, OuterMap
+
+    outer_spec = MapSpec(
+        MapType.ARRAY_OF_MAPS, 4, 4, 2, name="o", inner=MapSpec(MapType.ARRAY, 4, 4, 1)
+    )
+    with (
+        OuterMap.create(outer_spec) as outer,
+        Map.create(MapSpec(MapType.HASH, 4, 4, 2, name="h")) as h,
+    ):
+        path = os.path.join(bpffs, "h")
+        h.pin(path)
+        for open_ in (
+            lambda: OuterMap.from_id(outer.id),
+            lambda: OuterMap.from_fd(outer.fd),
+            lambda: Map.from_id(outer.id),
+        ):
+            with open_() as same:
+                assert type(same) is OuterMap and same.id == outer.id
+        for refused in (
+            lambda: OuterMap.from_id(h.id),
+            lambda: OuterMap.from_fd(h.fd),
+            lambda: OuterMap.from_pinned(path),
+            lambda: KeylessMap.from_id(h.id),
+            lambda: OuterMap.create(MapSpec(MapType.HASH, 4, 4, 2, name="h2")),
+        ):
+            with pytest.raises(TypeError, match="HASH"):
+                refused()
+        os.unlink(path)
+
+
 def test_open_errors(bpffs: str) -> None:
     with pytest.raises(BPFError) as exc:
         Map.from_id(0xFFFFFFF0)

@@ -14,16 +14,14 @@ import itertools
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from .._sys import ops
 from ..constants import ANY, ENOTSUPP, MapType
 from ..errors import BPFError, IterationAbortedError, KeyNotFoundError
-from ._elements import _Elements, _type_name
+from ._elements import V, _Elements, _type_name
 
 __all__: list[str] = []
-
-V = TypeVar("V")
 
 #: Elements per BPF_MAP_LOOKUP_BATCH of :meth:`Map.lookup_batch` (fewer for large values).
 BATCH_CHUNK = 256

@@ -16,7 +16,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .. import codec
-from .._object import KernelObject, fd_kind_of
+from .._object import KernelObject, check_kind
 from .._sys import ops
 from .._sys.fd import FD, at_fork_child
 from ..constants import ANY, ENOTSUPP, MapType
@@ -25,7 +25,12 @@ from ..spec import MapInfo
 
 __all__ = ["check_fd", "possible_cpus"]
 
-V = TypeVar("V")
+if TYPE_CHECKING:  # a map of unknown values is a Map[Any] (PEP 696 default), for users' mypy
+    from typing_extensions import TypeVar as _TypeVarDefault
+
+    V = _TypeVarDefault("V", default=Any)
+else:
+    V = TypeVar("V")
 
 _ELEM_LOCK = threading.Lock()
 
@@ -79,27 +84,12 @@ def _type_name(t: MapType | int) -> str:
 def check_fd(fd: object, what: str) -> int:
     """Return ``fd`` as an int after checking it is an open BPF map descriptor.
 
-    The kernel says what the fd is (BPF_OBJ_GET_INFO_BY_FD and a map-only
-    command); /proc is not needed.
-
     Raises:
         TypeError: ``fd`` is not an int.
         BPFError: ``EBADF`` for a negative or closed fd, ``EINVAL`` for an fd
             that is not a BPF map (the errnos the kernel would give).
     """
-    if not isinstance(fd, int) or isinstance(fd, bool):
-        raise TypeError(f"{what} must be a Map or an int file descriptor, got {type(fd).__name__}")
-    try:
-        kind, desc = fd_kind_of(fd) if fd >= 0 else ("", "")
-    except OSError:
-        kind, desc = "", ""
-    if not desc:
-        raise BPFError(
-            errno.EBADF, f"{what}: fd {fd}: {strerror(errno.EBADF)} (not an open file descriptor)"
-        )
-    if kind != "map":
-        raise BPFError(errno.EINVAL, f"{what}: fd {fd} is not a BPF map (it is {desc})")
-    return fd
+    return check_kind(fd, what, "map", takes="a Map or an int file descriptor")
 
 
 class _NotThisMapError(AttributeError, TypeError):

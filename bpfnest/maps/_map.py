@@ -20,20 +20,20 @@ from typing import Any, TypeVar
 
 from .. import _pins, codec
 from .._hints import create_hint as _create_hint
-from .._object import KernelObject, fd_kind_of, iter_ids, open_by_id, pinned_hint
+from .._object import KernelObject, iter_ids
 from .._sys import ops
-from .._sys.fd import FD, dup_owned
+from .._sys.fd import FD
 from .._sys.uapi import Cmd
 from ..btf import BTF
 from ..constants import MapType
 from ..errors import BPFError, strerror
 from ..spec import PIN_BY_NAME, MapInfo, MapSpec
 from ._batch import _Batched
-from ._elements import _info_from_kernel, check_fd, possible_cpus
+from ._elements import V, _info_from_kernel, _type_name, possible_cpus
 
 __all__ = ["Map", "PerCPUMap", "map_ids"]
 
-V = TypeVar("V")
+_M = TypeVar("_M", bound="Map[Any]")
 
 # Map type -> the class its maps get (filled by the subclasses' ``types=``).
 _CLASSES: dict[MapType, type[Map[Any]]] = {}
@@ -69,28 +69,31 @@ class Map(_Batched[V]):
         """The class of a map of ``map_type``: the one factory every opening goes through."""
         return _CLASSES.get(map_type, Map) if isinstance(map_type, MapType) else Map
 
-    @staticmethod
-    def _wrap(fd: FD, info: MapInfo) -> Map[Any]:
-        """Return a map of the right class for ``info``'s type; owns ``fd``."""
-        return Map._class_for(info.type)(fd, info)
+    _kind = "map"
+    _get_fd_by_id = Cmd.MAP_GET_FD_BY_ID
 
-    @staticmethod
-    def _adopt(fd: FD, op: str, what: str) -> Map[Any]:
-        """Wrap ``fd`` (owned from here) after reading its info; closes it on failure."""
-        try:
-            try:
-                info = _info_from_kernel(ops.map_info(fd.raw))
-            except OSError as err:
-                raise BPFError(err.errno or 0, f"{op} {what}: {err.strerror}") from None
-            return Map._wrap(fd, info)
-        except BaseException:
-            fd.close()
-            raise
+    @classmethod
+    def _from_owned(cls: type[_M], fd: FD) -> _M:
+        """Wrap ``fd`` in the class its type has (:meth:`_class_for`), which must be ``cls``
+        or a subclass (``OuterMap.from_id`` of a HASH is refused)."""
+        info = _info_from_kernel(ops.map_info(fd.raw))
+        kind = Map._class_for(info.type)
+        if not issubclass(kind, cls):
+            raise TypeError(
+                f"map '{info.name}' is a {_type_name(info.type)} map: a {kind.__name__},"
+                f" not a {cls.__name__} (open it with Map or {kind.__name__})"
+            )
+        made: _M = kind(fd, info)
+        return made
 
     @classmethod
     def create(
-        cls, spec: MapSpec, *, btf_fd: int = 0, pin_root: str | os.PathLike[str] | None = None
-    ) -> Map[Any]:
+        cls: type[_M],
+        spec: MapSpec,
+        *,
+        btf_fd: int = 0,
+        pin_root: str | os.PathLike[str] | None = None,
+    ) -> _M:
         """Create a map from ``spec``; the caller owns (and closes) the result.
 
         For ``ARRAY_OF_MAPS``/``HASH_OF_MAPS`` the inner template is created
@@ -130,8 +133,8 @@ class Map(_Batched[V]):
         path = _pin_path(spec, pin_root)
         _check_contents(spec)
         if path is not None and os.path.lexists(path):
-            return _reuse_pinned(spec, path)
-        m = kind._new(spec, btf_fd=btf_fd)
+            return _reuse_pinned(cls, spec, path)
+        m: _M = kind._new(spec, btf_fd=btf_fd)
         try:
             if spec.contents:
                 _fill(m, spec.contents)
@@ -143,29 +146,16 @@ class Map(_Batched[V]):
         return m
 
     @classmethod
-    def _new(cls, spec: MapSpec, *, btf_fd: int) -> Map[Any]:
+    def _new(cls: type[_M], spec: MapSpec, *, btf_fd: int) -> _M:
         """A new map of ``spec`` (validated), not filled or pinned; owned by the caller."""
         fd, info = _create_fd(spec, inner_fd=0, btf_fd=btf_fd)
         return cls(fd, info)
 
     @classmethod
-    def from_id(cls, map_id: int) -> Map[Any]:
-        """Open the map with id ``map_id``; the caller owns (and closes) it.
-
-        Needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
-
-        Raises:
-            BPFError: ``ENOENT`` when no map has this id, ``EPERM`` without
-                CAP_SYS_ADMIN.
-        """
-        fd = open_by_id(Cmd.MAP_GET_FD_BY_ID, map_id, "map")
-        return Map._adopt(fd, "open", f"map id {map_id}")
-
-    @classmethod
     def from_pinned(
-        cls, path: _pins.PathArg, *, readonly: bool = False, dir_fd: int | None = None
-    ) -> Map[Any]:
-        """Open the map pinned at ``path`` on a bpffs; the caller owns it.
+        cls: type[_M], path: _pins.PathArg, *, readonly: bool = False, dir_fd: int | None = None
+    ) -> _M:
+        """Open the map pinned at ``path`` on a bpffs; the caller owns (and closes) it.
 
         ``path`` is a ``str``, ``bytes`` or ``os.PathLike``; with ``dir_fd``
         (an open directory) a relative ``path`` is taken from there, as
@@ -174,51 +164,15 @@ class Map(_Batched[V]):
         EPERM). Minimum kernel: 4.4.
 
         Raises:
-            TypeError: ``path`` is not a path (e.g. None).
+            TypeError: ``path`` is not a path (e.g. None); the map is not of
+                this class (``OuterMap.from_pinned`` of a HASH).
             ValueError: ``path`` is empty or holds a NUL byte.
             BPFError: ``ENOENT`` when nothing is pinned there, ``EINVAL`` when
                 the pinned object is not a map, ``EPERM`` without privileges.
         """
         from .._sys.uapi import BPF_F_RDONLY
 
-        flags = BPF_F_RDONLY if readonly else 0
-        name = _pins.check_path(path, "from_pinned")
-        path = _pins.shown(name, dir_fd)
-        try:
-            fd = _pins.at(name, dir_fd, lambda p, f: ops.obj_get(p, flags, f))
-        except OSError as err:
-            code = err.errno or 0
-            hint = pinned_hint(code, path)
-            raise BPFError(
-                code, f"open pinned '{path}': {err.strerror}" + (f" ({hint})" if hint else "")
-            ) from None
-        try:
-            kind, desc = fd_kind_of(fd.raw)
-            if kind != "map":
-                raise BPFError(errno.EINVAL, f"open pinned '{path}': not a map (it is {desc})")
-        except BaseException:
-            fd.close()
-            raise
-        return Map._adopt(fd, "open pinned", f"'{path}'")
-
-    @classmethod
-    def from_fd(cls, fd: int) -> Map[Any]:
-        """Return a ``Map`` owning a duplicate of ``fd``; the caller keeps ``fd``.
-
-        The ``Map`` is the caller's to close (closing it leaves ``fd`` open).
-        Minimum kernel: 4.13 (``BPF_OBJ_GET_INFO_BY_FD``).
-
-        Raises:
-            TypeError: ``fd`` is not an int.
-            BPFError: ``EBADF`` for a closed fd, ``EINVAL`` for a non-map fd.
-        """
-        check_fd(fd, "from_fd")
-        try:
-            dup = dup_owned(fd)
-        except OSError as err:
-            code = err.errno or 0
-            raise BPFError(code, f"from_fd: fd {fd}: {strerror(code)}") from None
-        return Map._adopt(dup, "open", f"fd {fd}")
+        return cls._open_pinned(path, dir_fd, BPF_F_RDONLY if readonly else 0)
 
     def info(self) -> MapInfo:
         """Return what the kernel reports about this map now.
@@ -364,11 +318,11 @@ def _fill(m: Map[Any], contents: Mapping[object, object]) -> None:
         m.update_batch(items)
 
 
-def _reuse_pinned(spec: MapSpec, path: str) -> Map[Any]:
+def _reuse_pinned(cls: type[_M], spec: MapSpec, path: str) -> _M:
     """Open the map pinned at ``path`` for :meth:`Map.create`, checked against ``spec``."""
     from ..collection import _check_compatible  # the rule Collection applies to reused pins
 
-    m = Map.from_pinned(path)
+    m = cls.from_pinned(path)
     try:
         _check_compatible(m, spec, f"reuse pinned map '{spec.name}' at {path}")
     except BaseException:
