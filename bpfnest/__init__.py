@@ -51,12 +51,23 @@ from .errors import (
     ParseError,
     VerifierError,
 )
-from .spec import PIN_BY_NAME, CollectionSpec, MapInfo, MapSpec, ProgramSpec
+from .spec import (
+    PIN_BY_NAME,
+    CollectionSpec,
+    FuncInfoSpec,
+    LineInfoSpec,
+    MapInfo,
+    MapRef,
+    MapSpec,
+    ProgramSpec,
+    VariableSpec,
+)
 
 if TYPE_CHECKING:
+    from .btf import BTF
     from .collection import Collection
     from .maps import KeylessMap, Map, OuterMap, PerCPUMap, map_ids, possible_cpus
-    from .programs import Program, TestRun
+    from .programs import Program, ProgramInfo, TestRun, program_ids
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {
@@ -69,6 +80,9 @@ _LAZY = {
     "KeylessMap": "maps",
     "Program": "programs",
     "TestRun": "programs",
+    "ProgramInfo": "programs",
+    "program_ids": "programs",
+    "BTF": "btf",
 }
 
 
@@ -88,6 +102,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ANY",
+    "BTF",
     "ENOTSUPP",
     "EXIST",
     "F_CLONE",
@@ -116,11 +131,14 @@ __all__ = [
     "BPFError",
     "Collection",
     "CollectionSpec",
+    "FuncInfoSpec",
     "IterationAbortedError",
     "KeyNotFoundError",
     "KeylessMap",
+    "LineInfoSpec",
     "Map",
     "MapInfo",
+    "MapRef",
     "MapSpec",
     "MapType",
     "NotSupportedError",
@@ -129,10 +147,13 @@ __all__ = [
     "PerCPUMap",
     "ProgType",
     "Program",
+    "ProgramInfo",
     "ProgramSpec",
     "TestRun",
+    "VariableSpec",
     "VerifierError",
     "__version__",
     "map_ids",
     "possible_cpus",
+    "program_ids",
 ]

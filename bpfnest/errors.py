@@ -45,6 +45,8 @@ class BPFError(OSError):
     the object, and the likely cause.
     """
 
+    errno: int  # always set (an OSError's may be None): ``errno.errorcode[err.errno]`` type-checks
+
     def __init__(self, code: int, message: str) -> None:
         super().__init__(code, strerror(code))
         self.message = message

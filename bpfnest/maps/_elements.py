@@ -430,12 +430,14 @@ class _Elements(KernelObject, Generic[V]):
         update = _FastMethod(_encoding_update)
         delete = _FastMethod(_delete)
 
-    def __getattr__(self, name: str) -> Any:
-        """Only for names the class lacks: say which maps have ``push``, ``get_map``, ..."""
-        where = _ELSEWHERE.get(name)
-        if where is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        raise _NotThisMapError(f"{name} is for {where}, not {self._describe()}")
+    if not TYPE_CHECKING:  # a __getattr__ would make every attribute Any to type checkers
+
+        def __getattr__(self, name: str) -> Any:
+            """Only for names the class lacks: say which maps have ``push``, ``get_map``, ..."""
+            where = _ELSEWHERE.get(name)
+            if where is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise _NotThisMapError(f"{name} is for {where}, not {self._describe()}")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

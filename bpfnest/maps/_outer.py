@@ -32,7 +32,7 @@ from .._sys.fd import FD, reset_in_child
 from .._sys.inner import FDLookup, close_raw, safety_close
 from .._sys.uapi import Cmd
 from ..constants import ANY, MapType
-from ..errors import BPFError
+from ..errors import BPFError, KeyNotFoundError
 from ..spec import MapInfo, MapSpec
 from ._elements import _info_from_kernel, check_fd, possible_cpus
 from ._map import Map, _create_fd
@@ -448,6 +448,24 @@ class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
             errno.EAGAIN,
             f"get_map {_name(self)} {self._key_label(key)}: the slot kept changing",
         )
+
+    def open_inner(self, key: object) -> Map[Any]:
+        """Open the inner map at ``key``: :meth:`get_map` for a slot that must be filled.
+
+        The returned ``Map`` is the caller's: close it (``with`` block).
+        Opening by id needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
+
+        Raises:
+            KeyNotFoundError: (a ``KeyError``) the slot is empty.
+            ValueError, TypeError: a bad ``key``; the map is closed.
+            BPFError: ``EPERM`` without CAP_SYS_ADMIN.
+        """
+        m = self.get_map(key)
+        if m is None:
+            raise KeyNotFoundError(
+                f"open_inner {_name(self)} {self._key_label(key)}: no such key (the slot is empty)"
+            )
+        return m
 
     def items(self) -> Iterator[tuple[bytes, int]]:
         """Yield ``(key, inner map id)`` for every filled slot, each once.
