@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
-from . import _pins
+from . import _pins, features
 from ._hints import btf_eperm_hint
 from ._sys import ops
 from ._sys.fd import FD
@@ -523,17 +523,13 @@ def _check_compatible(m: Map[Any], ms: MapSpec, what: str) -> None:
         if theirs != mine:
             raise BPFError(errno.EINVAL, f"{what}: {field} {_show(theirs)} != spec {_show(mine)}")
     if isinstance(m, OuterMap) and isinstance(ms.inner, MapSpec) and m.template is not None:
-        t = m.template
-        for field, theirs, mine in (
-            ("type", t.type, ms.inner.type),
-            ("key_size", t.key_size, ms.inner.key_size),
-            ("value_size", t.value_size, ms.inner.value_size),
-            ("flags", t.flags, ms.inner.flags),
-        ):
-            if theirs != mine:
-                raise BPFError(
-                    errno.EINVAL, f"{what}: inner {field} {_show(theirs)} != spec {_show(mine)}"
-                )
+        # The kernel's rule for inner maps, as OuterMap.update applies it: the
+        # spec's inner maps must fit the template of the map used instead.
+        why = m.template.template_mismatch(
+            ms.inner, max_entries_types=features.inner_max_entries_types(), label="spec inner"
+        )
+        if why is not None:
+            raise BPFError(errno.EINVAL, f"{what}: {why}")
 
 
 def _show(v: object) -> str:

@@ -217,7 +217,7 @@ def test_pinned_outer_reuse_checks_the_inner_template(objs: Objs, bpffs: str) ->
     inner = bad.maps["pinned_outer"].inner
     assert isinstance(inner, MapSpec)
     inner.value_size = 8
-    with pytest.raises(BPFError, match=r"pinned_outer.*inner value_size 4 != spec 8"):
+    with pytest.raises(BPFError, match=r"pinned_outer.*spec inner value_size 8 != template 4"):
         bad.load(pin_root=bpffs)
     assert sorted(os.listdir(bpffs)) == pins
     assert not wait_maps_gone(own_map_ids() - before)
@@ -301,7 +301,19 @@ def test_replace_refuses_what_does_not_fit(objs: Objs) -> None:
     bad_spec = MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 3, name="o", inner=bad_inner)
     with (
         Map.create(bad_spec) as o,
-        pytest.raises(BPFError, match="inner value_size 8 != spec 4"),
+        pytest.raises(BPFError, match="spec inner value_size 4 != template 8"),
+    ):
+        spec.load(replace={"outer_arr": o})
+    # The whole kernel rule, max_entries of an ARRAY inner map included: inner
+    # maps of the spec (1 entry) could never go into this map (template: 2).
+    two = MapSpec(MapType.ARRAY, 4, 4, 2, name="two")
+    with (
+        Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 3, name="o", inner=two)) as o,
+        pytest.raises(
+            BPFError,
+            match="replace map 'outer_arr' with 'o': spec inner max_entries 1 != template 2;"
+            " both need F_INNER_MAP to differ",
+        ),
     ):
         spec.load(replace={"outer_arr": o})
     assert not wait_maps_gone(own_map_ids() - before)
