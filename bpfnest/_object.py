@@ -22,7 +22,7 @@ from ._hints import BY_ID
 from ._sys import ops
 from ._sys.fd import FD, _Borrow, dup_owned, fd_kind
 from ._sys.uapi import Cmd
-from .errors import BPFError, strerror
+from .errors import BPFError, error
 
 __all__ = [
     "KernelObject",
@@ -75,7 +75,7 @@ class KernelObject:
                 return (make or cls._from_owned)(fd)
             except OSError as err:
                 code = err.errno or 0
-                raise BPFError(code, f"open {what}: {strerror(code)}") from None
+                raise error("open", what, code) from None
         except BaseException:
             fd.close()
             raise
@@ -122,15 +122,12 @@ class KernelObject:
         except OSError as err:
             code = err.errno or 0
             hint = pinned_hint(code, shown)
-            raise BPFError(
-                code, f"open pinned '{shown}': {strerror(code)}" + (f" ({hint})" if hint else "")
-            ) from None
+            raise error("open", f"pinned '{shown}'", code, hint) from None
         try:
             kind, desc = fd_kind_of(fd.raw)
             if kind != cls._kind:
-                raise BPFError(
-                    errno.EINVAL, f"open pinned '{shown}': not a {cls._kind} (it is {desc})"
-                )
+                why = f"not a {cls._kind} (it is {desc})"  # refused here: no strerror
+                raise BPFError(errno.EINVAL, f"open pinned '{shown}': {why}", reason=why)
         except BaseException:
             fd.close()
             raise
@@ -153,7 +150,7 @@ class KernelObject:
             dup = dup_owned(fd)
         except OSError as err:
             code = err.errno or 0
-            raise BPFError(code, f"from_fd: fd {fd}: {strerror(code)}") from None
+            raise _fd_error("from_fd", fd, code) from None
         return cls._adopt(dup, f"fd {fd}")
 
     def _describe(self) -> str:
@@ -280,12 +277,16 @@ def check_kind(fd: object, what: str, kind: str, *, takes: str) -> int:
     except OSError:
         found, desc = "", ""
     if not desc:
-        raise BPFError(
-            errno.EBADF, f"{what}: fd {fd}: {strerror(errno.EBADF)} (not an open file descriptor)"
-        )
+        raise _fd_error(what, fd, errno.EBADF, "not an open file descriptor")
     if found != kind:
-        raise BPFError(errno.EINVAL, f"{what}: fd {fd} is not a BPF {kind} (it is {desc})")
+        why = f"fd {fd} is not a BPF {kind} (it is {desc})"  # refused here: no strerror
+        raise BPFError(errno.EINVAL, f"{what}: {why}", reason=why)
     return fd
+
+
+def _fd_error(what: str, fd: int, code: int, hint: str | None = None) -> BPFError:
+    """``<what>: fd <n>: <strerror>[ (<hint>)]``: the template, for an fd argument."""
+    return error(f"{what}: fd", str(fd), code, hint)
 
 
 def open_by_id(cmd: Cmd, obj_id: object, what: str) -> FD:
@@ -307,9 +308,7 @@ def open_by_id(cmd: Cmd, obj_id: object, what: str) -> FD:
             errno.EPERM: f"opening a {what} by id {BY_ID}",
             errno.ENOENT: f"no {what} has this id",
         }.get(code)
-        raise BPFError(
-            code, f"open {what} id {obj_id}: {strerror(code)}" + (f" ({why})" if why else "")
-        ) from None
+        raise error("open", f"{what} id {obj_id}", code, why) from None
 
 
 def on_bpffs(path: str) -> bool | None:
@@ -371,8 +370,8 @@ def iter_ids(cmd: Cmd, what: str) -> Iterator[int]:
             nxt = ops.get_next_id(cmd, cur)
         except OSError as err:
             code = err.errno or 0
-            hint = f" (listing by id {BY_ID})" if code == errno.EPERM else ""
-            raise BPFError(code, f"list {what}: {strerror(code)}{hint}") from None
+            hint = f"listing by id {BY_ID}" if code == errno.EPERM else None
+            raise error("list", what, code, hint) from None
         if nxt is None:
             return
         yield nxt

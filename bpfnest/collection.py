@@ -425,11 +425,11 @@ class _Loader:
                     try:
                         outer[slot] = value
                     except BPFError as err:
-                        reason = str(err).rpartition(": ")[2]
                         raise BPFError(
                             err.errno or errno.EINVAL,
                             f"map '{name}': slot [{slot}] cannot be set to {what} '{target}':"
-                            f" {reason}",
+                            f" {err.reason}",
+                            reason=err.reason,
                         ) from None
             for slot, value, target in slots:
                 fd = value.fd if isinstance(value, (Map, Program)) else value
@@ -520,16 +520,17 @@ def _check_compatible(m: Map[Any], ms: MapSpec, what: str) -> None:
         ("max_entries", m.max_entries, ms.max_entries),
         ("flags", m.flags, ms.flags),
     ):
-        if theirs != mine:
-            raise BPFError(errno.EINVAL, f"{what}: {field} {_show(theirs)} != spec {_show(mine)}")
+        if theirs != mine:  # refused here: no strerror
+            why = f"{field} {_show(theirs)} != spec {_show(mine)}"
+            raise BPFError(errno.EINVAL, f"{what}: {why}", reason=why)
     if isinstance(m, OuterMap) and isinstance(ms.inner, MapSpec) and m.template is not None:
         # The kernel's rule for inner maps, as OuterMap.update applies it: the
         # spec's inner maps must fit the template of the map used instead.
-        why = m.template.template_mismatch(
+        unfit = m.template.template_mismatch(
             ms.inner, max_entries_types=features.inner_max_entries_types(), label="spec inner"
         )
-        if why is not None:
-            raise BPFError(errno.EINVAL, f"{what}: {why}")
+        if unfit is not None:
+            raise BPFError(errno.EINVAL, f"{what}: {unfit}", reason=unfit)
 
 
 def _show(v: object) -> str:

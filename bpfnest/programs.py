@@ -30,7 +30,7 @@ from ._sys import ops
 from ._sys.fd import FD
 from ._sys.uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BpfProgInfo, Cmd
 from .constants import ENOTSUPP, AttachType, ProgType
-from .errors import BPFError, NotSupportedError, VerifierError, strerror
+from .errors import BPFError, NotSupportedError, VerifierError, error, strerror
 from .spec import MapRef, ProgramSpec
 
 __all__ = ["Program", "ProgramInfo", "TestRun", "link_maps", "program_ids"]
@@ -277,18 +277,19 @@ def _prog_load_error(
     ``truncated`` says the log did not fit the largest buffer (only its end
     is kept by Linux 6.4+, its start by older kernels).
     """
-    message = f"load program '{spec.name}' ({_type_name(spec.type)}): {strerror(code)}"
+    reason = strerror(code)
     last = _last_log_line(log)
     if last:
-        message += f": {last}"
+        reason += f": {last}"
     hint = _load_hint(code, spec, log)
     if hint is None and truncated:
         hint = f"the verifier log was longer than {_LOG_MAX} bytes and was cut"
     if hint:
-        message += f" ({hint})"
+        reason += f" ({hint})"
+    message = f"load program '{spec.name}' ({_type_name(spec.type)}): {reason}"
     if code == errno.EPERM:
-        return BPFError(code, message)
-    return VerifierError(code, message, log)
+        return BPFError(code, message, reason=reason)
+    return VerifierError(code, message, log, reason=reason)
 
 
 # ------------------------------------------------------------------ Program
@@ -654,11 +655,7 @@ class Program(KernelObject):
         return f"program '{self.name}'"
 
     def _error(self, op: str, err: OSError, *, hint: str | None = None) -> BPFError:
-        code = err.errno or 0
-        message = f"{op} program '{self.name}' ({_type_name(self.type)}): {strerror(code)}"
-        if hint:
-            message += f" ({hint})"
-        return BPFError(code, message)
+        return error(op, f"program '{self.name}' ({_type_name(self.type)})", err.errno or 0, hint)
 
 
 def program_ids() -> Iterator[int]:

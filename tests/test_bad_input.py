@@ -578,6 +578,9 @@ def test_bad_input(world: World, row: Row) -> None:
     with pytest.raises(row.error) as exc:
         row.call(world)
     assert re.search(row.words, str(exc.value)), f"{row}: got {exc.value!r}"
+    # The one template, "<op> <object>: <reason>" (a NotSupportedError names its feature).
+    if isinstance(exc.value, BPFError) and not isinstance(exc.value, NotSupportedError):
+        assert str(exc.value).endswith(": " + exc.value.reason), f"{row}: {exc.value.reason!r}"
     assert not wait_maps_gone(own_map_ids() - maps_before), f"{row}: new maps left"
     world.aom.clear_cache()  # inner_lookup keeps inner maps open: not a leak, but an fd
     world.hom.clear_cache()

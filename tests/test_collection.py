@@ -387,3 +387,33 @@ def test_iproute2_failed_load_removes_the_directories_it_made(objs: Objs, bpffs:
         spec.load(pin_root=bpffs)
     assert os.listdir(bpffs) == []
     assert not wait_maps_gone(own_map_ids() - before)
+
+
+def test_error_template_and_reason() -> None:
+    """One template, "<op> <object>: <strerror>[ (<hint>)]"; ``reason`` is what follows
+    the object, whole even when the hint holds ": " (a collection wraps it in its own
+    words, naming the slot it was filling), and survives pickling."""
+    import pickle
+
+    from bpfnest import KeyNotFoundError
+    from bpfnest.errors import error
+
+    err = error(
+        "update", "ARRAY_OF_MAPS 'o' slot 3", errno.EINVAL, "inner map is X: only one level"
+    )
+    assert type(err) is BPFError and err.errno == errno.EINVAL
+    assert (
+        str(err)
+        == "update ARRAY_OF_MAPS 'o' slot 3: Invalid argument (inner map is X: only one level)"
+    )
+    assert err.reason == "Invalid argument (inner map is X: only one level)"
+    missing = error("lookup", "HASH 'h' key 1", errno.ENOENT, "no such key")
+    assert isinstance(missing, KeyNotFoundError) and isinstance(missing, KeyError)
+    for e in (err, missing):
+        again = pickle.loads(pickle.dumps(e))
+        assert (type(again), str(again), again.errno, again.reason) == (
+            type(e),
+            str(e),
+            e.errno,
+            e.reason,
+        )

@@ -20,7 +20,7 @@ from .._object import KernelObject, check_kind
 from .._sys import ops
 from .._sys.fd import FD, at_fork_child
 from ..constants import ANY, ENOTSUPP, MapType
-from ..errors import BPFError, KeyNotFoundError, strerror
+from ..errors import BPFError, KeyNotFoundError, error, strerror
 from ..spec import MapInfo
 
 __all__ = ["check_fd", "possible_cpus"]
@@ -231,7 +231,7 @@ class _Elements(KernelObject, Generic[V]):
         def on_error(op: str, code: int, key: object) -> BaseException:
             m = ref()
             if m is None:
-                return BPFError(code, f"{op} {describe}: {strerror(code)}")
+                return error(op, describe, code)
             return m._error(op, OSError(code, strerror(code)), key=key)
 
         def check_flags(flags: int, key: object) -> None:
@@ -297,14 +297,12 @@ class _Elements(KernelObject, Generic[V]):
         code = err.errno or 0
         if hint is None:
             hint = self._hint(op, code, key)
+        return error(op, self._target(key), code, hint)
+
+    def _target(self, key: object = None) -> str:
+        """This map in a message, and where in it: ``HASH 'counts' key 3``."""
         label = self._key_label(key) if key is not None else ""
-        where = f" {label}" if label else ""
-        message = f"{op} {_type_name(self._type)} '{self.name}'{where}: {strerror(code)}"
-        if hint:
-            message += f" ({hint})"
-        if code == errno.ENOENT and op in ("lookup", "delete", "lookup_and_delete"):
-            return KeyNotFoundError(message)
-        return BPFError(code, message)
+        return f"{self._describe()} {label}" if label else self._describe()
 
     def _hint(self, op: str, code: int, key: object) -> str | None:
         t = self._type
@@ -368,9 +366,7 @@ class _Elements(KernelObject, Generic[V]):
         """
         raw = self._lookup_raw(key)
         if raw is None:
-            raise KeyNotFoundError(
-                f"lookup {_type_name(self._type)} '{self.name}' {self._key_label(key)}: no such key"
-            )
+            raise KeyNotFoundError(f"lookup {self._target(key)}: no such key")
         return self._decode_value(raw)
 
     def __contains__(self, key: object) -> bool:

@@ -26,7 +26,7 @@ from .._sys.fd import FD
 from .._sys.uapi import Cmd
 from ..btf import BTF
 from ..constants import MapType
-from ..errors import BPFError, strerror
+from ..errors import error
 from ..spec import PIN_BY_NAME, MapInfo, MapSpec
 from ._batch import _Batched
 from ._elements import V, _info_from_kernel, _type_name, possible_cpus
@@ -399,11 +399,7 @@ def _create_fd(spec: MapSpec, *, inner_fd: int, btf_fd: int = 0) -> tuple[FD, Ma
     except OSError as err:
         code = err.errno or 0
         hint = _create_hint(code, spec)
-        raise BPFError(
-            code,
-            f"create {spec.type.name} '{spec.name}': {strerror(code)}"
-            + (f" ({hint})" if hint else ""),
-        ) from None
+        raise error("create", f"{spec.type.name} '{spec.name}'", code, hint) from None
     try:
         return fd, _info_from_kernel(ops.map_info(fd.raw))
     except BaseException:

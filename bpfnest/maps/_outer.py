@@ -32,7 +32,7 @@ from .._sys.fd import FD, reset_in_child
 from .._sys.inner import FDLookup, close_raw, safety_close
 from .._sys.uapi import Cmd
 from ..constants import ANY, MapType
-from ..errors import BPFError, KeyNotFoundError
+from ..errors import BPFError, KeyNotFoundError, error
 from ..spec import MapInfo, MapSpec
 from ._elements import _info_from_kernel, check_fd, possible_cpus
 from ._map import Map, _create_fd
@@ -166,23 +166,23 @@ class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
             BPFError: ``EBADF`` (not an open fd), ``EINVAL`` (not a map, or
                 not matching the template: the message names the field).
         """
-        label = self._key_label(key) if key is not None else ""
-        what = f"update {_name(self)}" + (f" {label}" if label else "")
+        target = self._target(key)
         if isinstance(inner, Map):
             if inner.closed:
-                raise ValueError(f"{what}: the inner map '{inner.name}' is closed")
+                raise ValueError(f"update {target}: the inner map '{inner.name}' is closed")
             fd, info = inner.fd, inner._info
         else:
-            fd = check_fd(inner, f"{what}: inner")
+            fd = check_fd(inner, f"update {target}: inner")
             try:
                 info = _info_from_kernel(ops.map_info(fd))
             except OSError as err:
-                raise BPFError(err.errno or 0, f"{what}: inner fd {fd}: {err.strerror}") from None
+                raise error("update", f"{target}: inner fd {fd}", err.errno or 0) from None
         if isinstance(info.type, MapType) and info.type.is_outer:
-            raise BPFError(
+            raise error(
+                "update",
+                target,
                 errno.EINVAL,
-                f"{what}: Invalid argument"
-                f" (inner map is {info.type.name}: only one level of nesting)",
+                f"inner map is {info.type.name}: only one level of nesting",
             )
         template = self._template
         if template is not None:
@@ -190,7 +190,7 @@ class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
                 info, max_entries_types=features.inner_max_entries_types()
             )
             if why is not None:
-                raise BPFError(errno.EINVAL, f"{what}: Invalid argument ({why})")
+                raise error("update", target, errno.EINVAL, why)
         return fd.to_bytes(4, sys.byteorder)
 
     @staticmethod
@@ -285,12 +285,8 @@ class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
     def _check_flags(self, flags: object, op: str = "update", key: object = None) -> None:
         super()._check_flags(flags, op, key)
         if self._type == MapType.ARRAY_OF_MAPS and flags != ANY:
-            where = f" {self._key_label(key)}" if key is not None else ""
-            raise BPFError(
-                errno.EINVAL,
-                f"{op} {_name(self)}{where}: Invalid argument"
-                f" (ARRAY_OF_MAPS takes only ANY, not flags {flags})",
-            )
+            hint = f"ARRAY_OF_MAPS takes only ANY, not flags {flags}"
+            raise error(op, self._target(key), errno.EINVAL, hint)
 
     def inner_lookup(self, key: object, inner_key: object) -> Any:
         """Look up ``inner_key`` in the inner map at ``key``; None when either is missing.
@@ -337,10 +333,7 @@ class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
                     continue  # replaced and freed meanwhile: read the slot again
                 raise
             return self._cache_and_read(opened.detach(), inner_id, key, inner_key)  # owns it
-        raise BPFError(
-            errno.EAGAIN,
-            f"inner_lookup {_name(self)} {self._key_label(key)}: the slot kept changing",
-        )
+        raise error("inner_lookup", self._target(key), errno.EAGAIN, "the slot kept changing")
 
     def _read_inner(self, fd: int, inner_id: int, key: object, inner_key: object) -> Any:
         """The element at ``inner_key`` of the cached inner map ``fd``; hold the cache lock."""
@@ -355,11 +348,8 @@ class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
         return cache.decode(raw)
 
     def _inner_error(self, err: OSError, inner_id: int, key: object, inner_key: object) -> BPFError:
-        return BPFError(
-            err.errno or 0,
-            f"inner_lookup {_name(self)} {self._key_label(key)}: inner map id {inner_id}"
-            f" {self._key_label(inner_key)}: {err.strerror}",
-        )
+        where = f"{self._target(key)}: inner map id {inner_id} {self._key_label(inner_key)}"
+        return error("inner_lookup", where, err.errno or 0)
 
     def _cache_and_read(self, fd: int, inner_id: int, key: object, inner_key: object) -> Any:
         """Put ``fd`` (just opened by id; owned here) in the cache and read through it."""
@@ -444,10 +434,7 @@ class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
             except BPFError as err:
                 if err.errno != errno.ENOENT:
                     raise
-        raise BPFError(
-            errno.EAGAIN,
-            f"get_map {_name(self)} {self._key_label(key)}: the slot kept changing",
-        )
+        raise error("get_map", self._target(key), errno.EAGAIN, "the slot kept changing")
 
     def open_inner(self, key: object) -> Map[Any]:
         """Open the inner map at ``key``: :meth:`get_map` for a slot that must be filled.
@@ -463,7 +450,8 @@ class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
         m = self.get_map(key)
         if m is None:
             raise KeyNotFoundError(
-                f"open_inner {_name(self)} {self._key_label(key)}: no such key (the slot is empty)"
+                f"open_inner {self._target(key)}: no such key (the slot is empty)",
+                reason="no such key (the slot is empty)",
             )
         return m
 
@@ -498,8 +486,3 @@ def _copy_spec(spec: MapSpec) -> MapSpec:
     """A copy of ``spec`` that shares nothing mutable with it (``contents`` copied too)."""
     contents = dict(spec.contents) if spec.contents is not None else None
     return dataclasses.replace(spec, contents=contents)
-
-
-def _name(m: Map[Any]) -> str:
-    t = m.type
-    return f"{t.name if isinstance(t, MapType) else t} '{m.name}'"
