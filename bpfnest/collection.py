@@ -32,8 +32,9 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
-from . import _pins, features
+from . import _pins
 from ._hints import btf_eperm_hint
+from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by it)
 from ._sys import ops
 from ._sys.fd import FD
 from .codec import encode
@@ -483,12 +484,6 @@ def _pin_files(objs: Mapping[str, Any], what: str, where: str) -> dict[str, str]
     return files
 
 
-def pin_name(name: str) -> str:
-    """``name`` as a bpffs file name: bpffs refuses dots, so they become ``_``
-    (libbpf's ``sanitize_pin_path``): ``.bss`` is pinned as ``_bss``."""
-    return name.replace(".", "_")
-
-
 def _sized_for_this_machine(name: str, ms: MapSpec) -> MapSpec:
     """``ms``, or a copy with what is left to the loader filled in, as libbpf does:
     a PERF_EVENT_ARRAY (or such an inner template) without max_entries gets one
@@ -513,28 +508,8 @@ def _without_contents(ms: MapSpec) -> MapSpec:
 
 
 def _check_compatible(m: Map[Any], ms: MapSpec, what: str) -> None:
-    for field, theirs, mine in (
-        ("type", m.type, ms.type),
-        ("key_size", m.key_size, ms.key_size),
-        ("value_size", m.value_size, ms.value_size),
-        ("max_entries", m.max_entries, ms.max_entries),
-        ("flags", m.flags, ms.flags),
-    ):
-        if theirs != mine:  # refused here: no strerror
-            why = f"{field} {_show(theirs)} != spec {_show(mine)}"
-            raise BPFError(errno.EINVAL, f"{what}: {why}", reason=why)
-    if isinstance(m, OuterMap) and isinstance(ms.inner, MapSpec) and m.template is not None:
-        # The kernel's rule for inner maps, as OuterMap.update applies it: the
-        # spec's inner maps must fit the template of the map used instead.
-        unfit = m.template.template_mismatch(
-            ms.inner, max_entries_types=features.inner_max_entries_types(), label="spec inner"
-        )
-        if unfit is not None:
-            raise BPFError(errno.EINVAL, f"{what}: {unfit}", reason=unfit)
-
-
-def _show(v: object) -> str:
-    return v.name if isinstance(v, MapType) else str(v)
+    """Raise unless ``m`` is what ``ms`` describes (:meth:`Map._check_against`)."""
+    m._check_against(ms, what)
 
 
 def _native() -> Literal["little", "big"]:

@@ -267,3 +267,77 @@ def test_openers_live_once_on_kernel_object() -> None:
     ):
         assert issubclass(cls, KernelObject)
         assert (cls._kind, cls._get_fd_by_id) == (kind, cmd)
+
+
+def _runtime_imports(path: pathlib.Path) -> set[str]:
+    """The bpfnest modules ``path`` imports at run time (not under ``if TYPE_CHECKING``),
+    function-level imports included, as absolute names."""
+    rel = path.relative_to(ROOT.parent).with_suffix("").parts
+    package = rel[:-1]
+    tree = ast.parse(path.read_text())
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("bpfnest"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            if not module.startswith("bpfnest"):
+                continue
+            found.add(module)
+            if not node.module:  # from .. import _pins: a module by name
+                found.update(f"{module}.{a.name}" for a in node.names)
+    return found
+
+
+# STYLE.md's direction: cli -> collection -> maps, programs, events -> _object ->
+# _sys; the pure core imports none of the kernel side. (module, what it may not import)
+FORBIDDEN = [
+    ("bpfnest.collection", ("bpfnest.cli", "bpfnest.view", "bpfnest.demo")),
+    ("bpfnest.maps", ("bpfnest.collection", "bpfnest.cli", "bpfnest.view", "bpfnest.demo")),
+    ("bpfnest.programs", ("bpfnest.collection", "bpfnest.cli", "bpfnest.view", "bpfnest.demo")),
+    ("bpfnest.events", ("bpfnest.collection", "bpfnest.cli", "bpfnest.view", "bpfnest.demo")),
+    ("bpfnest._object", ("bpfnest.maps", "bpfnest.programs", "bpfnest.collection", "bpfnest.cli")),
+    ("bpfnest.maps._map", ("bpfnest.maps._outer", "bpfnest.maps._keyless")),
+    ("bpfnest.maps._elements", ("bpfnest.maps._map", "bpfnest.maps._outer")),
+]
+# Known crossings, each with why.
+ALLOWED = {
+    ("bpfnest.spec", "bpfnest.collection"): "CONTRACT's spec.load(): imported when called",
+}
+PURE_FORBIDDEN = (
+    "bpfnest._sys",
+    "bpfnest._object",
+    "bpfnest.maps",
+    "bpfnest.programs",
+    "bpfnest.events",
+    "bpfnest.collection",
+    "bpfnest.cli",
+)
+
+
+def test_imports_follow_the_layers() -> None:
+    broken = []
+    for p in sorted(ROOT.rglob("*.py")):
+        rel = p.relative_to(ROOT.parent).with_suffix("").parts
+        name = ".".join(rel[:-1] if rel[-1] == "__init__" else rel)
+        imports = _runtime_imports(p)
+        rules = [bad for mod, bad in FORBIDDEN if name == mod or name.startswith(mod + ".")]
+        top = name.split(".")[1] if "." in name else ""
+        if top in {n.split(".")[0] for n in PURE} | {"_btf_maps", "_legacy_maps", "_values"}:
+            rules.append(PURE_FORBIDDEN)
+        for bad in rules:
+            for imported in imports:
+                hit = any(imported == b or imported.startswith(b + ".") for b in bad)
+                if hit and (name, imported) not in ALLOWED:
+                    broken.append(f"{name} imports {imported}")
+    assert broken == []

@@ -26,7 +26,7 @@ from .._sys.fd import FD
 from .._sys.uapi import Cmd
 from ..btf import BTF
 from ..constants import MapType
-from ..errors import error
+from ..errors import BPFError, error
 from ..spec import PIN_BY_NAME, MapInfo, MapSpec
 from ._batch import _Batched
 from ._elements import V, _info_from_kernel, _type_name, possible_cpus
@@ -174,6 +174,25 @@ class Map(_Batched[V]):
 
         return cls._open_pinned(path, dir_fd, BPF_F_RDONLY if readonly else 0)
 
+    def _check_against(self, spec: MapSpec, what: str) -> None:
+        """Raise unless this map is what ``spec`` describes (a pin reused, a
+        collection's map replaced): type, key and value size, max_entries and
+        flags, as libbpf's ``map_is_reuse_compat``. ``what`` starts the message.
+
+        Raises:
+            BPFError: ``EINVAL`` naming the first field that differs.
+        """
+        for field, theirs, mine in (
+            ("type", self.type, spec.type),
+            ("key_size", self.key_size, spec.key_size),
+            ("value_size", self.value_size, spec.value_size),
+            ("max_entries", self.max_entries, spec.max_entries),
+            ("flags", self.flags, spec.flags),
+        ):
+            if theirs != mine:  # refused here: no strerror
+                why = f"{field} {_shown(theirs)} != spec {_shown(mine)}"
+                raise BPFError(errno.EINVAL, f"{what}: {why}", reason=why)
+
     def info(self) -> MapInfo:
         """Return what the kernel reports about this map now.
 
@@ -275,9 +294,7 @@ def _pin_path(spec: MapSpec, pin_root: object) -> str | None:
         raise TypeError(f"pin_root must be a str or os.PathLike, got {type(pin_root).__name__}")
     if not spec.name:
         raise ValueError("map '': PIN_BY_NAME needs a name (it is the pin's file name)")
-    from ..collection import pin_name  # one rule for pin file names, with Collection's
-
-    return os.path.join(os.fspath(pin_root), pin_name(spec.name))
+    return os.path.join(os.fspath(pin_root), _pins.pin_name(spec.name))
 
 
 def _check_contents(spec: MapSpec) -> None:
@@ -320,11 +337,9 @@ def _fill(m: Map[Any], contents: Mapping[object, object]) -> None:
 
 def _reuse_pinned(cls: type[_M], spec: MapSpec, path: str) -> _M:
     """Open the map pinned at ``path`` for :meth:`Map.create`, checked against ``spec``."""
-    from ..collection import _check_compatible  # the rule Collection applies to reused pins
-
     m = cls.from_pinned(path)
     try:
-        _check_compatible(m, spec, f"reuse pinned map '{spec.name}' at {path}")
+        m._check_against(spec, f"reuse pinned map '{spec.name}' at {path}")
     except BaseException:
         m.close()
         raise
@@ -405,3 +420,8 @@ def _create_fd(spec: MapSpec, *, inner_fd: int, btf_fd: int = 0) -> tuple[FD, Ma
     except BaseException:
         fd.close()
         raise
+
+
+def _shown(value: object) -> str:
+    """A field's value in a message: a map type by its name."""
+    return value.name if isinstance(value, MapType) else str(value)

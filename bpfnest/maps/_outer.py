@@ -112,6 +112,22 @@ class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
             f"map '{spec.name}': inner must be a MapSpec or a Map, got {type(inner).__name__}"
         )
 
+    def _check_against(self, spec: MapSpec, what: str) -> None:
+        """As :meth:`Map._check_against`, and the inner maps ``spec.inner`` makes must
+        fit this map's template: the kernel's rule, as :meth:`update` applies it.
+
+        Raises:
+            BPFError: ``EINVAL`` naming the field that differs.
+        """
+        super()._check_against(spec, what)
+        template = self.template
+        if isinstance(spec.inner, MapSpec) and template is not None:
+            unfit = template.template_mismatch(
+                spec.inner, max_entries_types=features.inner_max_entries_types(), label="spec inner"
+            )
+            if unfit is not None:
+                raise BPFError(errno.EINVAL, f"{what}: {unfit}", reason=unfit)
+
     def _after_fork_in_child(self) -> None:
         """In a forked child: the cache lock is free again (another thread may have held it)."""
         self._cache_lock = threading.Lock()
