@@ -26,14 +26,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from bpfnest import Map, MapSpec, MapType, OuterMap, map_ids  # noqa: E402
 
-U32_U64 = dict(key_size=4, value_size=8)
+
+class _Sizes(TypedDict):
+    key_size: int
+    value_size: int
+
+
+U32_U64: _Sizes = {"key_size": 4, "value_size": 8}
 
 Result = dict[str, Any]
 

@@ -51,14 +51,24 @@ from .errors import (
     ParseError,
     VerifierError,
 )
-from .spec import PIN_BY_NAME, CollectionSpec, MapInfo, MapSpec, ProgramSpec
+from .spec import (
+    PIN_BY_NAME,
+    CollectionSpec,
+    FuncInfoSpec,
+    LineInfoSpec,
+    MapInfo,
+    MapRef,
+    MapSpec,
+    ProgramSpec,
+    VariableSpec,
+)
 
 if TYPE_CHECKING:
+    from .btf import BTF
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
-    from .maps import Map, PerCPUMap, map_ids, possible_cpus
-    from .outer import OuterMap
-    from .programs import Program, TestRun
+    from .maps import KeylessMap, Map, OuterMap, PerCPUMap, map_ids, possible_cpus
+    from .programs import Program, ProgramInfo, TestRun, program_ids
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {
@@ -67,9 +77,13 @@ _LAZY = {
     "PerCPUMap": "maps",
     "map_ids": "maps",
     "possible_cpus": "maps",
-    "OuterMap": "outer",
+    "OuterMap": "maps",
+    "KeylessMap": "maps",
     "Program": "programs",
     "TestRun": "programs",
+    "ProgramInfo": "programs",
+    "program_ids": "programs",
+    "BTF": "btf",
     "PerfBuffer": "events",
     "PerfRecord": "events",
     "RingBuffer": "events",
@@ -89,10 +103,12 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
+
 __version__ = "0.1.0"
 
 __all__ = [
     "ANY",
+    "BTF",
     "ENOTSUPP",
     "EXIST",
     "F_CLONE",
@@ -121,10 +137,14 @@ __all__ = [
     "BPFError",
     "Collection",
     "CollectionSpec",
+    "FuncInfoSpec",
     "IterationAbortedError",
     "KeyNotFoundError",
+    "KeylessMap",
+    "LineInfoSpec",
     "Map",
     "MapInfo",
+    "MapRef",
     "MapSpec",
     "MapType",
     "NotSupportedError",
@@ -135,12 +155,15 @@ __all__ = [
     "PerfRecord",
     "ProgType",
     "Program",
+    "ProgramInfo",
     "ProgramSpec",
     "RingBuffer",
     "TestRun",
     "UserRingBuffer",
+    "VariableSpec",
     "VerifierError",
     "__version__",
     "map_ids",
     "possible_cpus",
+    "program_ids",
 ]

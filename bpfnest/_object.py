@@ -1,21 +1,38 @@
-"""What Map and Program share: one owned FD, its lifetime, and pinning."""
+"""What every kernel object shares: one owned FD, its lifetime, pinning, and opening.
+
+:class:`KernelObject` is the base of :class:`bpfnest.Map` and
+:class:`bpfnest.Program` (and of links and event readers next). It owns one
+:class:`FD`; ``close()``, ``with``, ``pin()``, and the openers
+``from_id``/``from_pinned``/``from_fd`` live here once. A subclass says what it
+is (``_kind``, as the kernel names the fd: "map", "program"), which command
+opens it by id (``_get_fd_by_id``), and how to wrap a new fd
+(``_from_owned``: read the kernel's info, build the object).
+"""
 
 from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from . import _pins
 from ._hints import BY_ID
 from ._sys import ops
-from ._sys.fd import FD, _Borrow, fd_kind
+from ._sys.fd import FD, _Borrow, dup_owned, fd_kind
 from ._sys.uapi import Cmd
-from .errors import BPFError, strerror
+from .errors import BPFError, error
 
-__all__ = ["KernelObject", "fd_kind_of", "iter_ids", "on_bpffs", "open_by_id", "pinned_hint"]
+__all__ = [
+    "KernelObject",
+    "check_kind",
+    "fd_kind_of",
+    "iter_ids",
+    "on_bpffs",
+    "open_by_id",
+    "pinned_hint",
+]
 
 _T = TypeVar("_T", bound="KernelObject")
 
@@ -30,10 +47,111 @@ _PIN_HINTS = {
 class KernelObject:
     """A BPF object in the kernel reached through one file descriptor it owns.
 
-    Subclasses set ``_fd`` and say how to name themselves in errors.
+    Subclasses set ``_fd``, say how to name themselves in errors
+    (``_describe``, ``_error``), what they are (``_kind``,
+    ``_get_fd_by_id``) and how to wrap a new fd (``_from_owned``).
     """
 
     _fd: FD
+    #: What the kernel calls such an fd (:func:`fd_kind_of`): "map", "program", ...
+    _kind: ClassVar[str] = ""
+    #: The ``*_GET_FD_BY_ID`` command that opens one by id.
+    _get_fd_by_id: ClassVar[Cmd]
+
+    @classmethod
+    def _from_owned(cls: type[_T], fd: FD) -> _T:
+        """Wrap ``fd`` (just opened, of this kind): read what the kernel says, build the object.
+
+        Raises ``OSError`` when the kernel's info cannot be read.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def _adopt(cls: type[_T], fd: FD, what: str, make: Callable[[FD], _T] | None = None) -> _T:
+        """Wrap ``fd`` (owned from here) with ``make`` (default :meth:`_from_owned`);
+        closes it on failure. ``what`` names it in errors (``map id 5``, ``pinned 'p'``)."""
+        try:
+            try:
+                return (make or cls._from_owned)(fd)
+            except OSError as err:
+                code = err.errno or 0
+                raise error("open", what, code) from None
+        except BaseException:
+            fd.close()
+            raise
+
+    @classmethod
+    def from_id(cls: type[_T], obj_id: int) -> _T:
+        """Open the object with id ``obj_id``; the caller owns (and closes) it.
+
+        Needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
+
+        Raises:
+            TypeError, ValueError: ``obj_id`` is not an int, or not a u32.
+            BPFError: ``ENOENT`` when nothing of this kind has this id,
+                ``EPERM`` without CAP_SYS_ADMIN.
+        """
+        fd = open_by_id(cls._get_fd_by_id, obj_id, cls._kind)
+        return cls._adopt(fd, f"{cls._kind} id {obj_id}")
+
+    @classmethod
+    def from_pinned(cls: type[_T], path: _pins.PathArg, *, dir_fd: int | None = None) -> _T:
+        """Open the object pinned at ``path`` on a bpffs; the caller owns (and closes) it.
+
+        ``path`` is a ``str``, ``bytes`` or ``os.PathLike``; with ``dir_fd``
+        (an open directory) a relative ``path`` is taken from there, as
+        ``os.open`` does (``BPF_F_PATH_FD`` on Linux 6.5, ``/proc`` before).
+        Minimum kernel: 4.4.
+
+        Raises:
+            TypeError: ``path`` is not a path (e.g. None).
+            ValueError: ``path`` is empty or holds a NUL byte.
+            BPFError: ``ENOENT`` when nothing is pinned there, ``EINVAL`` when
+                the pinned object is of another kind, ``EPERM`` without
+                privileges.
+        """
+        return cls._open_pinned(path, dir_fd, 0)
+
+    @classmethod
+    def _open_pinned(cls: type[_T], path: _pins.PathArg, dir_fd: int | None, flags: int) -> _T:
+        """BPF_OBJ_GET of ``path`` with ``flags`` (``BPF_F_RDONLY``), checked to be of this kind."""
+        name = _pins.check_path(path, "from_pinned")
+        shown = _pins.shown(name, dir_fd)
+        try:
+            fd = _pins.at(name, dir_fd, lambda p, f: ops.obj_get(p, flags, f))
+        except OSError as err:
+            code = err.errno or 0
+            hint = pinned_hint(code, shown)
+            raise error("open", f"pinned '{shown}'", code, hint) from None
+        try:
+            kind, desc = fd_kind_of(fd.raw)
+            if kind != cls._kind:
+                why = f"not a {cls._kind} (it is {desc})"  # refused here: no strerror
+                raise BPFError(errno.EINVAL, f"open pinned '{shown}': {why}", reason=why)
+        except BaseException:
+            fd.close()
+            raise
+        return cls._adopt(fd, f"pinned '{shown}'")
+
+    @classmethod
+    def from_fd(cls: type[_T], fd: int) -> _T:
+        """Return an object owning a duplicate of ``fd``; the caller keeps ``fd``.
+
+        The object is the caller's to close (closing it leaves ``fd`` open).
+        Minimum kernel: 4.13 (``BPF_OBJ_GET_INFO_BY_FD``).
+
+        Raises:
+            TypeError: ``fd`` is not an int.
+            BPFError: ``EBADF`` for a closed fd, ``EINVAL`` for an fd of
+                another kind.
+        """
+        check_kind(fd, "from_fd", cls._kind, takes="an int")
+        try:
+            dup = dup_owned(fd)
+        except OSError as err:
+            code = err.errno or 0
+            raise _fd_error("from_fd", fd, code) from None
+        return cls._adopt(dup, f"fd {fd}")
 
     def _describe(self) -> str:
         """How messages name this object, e.g. ``HASH 'counts'``."""
@@ -140,6 +258,37 @@ def fd_kind_of(fd: int) -> tuple[str, str]:
     return kind, link or _WORDS[kind]
 
 
+def check_kind(fd: object, what: str, kind: str, *, takes: str) -> int:
+    """Return ``fd`` as an int after checking it is an open BPF ``kind`` descriptor.
+
+    The kernel says what the fd is (BPF_OBJ_GET_INFO_BY_FD and a command of
+    that kind only); /proc is not needed. ``takes`` says what ``what``
+    accepts, for the ``TypeError`` (e.g. "a Map or an int file descriptor").
+
+    Raises:
+        TypeError: ``fd`` is not an int.
+        BPFError: ``EBADF`` for a negative or closed fd, ``EINVAL`` for an fd
+            of another kind (the errnos the kernel would give).
+    """
+    if not isinstance(fd, int) or isinstance(fd, bool):
+        raise TypeError(f"{what} must be {takes}, got {type(fd).__name__}")
+    try:
+        found, desc = fd_kind_of(fd) if fd >= 0 else ("", "")
+    except OSError:
+        found, desc = "", ""
+    if not desc:
+        raise _fd_error(what, fd, errno.EBADF, "not an open file descriptor")
+    if found != kind:
+        why = f"fd {fd} is not a BPF {kind} (it is {desc})"  # refused here: no strerror
+        raise BPFError(errno.EINVAL, f"{what}: {why}", reason=why)
+    return fd
+
+
+def _fd_error(what: str, fd: int, code: int, hint: str | None = None) -> BPFError:
+    """``<what>: fd <n>: <strerror>[ (<hint>)]``: the template, for an fd argument."""
+    return error(f"{what}: fd", str(fd), code, hint)
+
+
 def open_by_id(cmd: Cmd, obj_id: object, what: str) -> FD:
     """``*_GET_FD_BY_ID`` of ``obj_id`` (``what`` is "map" or "program"); the caller closes the fd.
 
@@ -159,9 +308,7 @@ def open_by_id(cmd: Cmd, obj_id: object, what: str) -> FD:
             errno.EPERM: f"opening a {what} by id {BY_ID}",
             errno.ENOENT: f"no {what} has this id",
         }.get(code)
-        raise BPFError(
-            code, f"open {what} id {obj_id}: {strerror(code)}" + (f" ({why})" if why else "")
-        ) from None
+        raise error("open", f"{what} id {obj_id}", code, why) from None
 
 
 def on_bpffs(path: str) -> bool | None:
@@ -223,8 +370,8 @@ def iter_ids(cmd: Cmd, what: str) -> Iterator[int]:
             nxt = ops.get_next_id(cmd, cur)
         except OSError as err:
             code = err.errno or 0
-            hint = f" (listing by id {BY_ID})" if code == errno.EPERM else ""
-            raise BPFError(code, f"list {what}: {strerror(code)}{hint}") from None
+            hint = f"listing by id {BY_ID}" if code == errno.EPERM else None
+            raise error("list", what, code, hint) from None
         if nxt is None:
             return
         yield nxt

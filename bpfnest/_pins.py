@@ -266,3 +266,9 @@ class PinSet:
             if _holds(dir_fd, name, obj):
                 with contextlib.suppress(OSError):
                     os.unlink(name, dir_fd=dir_fd)
+
+
+def pin_name(name: str) -> str:
+    """``name`` as a bpffs file name: bpffs refuses dots, so they become ``_``
+    (libbpf's ``sanitize_pin_path``): ``.bss`` is pinned as ``_bss``."""
+    return name.replace(".", "_")

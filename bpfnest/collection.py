@@ -34,14 +34,14 @@ from typing import Any, Literal
 
 from . import _pins
 from ._hints import btf_eperm_hint
+from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by it)
 from ._sys import ops
 from ._sys.fd import FD
 from .codec import encode
 from .constants import ENOTSUPP, MapType
 from .elf import MAX_KCONFIG
 from .errors import BPFError, NotSupportedError
-from .maps import Map, possible_cpus
-from .outer import OuterMap
+from .maps import Map, OuterMap, possible_cpus
 from .programs import Program
 from .spec import PIN_BY_NAME, CollectionSpec, MapSpec, check_pin_dir
 
@@ -426,11 +426,11 @@ class _Loader:
                     try:
                         outer[slot] = value
                     except BPFError as err:
-                        reason = str(err).rpartition(": ")[2]
                         raise BPFError(
                             err.errno or errno.EINVAL,
                             f"map '{name}': slot [{slot}] cannot be set to {what} '{target}':"
-                            f" {reason}",
+                            f" {err.reason}",
+                            reason=err.reason,
                         ) from None
             for slot, value, target in slots:
                 fd = value.fd if isinstance(value, (Map, Program)) else value
@@ -484,12 +484,6 @@ def _pin_files(objs: Mapping[str, Any], what: str, where: str) -> dict[str, str]
     return files
 
 
-def pin_name(name: str) -> str:
-    """``name`` as a bpffs file name: bpffs refuses dots, so they become ``_``
-    (libbpf's ``sanitize_pin_path``): ``.bss`` is pinned as ``_bss``."""
-    return name.replace(".", "_")
-
-
 def _sized_for_this_machine(name: str, ms: MapSpec) -> MapSpec:
     """``ms``, or a copy with what is left to the loader filled in, as libbpf does:
     a PERF_EVENT_ARRAY (or such an inner template) without max_entries gets one
@@ -514,31 +508,8 @@ def _without_contents(ms: MapSpec) -> MapSpec:
 
 
 def _check_compatible(m: Map[Any], ms: MapSpec, what: str) -> None:
-    for field, theirs, mine in (
-        ("type", m.type, ms.type),
-        ("key_size", m.key_size, ms.key_size),
-        ("value_size", m.value_size, ms.value_size),
-        ("max_entries", m.max_entries, ms.max_entries),
-        ("flags", m.flags, ms.flags),
-    ):
-        if theirs != mine:
-            raise BPFError(errno.EINVAL, f"{what}: {field} {_show(theirs)} != spec {_show(mine)}")
-    if isinstance(m, OuterMap) and isinstance(ms.inner, MapSpec) and m.template is not None:
-        t = m.template
-        for field, theirs, mine in (
-            ("type", t.type, ms.inner.type),
-            ("key_size", t.key_size, ms.inner.key_size),
-            ("value_size", t.value_size, ms.inner.value_size),
-            ("flags", t.flags, ms.inner.flags),
-        ):
-            if theirs != mine:
-                raise BPFError(
-                    errno.EINVAL, f"{what}: inner {field} {_show(theirs)} != spec {_show(mine)}"
-                )
-
-
-def _show(v: object) -> str:
-    return v.name if isinstance(v, MapType) else str(v)
+    """Raise unless ``m`` is what ``ms`` describes (:meth:`Map._check_against`)."""
+    m._check_against(ms, what)
 
 
 def _native() -> Literal["little", "big"]:

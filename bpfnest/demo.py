@@ -15,8 +15,7 @@ import time
 from typing import TextIO
 
 from .constants import MapType, ProgType
-from .maps import Map, map_ids
-from .outer import OuterMap
+from .maps import Map, OuterMap, map_ids
 from .programs import Program
 from .spec import MapRef, MapSpec, ProgramSpec
 

@@ -31,16 +31,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from ._btf_maps import map_def
 from ._elffile import ElfFile, Symbol
 from ._legacy_maps import read_legacy_maps
 from ._values import Layout, read_declared_slots
-from .btf import BTF, Array, Datasec, FuncProto, Fwd, Pointer, Struct, Var, parse_ext
+from .btf import BTF, Datasec, Struct, Var, parse_ext
 from .btf.ext import BTFExt
 from .constants import F_RDONLY_PROG, MapType, ProgType
 from .errors import ParseError
 from .sections import program_type
 from .spec import (
-    PIN_BY_NAME,
     CollectionSpec,
     FuncInfoSpec,
     LineInfoSpec,
@@ -62,16 +62,6 @@ OP_CALL = 0x85
 PSEUDO_CALL = 1
 PSEUDO_FUNC = 4
 
-_UINT_FIELDS = (
-    "type",
-    "max_entries",
-    "map_flags",
-    "numa_node",
-    "pinning",
-    "map_extra",
-    "key_size",
-    "value_size",
-)
 BTF_TYPE_SIZE = 12  # struct btf_type, followed by struct btf_var { u32 linkage; }
 BTF_VAR_GLOBAL_ALLOCATED = 1
 BTF_VAR_GLOBAL_EXTERN = 2
@@ -388,12 +378,6 @@ class _Reader:
             self.add_map(name, spec, f"legacy map in maps at {off:#x}", "maps", off)
             self.map_at[(sec.index, off)] = name
 
-    def map_type(self, value: int, name: str, section: str, offset: int) -> MapType:
-        try:
-            return MapType(value)
-        except ValueError:
-            raise self.err(f"map '{name}': unknown map type {value}", section, offset) from None
-
     # ------------------------------------------------------------ BTF maps
 
     def read_btf_maps(self, functions: dict[tuple[int, int], _Function]) -> None:
@@ -435,7 +419,9 @@ class _Reader:
             struct_t = self.btf.resolve(var.type)
             if not isinstance(struct_t, Struct):
                 raise self.err(f"map '{name}': definition is not a struct", ".maps", offset)
-            spec, values_off = self.map_def(name, struct_t, offset)
+            spec, values_off = map_def(
+                self.btf, name, struct_t, offset, err=self.err, kernel_name=_kernel_name
+            )
             self.add_map(name, spec, f"map in .maps at {offset:#x}", ".maps", offset)
             self.map_at[(sec.index, offset)] = name
             # The symbol's size includes initialised `values` (a flexible array).
@@ -448,131 +434,6 @@ class _Reader:
             lambda spec, sym: self.slot_target(functions, spec, sym),
             self.err,
         )
-
-    def map_def(
-        self, name: str, st: Struct, offset: int, *, outer: str = ""
-    ) -> tuple[MapSpec, int | None]:
-        """The MapSpec of a ``.maps`` struct; ``outer`` names the outer map
-        when ``st`` is its inner map's definition."""
-        assert self.btf is not None
-        inner = bool(outer)
-        where = ".maps"
-        fields: dict[str, int] = {}
-        types: dict[str, int] = {}
-        inner_spec: MapSpec | None = None
-        values_off: int | None = None
-        values_kind = ""
-        for i, m in enumerate(st.members):
-            t = self.btf.resolve(m.type)
-            if m.name in _UINT_FIELDS:
-                if not isinstance(t, Pointer) or not isinstance(
-                    arr := self.btf.resolve(t.target), Array
-                ):
-                    raise self.err(f"map '{name}': field '{m.name}' is not __uint()", where, offset)
-                fields[m.name] = arr.nelems
-            elif m.name in ("key", "value"):
-                if not isinstance(t, Pointer):
-                    raise self.err(f"map '{name}': field '{m.name}' is not __type()", where, offset)
-                target_t = self.btf.resolve(t.target)
-                if isinstance(target_t, Fwd):
-                    what = f"map '{outer}' inner" if outer else f"map '{name}'"
-                    raise self.err(
-                        f"{what} {m.name} type '{target_t.kind} {target_t.name}' is only declared,"
-                        " not defined: use the struct in a global or a map value so clang emits it",
-                        where,
-                        offset,
-                    )
-                size = self.btf.sizeof(t.target)
-                if size > U32_MAX:
-                    raise self.err(
-                        f"map '{name}': {m.name} type is {size} bytes, more than a u32 size",
-                        where,
-                        offset,
-                    )
-                other = fields.get(f"{m.name}_size")
-                if other is not None and other != size:
-                    raise self.err(
-                        f"map '{name}': {m.name}_size {other} != size of {m.name} type {size}",
-                        where,
-                        offset,
-                    )
-                fields[f"{m.name}_size"] = size
-                types[m.name] = t.target.id
-            elif m.name == "values":
-                if i != len(st.members) - 1:
-                    raise self.err(f"map '{name}': 'values' must be the last field", where, offset)
-                if not isinstance(t, Array) or not isinstance(
-                    ptr := self.btf.resolve(t.type), Pointer
-                ):
-                    raise self.err(f"map '{name}': 'values' is not __array()", where, offset)
-                target = self.btf.resolve(ptr.target)
-                values_off = m.bit_offset // 8
-                if isinstance(target, Struct):
-                    if inner:
-                        raise self.err(f"map '{name}': nested map-in-map", where, offset)
-                    inner_spec, _ = self.map_def(
-                        _kernel_name(f"{name}.inner"), target, offset, outer=name
-                    )
-                    values_kind = "maps"
-                elif isinstance(target, FuncProto):
-                    values_kind = "programs"
-                else:
-                    raise self.err(
-                        f"map '{name}': __array(values, ...) must hold a map struct or a"
-                        " function prototype",
-                        where,
-                        offset,
-                    )
-            else:
-                raise self.err(f"map '{name}': unknown field '{m.name}'", where, offset)
-        if "type" not in fields:
-            raise self.err(f"map '{name}': no type", where, offset)
-        mtype = self.map_type(fields["type"], name, where, offset)
-        if values_kind == "maps" and not mtype.is_outer:
-            raise self.err(
-                f"map '{name}': values of maps on {mtype.name}, which is not an outer map",
-                where,
-                offset,
-            )
-        if values_kind == "programs" and mtype != MapType.PROG_ARRAY:
-            raise self.err(
-                f"map '{name}': values of programs on {mtype.name}, which is not PROG_ARRAY",
-                where,
-                offset,
-            )
-        if inner and fields.get("pinning"):
-            raise self.err(f"map '{name}': an inner map definition cannot be pinned", where, offset)
-        if fields.get("pinning", 0) not in (0, PIN_BY_NAME):
-            raise self.err(
-                f"map '{name}': pinning {fields['pinning']} is neither LIBBPF_PIN_NONE (0) nor"
-                " LIBBPF_PIN_BY_NAME (1)",
-                where,
-                offset,
-            )
-        if inner and mtype.is_outer:
-            raise self.err(f"map '{name}': nested map-in-map", where, offset)
-        if mtype.is_outer or mtype == MapType.PROG_ARRAY:
-            vsize = fields.setdefault("value_size", 4)
-            if vsize != 4:
-                raise self.err(
-                    f"map '{name}': {mtype.name} value_size must be 4, not {vsize}", where, offset
-                )
-            fields.setdefault("key_size", 4)
-        spec = MapSpec(
-            type=mtype,
-            key_size=fields.get("key_size", 0),
-            value_size=fields.get("value_size", 0),
-            max_entries=fields.get("max_entries", 0),
-            flags=fields.get("map_flags", 0),
-            name=_kernel_name(name),
-            inner=inner_spec,
-            pinning=fields.get("pinning") or None,
-            numa_node=fields.get("numa_node"),
-            map_extra=fields.get("map_extra", 0),
-            btf_key_type_id=types.get("key", 0),
-            btf_value_type_id=types.get("value", 0),
-        )
-        return spec, values_off
 
     def slot_target(
         self, functions: dict[tuple[int, int], _Function], spec: MapSpec, sym: Symbol

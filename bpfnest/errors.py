@@ -26,6 +26,7 @@ __all__ = [
     "NotSupportedError",
     "ParseError",
     "VerifierError",
+    "error",
     "strerror",
 ]
 
@@ -45,28 +46,53 @@ class BPFError(OSError):
     the object, and the likely cause.
     """
 
-    def __init__(self, code: int, message: str) -> None:
+    errno: int  # always set (an OSError's may be None): ``errno.errorcode[err.errno]`` type-checks
+
+    def __init__(self, code: int, message: str, *, reason: str | None = None) -> None:
         super().__init__(code, strerror(code))
         self.message = message
+        #: The message without its "<op> <object>: " ("<strerror>[ (<hint>)]") when
+        #: built by :func:`error`; else the whole message.
+        self.reason = message if reason is None else reason
 
     def __str__(self) -> str:
         return self.message
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.errno, self.message))
+        return (type(self), (self.errno, self.message), {"reason": self.reason})
+
+
+def error(op: str, target: str, code: int, hint: str | None = None) -> BPFError:
+    """Return the error of ``op`` on ``target``, in the one template of every family::
+
+        <op> <target>: <strerror>[ (<hint>)]
+
+    ``target`` names the object and where in it (``ARRAY_OF_MAPS 'outer' slot
+    3``, ``program 'xdp_pass'``, ``pinned '/sys/fs/bpf/x'``); ``.reason`` is
+    the part after the colon, for a caller that wraps the error in its own
+    words (a collection naming the slot it was filling).
+    """
+    reason = strerror(code) + (f" ({hint})" if hint else "")
+    if code == _errno.ENOENT and op in _KEY_OPS:
+        return KeyNotFoundError(f"{op} {target}: {reason}", reason=reason)
+    return BPFError(code, f"{op} {target}: {reason}", reason=reason)
+
+
+# Operations whose ENOENT means "no such key": KeyNotFoundError (a KeyError).
+_KEY_OPS = frozenset({"lookup", "delete", "lookup_and_delete"})
 
 
 class KeyNotFoundError(BPFError, KeyError):
     """The key is not in the map (``ENOENT``); ``except KeyError`` catches it."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(_errno.ENOENT, message)
+    def __init__(self, message: str, *, reason: str = "no such key") -> None:
+        super().__init__(_errno.ENOENT, message, reason=reason)
 
     def __str__(self) -> str:
         return self.message
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.message,))
+        return (type(self), (self.message,), {"reason": self.reason})
 
 
 class IterationAbortedError(BPFError):
@@ -106,12 +132,12 @@ def _rebuild_not_supported(
 class VerifierError(BPFError):
     """The verifier rejected a program; ``log`` holds its whole log."""
 
-    def __init__(self, code: int, message: str, log: str) -> None:
-        super().__init__(code, message)
+    def __init__(self, code: int, message: str, log: str, *, reason: str | None = None) -> None:
+        super().__init__(code, message, reason=reason)
         self.log = log
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.errno, self.message, self.log))
+        return (type(self), (self.errno, self.message, self.log), {"reason": self.reason})
 
 
 class ParseError(ValueError):

@@ -24,14 +24,13 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Protocol
 
-from . import _pins
 from ._hints import prog_eperm_hint
-from ._object import KernelObject, fd_kind_of, iter_ids, open_by_id, pinned_hint
+from ._object import KernelObject, iter_ids
 from ._sys import ops
-from ._sys.fd import FD, dup_owned
+from ._sys.fd import FD
 from ._sys.uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BpfProgInfo, Cmd
 from .constants import ENOTSUPP, AttachType, ProgType
-from .errors import BPFError, NotSupportedError, VerifierError, strerror
+from .errors import BPFError, NotSupportedError, VerifierError, error, strerror
 from .spec import MapRef, ProgramSpec
 
 __all__ = ["Program", "ProgramInfo", "TestRun", "link_maps", "program_ids"]
@@ -278,18 +277,19 @@ def _prog_load_error(
     ``truncated`` says the log did not fit the largest buffer (only its end
     is kept by Linux 6.4+, its start by older kernels).
     """
-    message = f"load program '{spec.name}' ({_type_name(spec.type)}): {strerror(code)}"
+    reason = strerror(code)
     last = _last_log_line(log)
     if last:
-        message += f": {last}"
+        reason += f": {last}"
     hint = _load_hint(code, spec, log)
     if hint is None and truncated:
         hint = f"the verifier log was longer than {_LOG_MAX} bytes and was cut"
     if hint:
-        message += f" ({hint})"
+        reason += f" ({hint})"
+    message = f"load program '{spec.name}' ({_type_name(spec.type)}): {reason}"
     if code == errno.EPERM:
-        return BPFError(code, message)
-    return VerifierError(code, message, log)
+        return BPFError(code, message, reason=reason)
+    return VerifierError(code, message, log, reason=reason)
 
 
 # ------------------------------------------------------------------ Program
@@ -326,26 +326,27 @@ class Program(KernelObject):
 
     # ----------------------------------------------------------- construction
 
-    @staticmethod
-    def _adopt(
-        fd: FD,
-        what: str,
-        *,
-        name: str | None = None,
-        attach_type: AttachType | None = None,
-        verifier_log: str | None = None,
+    _kind = "program"
+    _get_fd_by_id = Cmd.PROG_GET_FD_BY_ID
+
+    @classmethod
+    def _from_owned(cls, fd: FD) -> Program:
+        """Wrap ``fd`` after reading the kernel's info (see :class:`KernelObject`)."""
+        return cls(fd, _info_from_kernel(ops.prog_info(fd.raw)))
+
+    @classmethod
+    def _loaded(
+        cls, fd: FD, what: str, spec: ProgramSpec, verifier_log: str | None = None
     ) -> Program:
-        """Wrap ``fd`` (owned from here) after reading its info; closes it on failure."""
-        try:
-            try:
-                info = _info_from_kernel(ops.prog_info(fd.raw))
-            except OSError as err:
-                code = err.errno or 0
-                raise BPFError(code, f"open {what}: {strerror(code)}") from None
-            return Program(fd, info, name=name, attach_type=attach_type, verifier_log=verifier_log)
-        except BaseException:
-            fd.close()
-            raise
+        """Wrap ``fd`` just loaded from ``spec`` (its name and attach type kept)."""
+
+        def make(fd: FD) -> Program:
+            info = _info_from_kernel(ops.prog_info(fd.raw))
+            return cls(
+                fd, info, name=spec.name, attach_type=spec.attach_type, verifier_log=verifier_log
+            )
+
+        return cls._adopt(fd, what, make)
 
     @classmethod
     def load(
@@ -458,7 +459,7 @@ class Program(KernelObject):
                 if err.errno == errno.EPERM:
                     raise _prog_load_error(spec, errno.EPERM, "") from None
             else:
-                return cls._adopt(fd, what, name=spec.name, attach_type=spec.attach_type)
+                return cls._loaded(fd, what, spec)
         size = log_size or _LOG_START
         while True:
             try:
@@ -475,92 +476,7 @@ class Program(KernelObject):
                 code = first.errno if first is not None and first.errno else err.errno or 0
                 truncated = err.errno == errno.ENOSPC
                 raise _prog_load_error(spec, code, err.log, truncated=truncated) from None
-        return cls._adopt(
-            fd,
-            what,
-            name=spec.name,
-            attach_type=spec.attach_type,
-            verifier_log=text if log_level > 0 else None,
-        )
-
-    @classmethod
-    def from_id(cls, prog_id: int) -> Program:
-        """Open the program with id ``prog_id``; the caller owns (and closes) it.
-
-        Needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
-
-        Raises:
-            TypeError, ValueError: ``prog_id`` is not an int, or not a u32.
-            BPFError: ``ENOENT`` when no program has this id, ``EPERM``
-                without CAP_SYS_ADMIN.
-        """
-        fd = open_by_id(Cmd.PROG_GET_FD_BY_ID, prog_id, "program")
-        return cls._adopt(fd, f"program id {prog_id}")
-
-    @classmethod
-    def from_pinned(cls, path: _pins.PathArg, *, dir_fd: int | None = None) -> Program:
-        """Open the program pinned at ``path`` on a bpffs; the caller owns it.
-
-        ``path`` is a ``str``, ``bytes`` or ``os.PathLike``; with ``dir_fd``
-        (an open directory) a relative ``path`` is taken from there, as
-        ``os.open`` does (``BPF_F_PATH_FD`` on Linux 6.5, ``/proc`` before).
-        Minimum kernel: 4.4.
-
-        Raises:
-            TypeError: ``path`` is not a path (e.g. None).
-            ValueError: ``path`` is empty or holds a NUL byte.
-            BPFError: ``ENOENT`` when nothing is pinned there, ``EINVAL`` when
-                the pinned object is not a program, ``EPERM`` without
-                privileges.
-        """
-        name = _pins.check_path(path, "from_pinned")
-        path = _pins.shown(name, dir_fd)
-        try:
-            fd = _pins.at(name, dir_fd, lambda p, f: ops.obj_get(p, 0, f))
-        except OSError as err:
-            code = err.errno or 0
-            hint = pinned_hint(code, path)
-            raise BPFError(
-                code, f"open pinned '{path}': {strerror(code)}" + (f" ({hint})" if hint else "")
-            ) from None
-        try:
-            kind, desc = fd_kind_of(fd.raw)
-            if kind != "program":
-                raise BPFError(errno.EINVAL, f"open pinned '{path}': not a program (it is {desc})")
-        except BaseException:
-            fd.close()
-            raise
-        return cls._adopt(fd, f"pinned '{path}'")
-
-    @classmethod
-    def from_fd(cls, fd: int) -> Program:
-        """Return a ``Program`` owning a duplicate of ``fd``; the caller keeps ``fd``.
-
-        The ``Program`` is the caller's to close. Minimum kernel: 4.13.
-
-        Raises:
-            TypeError: ``fd`` is not an int.
-            BPFError: ``EBADF`` for a closed fd, ``EINVAL`` for a non-program fd.
-        """
-        if not isinstance(fd, int) or isinstance(fd, bool):
-            raise TypeError(f"from_fd: fd must be an int, got {type(fd).__name__}")
-        try:
-            kind, desc = fd_kind_of(fd) if fd >= 0 else ("", "")
-        except OSError:
-            kind, desc = "", ""
-        if not desc:
-            raise BPFError(
-                errno.EBADF,
-                f"from_fd: fd {fd}: {strerror(errno.EBADF)} (not an open file descriptor)",
-            )
-        if kind != "program":
-            raise BPFError(errno.EINVAL, f"from_fd: fd {fd} is not a BPF program (it is {desc})")
-        try:
-            dup = dup_owned(fd)
-        except OSError as err:
-            code = err.errno or 0
-            raise BPFError(code, f"from_fd: fd {fd}: {strerror(code)}") from None
-        return cls._adopt(dup, f"fd {fd}")
+        return cls._loaded(fd, what, spec, text if log_level > 0 else None)
 
     # ------------------------------------------------------------- attributes
 
@@ -739,11 +655,7 @@ class Program(KernelObject):
         return f"program '{self.name}'"
 
     def _error(self, op: str, err: OSError, *, hint: str | None = None) -> BPFError:
-        code = err.errno or 0
-        message = f"{op} program '{self.name}' ({_type_name(self.type)}): {strerror(code)}"
-        if hint:
-            message += f" ({hint})"
-        return BPFError(code, message)
+        return error(op, f"program '{self.name}' ({_type_name(self.type)})", err.errno or 0, hint)
 
 
 def program_ids() -> Iterator[int]:

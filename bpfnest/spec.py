@@ -190,34 +190,38 @@ class MapInfo:
 
     def template_mismatch(
         self,
-        inner: MapInfo,
+        inner: MapInfo | MapSpec,
         *,
         max_entries_types: Container[MapType] = (MapType.ARRAY,),
+        label: str = "inner",
     ) -> str | None:
         """Say how ``inner`` fails to match this template, or None when it fits.
 
-        The kernel's rule (``bpf_map_meta_equal``): same type, key size, value
-        size and flags; for the types in ``max_entries_types`` also the same
-        max_entries unless the template carries ``F_INNER_MAP``. ARRAY is
-        always among them; whether PERCPU_ARRAY is depends on the kernel
-        build (``bpfnest.features.inner_max_entries_types`` asks the kernel).
+        The kernel's rule (``bpf_map_meta_equal``), the one place it is
+        written: same type, key size, value size and flags; for the types in
+        ``max_entries_types`` also the same max_entries unless the template
+        carries ``F_INNER_MAP``. ARRAY is always among them; whether
+        PERCPU_ARRAY is depends on the kernel build
+        (``bpfnest.features.inner_max_entries_types`` asks the kernel).
+        ``inner`` is a live map's info or a spec (a collection's declared
+        inner map); ``label`` names it in the answer (``inner key_size 8 !=
+        template 4``).
         """
         for field in ("type", "key_size", "value_size", "flags"):
             mine, theirs = getattr(self, field), getattr(inner, field)
             if mine != theirs:
                 if field == "type":
-                    return f"inner type {_type_name(theirs)} != template {_type_name(mine)}"
+                    return f"{label} type {_type_name(theirs)} != template {_type_name(mine)}"
                 if field == "flags":
-                    return f"inner flags {theirs:#x} != template {mine:#x}"
-                return f"inner {field} {theirs} != template {mine}"
+                    return f"{label} flags {theirs:#x} != template {mine:#x}"
+                return f"{label} {field} {theirs} != template {mine}"
         if (
             self.type in max_entries_types
             and not self.flags & F_INNER_MAP
             and self.max_entries != inner.max_entries
         ):
-            return (
-                f"inner max_entries {inner.max_entries} != template {self.max_entries}"
-                + ("; both need F_INNER_MAP to differ" if self.type == MapType.ARRAY else "")
+            return f"{label} max_entries {inner.max_entries} != template {self.max_entries}" + (
+                "; both need F_INNER_MAP to differ" if self.type == MapType.ARRAY else ""
             )
         return None
 

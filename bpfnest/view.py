@@ -17,8 +17,7 @@ from typing import Any
 from .btf.format import decode
 from .constants import MapType, ProgType
 from .errors import BPFError
-from .maps import Map, PerCPUMap, map_ids
-from .outer import OuterMap
+from .maps import Map, OuterMap, PerCPUMap, map_ids
 from .programs import Program, program_ids
 
 __all__ = [

@@ -107,7 +107,7 @@ def main() -> None:
             raise AssertionError("the old configuration is still there")
 
         # What not to do: edit the live configuration in place, entry by entry.
-        with active.get_map(0) as live:  # opened by id: ours to close
+        with active.open_inner(0) as live:  # opened by id: ours to close
             assert live.id == second_id
             seen_in_place = []
             for i, w in enumerate(weights_for(3)):

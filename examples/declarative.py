@@ -19,7 +19,7 @@ import logging
 
 from buildobj import build
 
-from bpfnest import CollectionSpec, MapSpec
+from bpfnest import CollectionSpec, MapSpec, OuterMap
 
 NO_SLOT = 255
 PACKET = bytes(64)
@@ -62,6 +62,7 @@ def main() -> None:
 
     with coll:
         arr, hsh = coll.maps["outer_arr"], coll.maps["outer_hash"]
+        assert isinstance(arr, OuterMap) and isinstance(hsh, OuterMap)
         m1, m2 = coll.maps["inner_map1"], coll.maps["inner_map2"]
         print("loader log:")
         for line in handler.lines:
@@ -91,8 +92,10 @@ def main() -> None:
         # The hole can be filled at any time: the loader's maps are ordinary maps.
         arr[1] = m2
         assert run("read_arr", 1) == 20
-        with arr.get_map(1) as same:  # opened by id: ours to close
-            print(f"outer_arr[1] <- inner_map2; get_map(1) opens id {same.id}, [0] = {same[0]!r}")
+        with arr.open_inner(1) as same:  # opened by id: ours to close
+            print(
+                f"outer_arr[1] <- inner_map2; open_inner(1) opens id {same.id}, [0] = {same[0]!r}"
+            )
             assert same.id == m2.id
 
 

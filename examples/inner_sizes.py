@@ -21,7 +21,7 @@ import errno
 
 from buildobj import build
 
-from bpfnest import F_INNER_MAP, BPFError, CollectionSpec, Map, MapSpec, MapType
+from bpfnest import F_INNER_MAP, BPFError, CollectionSpec, Map, MapSpec, MapType, OuterMap
 
 NO_SLOT, OUT_OF_RANGE = 0xFFFF, 0xFFFE
 NAMES = {NO_SLOT: "NO_SLOT", OUT_OF_RANGE: "OUT_OF_RANGE"}
@@ -54,6 +54,7 @@ def main() -> None:
     # 1. With the flag: three sizes in one outer map.
     with spec.load() as coll:
         by_size = coll.maps["by_size"]
+        assert isinstance(by_size, OuterMap)
         prog = coll.programs["read_sized"]
         large_spec = dataclasses.replace(template, name="large", max_entries=1024)
         with Map.create(large_spec) as large:  # F_INNER_MAP too: copied from the template
@@ -63,7 +64,7 @@ def main() -> None:
         fill(coll.maps["medium"])
         sizes = {}
         for slot in range(3):
-            with by_size.get_map(slot) as m:  # opened by id: ours to close
+            with by_size.open_inner(slot) as m:  # opened by id: ours to close
                 sizes[slot] = m.max_entries
         print(f"slot -> inner max_entries: {sizes}")
         assert sizes == {0: 4, 1: 16, 2: 1024}
@@ -107,7 +108,7 @@ def main() -> None:
         # bpfnest checks before the syscall. Opened by id, an empty outer map's
         # template is unknown to it (the kernel does not report it): then the
         # kernel alone refuses, with a bare EINVAL.
-        with Map.create(fixed) as empty, Map.from_id(empty.id) as opened:
+        with OuterMap.create(fixed) as empty, OuterMap.from_id(empty.id) as opened:
             assert opened.inner is None
             err = refused(opened, 0, b.fd)
         print(f"the kernel alone: {err}")

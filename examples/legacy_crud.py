@@ -17,7 +17,7 @@ import errno
 
 from buildobj import build
 
-from bpfnest import EXIST, NOEXIST, BPFError, CollectionSpec, Map, MapSpec, MapType
+from bpfnest import EXIST, NOEXIST, BPFError, CollectionSpec, Map, MapSpec, MapType, OuterMap
 
 NOT_FOUND = 0xFFFF
 # The inner maps: 4-entry arrays of u32 (the program reads index 0).
@@ -45,6 +45,7 @@ def main() -> None:
     outer_spec.inner = INNER  # or an existing Map of the right shape
     with spec.load() as coll:
         outer = coll.maps["outer"]
+        assert isinstance(outer, OuterMap)  # an ARRAY_OF_MAPS: get_map, inner_lookup, ...
         prog = coll.programs["read_outer"]
 
         def program_sees(key: int) -> int:
@@ -72,13 +73,13 @@ def main() -> None:
         listing = {u32(k): inner_id for k, inner_id in outer.items()}
         print(f"read: outer.items() -> key: inner id {dict(sorted(listing.items()))}")
         assert listing == ids and outer[1] == ids[1] and 3 not in outer
-        with outer.get_map(2) as m:  # opened by id: ours to close
-            print(f"read: get_map(2) -> id {m.id}, {m.type.name}, [0] = {u32(m[0])}")
+        with outer.open_inner(2) as m:  # opened by id: ours to close
+            print(f"read: open_inner(2) -> id {m.id}, {MapType(m.type).name}, [0] = {u32(m[0])}")
             assert m.id == ids[2] and u32(m[0]) == 200
         assert u32(outer.inner_lookup(1, 0)) == 100  # slot, then element, in one call
 
         # Update (1): change an inner map's contents in place, through the outer map.
-        with outer.get_map(1) as m:
+        with outer.open_inner(1) as m:
             m[0] = 111
         show("update in place: outer[1][0] = 111:")
         assert program_sees(1) == 111

@@ -7,7 +7,7 @@ the tenant's table and returns the rule's verdict (drop when the tenant or
 the rule is missing).
 
 The script adds three tenants (one batch: one RCU wait), lists them with
-``items()``, ``get_map()`` and ``inner_lookup()``, updates one tenant's table
+``items()``, ``open_inner()`` and ``inner_lookup()``, updates one tenant's table
 in place and replaces another's atomically, removes a tenant, and checks
 each step with BPF_PROG_TEST_RUN on hand-made VLAN/IPv4/UDP packets.
 
@@ -68,7 +68,7 @@ def main() -> None:
             # items() yields (key bytes, inner map id): the kernel gives ids, not fds.
             ids = {int.from_bytes(key, "little"): inner_id for key, inner_id in tenants.items()}
             for tenant, inner_id in sorted(ids.items()):
-                with tenants.get_map(tenant) as table:  # opened by id: ours to close
+                with tenants.open_inner(tenant) as table:  # opened by id: ours to close
                     print(
                         f"  tenant {tenant} ({NAMES[tenant]}): table id {inner_id},"
                         f" max_entries {table.max_entries}, rules {rules_of(table)}"
@@ -106,7 +106,7 @@ def main() -> None:
         assert tenants.inner_lookup(10, 22) is None and tenants.inner_lookup(40, 80) is None
 
         # Update in place: one more rule in globex's live table.
-        with tenants.get_map(20) as table:
+        with tenants.open_inner(20) as table:
             table[80] = XDP_PASS
         assert verdict(20, 80) == "PASS"
 

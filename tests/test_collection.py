@@ -217,7 +217,7 @@ def test_pinned_outer_reuse_checks_the_inner_template(objs: Objs, bpffs: str) ->
     inner = bad.maps["pinned_outer"].inner
     assert isinstance(inner, MapSpec)
     inner.value_size = 8
-    with pytest.raises(BPFError, match=r"pinned_outer.*inner value_size 4 != spec 8"):
+    with pytest.raises(BPFError, match=r"pinned_outer.*spec inner value_size 8 != template 4"):
         bad.load(pin_root=bpffs)
     assert sorted(os.listdir(bpffs)) == pins
     assert not wait_maps_gone(own_map_ids() - before)
@@ -301,7 +301,19 @@ def test_replace_refuses_what_does_not_fit(objs: Objs) -> None:
     bad_spec = MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 3, name="o", inner=bad_inner)
     with (
         Map.create(bad_spec) as o,
-        pytest.raises(BPFError, match="inner value_size 8 != spec 4"),
+        pytest.raises(BPFError, match="spec inner value_size 4 != template 8"),
+    ):
+        spec.load(replace={"outer_arr": o})
+    # The whole kernel rule, max_entries of an ARRAY inner map included: inner
+    # maps of the spec (1 entry) could never go into this map (template: 2).
+    two = MapSpec(MapType.ARRAY, 4, 4, 2, name="two")
+    with (
+        Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 3, name="o", inner=two)) as o,
+        pytest.raises(
+            BPFError,
+            match="replace map 'outer_arr' with 'o': spec inner max_entries 1 != template 2;"
+            " both need F_INNER_MAP to differ",
+        ),
     ):
         spec.load(replace={"outer_arr": o})
     assert not wait_maps_gone(own_map_ids() - before)
@@ -375,3 +387,33 @@ def test_iproute2_failed_load_removes_the_directories_it_made(objs: Objs, bpffs:
         spec.load(pin_root=bpffs)
     assert os.listdir(bpffs) == []
     assert not wait_maps_gone(own_map_ids() - before)
+
+
+def test_error_template_and_reason() -> None:
+    """One template, "<op> <object>: <strerror>[ (<hint>)]"; ``reason`` is what follows
+    the object, whole even when the hint holds ": " (a collection wraps it in its own
+    words, naming the slot it was filling), and survives pickling."""
+    import pickle
+
+    from bpfnest import KeyNotFoundError
+    from bpfnest.errors import error
+
+    err = error(
+        "update", "ARRAY_OF_MAPS 'o' slot 3", errno.EINVAL, "inner map is X: only one level"
+    )
+    assert type(err) is BPFError and err.errno == errno.EINVAL
+    assert (
+        str(err)
+        == "update ARRAY_OF_MAPS 'o' slot 3: Invalid argument (inner map is X: only one level)"
+    )
+    assert err.reason == "Invalid argument (inner map is X: only one level)"
+    missing = error("lookup", "HASH 'h' key 1", errno.ENOENT, "no such key")
+    assert isinstance(missing, KeyNotFoundError) and isinstance(missing, KeyError)
+    for e in (err, missing):
+        again = pickle.loads(pickle.dumps(e))
+        assert (type(again), str(again), again.errno, again.reason) == (
+            type(e),
+            str(e),
+            e.errno,
+            e.reason,
+        )

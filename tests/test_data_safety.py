@@ -52,7 +52,8 @@ def counting(
 ) -> list[int]:
     """Wrap ``owner.attr``: count the calls, and raise ``Injected`` on call ``fail_at``
     (1-based; 0 never), or on every call from it with ``onwards``."""
-    real = owner.__dict__[attr]
+    # As the class (or a base of it) defines it, e.g. Map.update_batch on the batch layer.
+    real = next(vars(k)[attr] for k in getattr(owner, "__mro__", [owner]) if attr in vars(k))
     calls = [0]
     is_static = isinstance(real, staticmethod)
     is_class = isinstance(real, classmethod)

@@ -73,6 +73,55 @@ def test_every_public_name_is_in_the_api_reference() -> None:
 
 
 @pytest.mark.usefixtures("kernel")
+def python_sources() -> dict[str, str]:
+    """File name -> code, as the blocks run: each README.md block on its own, and
+    the blocks of a docs/ page in order, in one namespace."""
+    readme = (ROOT / "README.md").read_text()
+    out = {
+        f"readme_block_{i}.py": code
+        for i, code in enumerate(re.findall(r"```python\n(.*?)```", readme, re.S))
+    }
+    for page in PAGES:
+        if found := blocks(page, "python"):
+            name = re.sub(r"\W", "_", rel(page)[: -len(".md")])
+            out[f"{name}.py"] = "\n".join(found)
+    return out
+
+
+def test_python_blocks_type_check(tmp_path: pathlib.Path) -> None:
+    """Users' code as the README and the docs show it passes ``mypy --strict``."""
+    try:
+        import mypy  # noqa: F401
+    except ImportError as err:
+        skip_or_fail(f"mypy not installed ({err}): pip install -e .[test]")
+    sources = python_sources()
+    assert len(sources) >= 2
+    # The check can fail: a plain Map has no get_map, and no attribute is Any.
+    sources["zz_must_fail.py"] = (
+        "from bpfnest import Map, MapSpec, MapType\n"
+        "m = Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 1))\n"
+        "m.get_map(0)\n"
+        "m.lookpu(0)\n"
+    )
+    for name, code in sources.items():
+        (tmp_path / name).write_text(code)
+    files = sorted(str(tmp_path / name) for name in sources)
+    cache = str(tmp_path / ".mypy_cache")
+    res = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", cache, *files],
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(ROOT)},  # this tree's bpfnest, not an installed one
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    errors = [line for line in res.stdout.splitlines() if ": error:" in line]
+    assert [e.split(tmp_path.name + "/", 1)[-1] for e in errors] == [
+        'zz_must_fail.py:3: error: "Map[Any]" has no attribute "get_map"  [attr-defined]',
+        'zz_must_fail.py:4: error: "Map[Any]" has no attribute "lookpu"  [attr-defined]',
+    ], res.stdout + res.stderr
+
+
 @pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=rel)
 def test_page_python_blocks_run(
     page: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -128,7 +177,7 @@ def test_example_has_a_cookbook_page(script: pathlib.Path) -> None:
 
 # ------------------------------------------------------------------ docstrings
 
-OWNERS = ("Map", "OuterMap", "PerCPUMap", "Program", "Collection")
+OWNERS = ("Map", "OuterMap", "PerCPUMap", "KeylessMap", "Program", "Collection")
 TOUCHES_KERNEL = re.compile(
     r"\bops\.|_elem\(\)|_use\(\)|Map\.create|Program\.load|Collection\(|_adopt|iter_ids"
 )
@@ -147,9 +196,15 @@ def public_items() -> list[tuple[str, Any, Any]]:
         if not inspect.isclass(obj):
             continue
         out.append((name, obj, None))
-        for attr, v in vars(obj).items():
+        # Its own and inherited members from bpfnest's base classes (Map's layers).
+        members: dict[str, Any] = {}
+        for klass in reversed(obj.__mro__):
+            if klass.__module__.startswith("bpfnest"):
+                members.update(vars(klass))
+        for attr, v in members.items():
             if attr.startswith("_") and attr not in DUNDERS:
                 continue
+            v = getattr(v, "__wrapped__", v)  # Map's element fast-path methods
             if isinstance(v, (staticmethod, classmethod)):
                 v = v.__func__
             if isinstance(v, property):

@@ -227,3 +227,22 @@ def test_per_cpu_values_through_the_fast_path() -> None:
         assert [raw[8 * c : 8 * c + 4] for c in range(possible_cpus())] == values
         with pytest.raises(ValueError):
             m.update(0, b"\0" * (8 * possible_cpus() + 1))
+
+
+def test_element_methods_are_the_class_s_and_built_on_first_use() -> None:
+    """No per-instance swap: lookup/update/delete are the class's (documented there);
+    on a map without a value codec they give the map's ElemOps closures, built on
+    first use, and a per-CPU map runs its decoding methods."""
+    with Map.create(MapSpec(MapType.HASH, 4, 8, 4, name="plain")) as m:
+        assert "_fast" not in vars(m)  # nothing built by create
+        assert not {"lookup", "update", "delete"} & set(vars(m))
+        assert (Map.lookup.__doc__ or "").startswith("Return the value at ``key``")
+        m.update(1, 2)
+        assert m.lookup(1) == (2).to_bytes(8, "little")
+        assert Map.lookup(m, 1) == m.lookup(1)  # the documented method, called on the class
+        fast = vars(m)["_fast"]
+        assert (m.lookup, m.update, m.delete) == (fast.lookup, fast.update, fast.delete)
+    with Map.create(MapSpec(MapType.PERCPU_HASH, 4, 8, 4, name="pcpu")) as p:
+        p.update(1, 3)
+        assert p.lookup.__func__ is type(p).lookup  # type: ignore[attr-defined]
+        assert set(p.lookup(1) or []) == {(3).to_bytes(8, "little")}

@@ -32,8 +32,9 @@ from typing import Any
 
 import pytest
 
-from bpfnest import BPFError, Map, MapSpec, MapType, OuterMap, _batch
+from bpfnest import BPFError, Map, MapSpec, MapType, OuterMap
 from bpfnest._sys import fd as fdmod
+from bpfnest.maps import _batch
 
 from conftest import own_map_ids, wait_maps_gone
 
@@ -110,7 +111,7 @@ def test_large_values_are_read_in_bounded_memory(kind: str, op: str) -> None:
 @pytest.mark.parametrize("key_size, value_size", [(4, 8), (4, 1 << 16), (8, 3 << 20)])
 def test_chunk_is_sized_by_bytes(key_size: int, value_size: int) -> None:
     with Map.create(MapSpec(MapType.HASH, key_size, value_size, 4, name="chunk")) as m:
-        n = _batch.chunk_elements(m, _batch.ITEMS_CHUNK)
+        n = m._chunk_elements(_batch.ITEMS_CHUNK)
         assert n >= 1  # at least one element, however large
         assert n == 1 or n * (key_size + value_size) <= _batch.CHUNK_BYTES
         assert n == min(_batch.ITEMS_CHUNK, max(1, _batch.CHUNK_BYTES // (key_size + value_size)))
@@ -268,7 +269,7 @@ def test_inner_lookup_agrees_with_the_inner_map(
     inner_type: MapType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Values as the inner Map gives them, also when the template is learned from a slot."""
-    import bpfnest.outer as outer_mod
+    import bpfnest.maps._outer as outer_mod
 
     inner = MapSpec(inner_type, 4, 8, 8, name="i")
     with Map.create(MapSpec(HOM, 4, 4, 8, name="agree", inner=inner)) as outer:

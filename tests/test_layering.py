@@ -138,3 +138,208 @@ def test_all_covers_contract() -> None:
 def test_flag_values() -> None:
     assert (bpfnest.ANY, bpfnest.NOEXIST, bpfnest.EXIST) == (0, 1, 2)
     assert bpfnest.F_NO_PREALLOC == 1 and bpfnest.F_INNER_MAP == 0x1000
+
+
+# Modules allowed over the limit, each with why; a listed module may not grow.
+OVERSIZE = {
+    "_sys/uapi.py": (1100, "one ctypes Structure per bpf(2) command: a table, to be generated"),
+}
+MAX_LINES = 800
+MAX_PUBLIC_METHODS = 30
+
+
+def test_no_module_over_800_lines() -> None:
+    over = {}
+    for p in ROOT.rglob("*.py"):
+        name = str(p.relative_to(ROOT))
+        lines = len(p.read_text().splitlines())
+        limit = OVERSIZE.get(name, (MAX_LINES, ""))[0]
+        if lines > limit:
+            over[name] = lines
+    assert over == {}, f"split these modules (at most {MAX_LINES} lines): {over}"
+
+
+def _public_methods(cls: type) -> set[str]:
+    """Public callables a user sees on ``cls`` (inherited ones too; no properties)."""
+    import inspect
+
+    names = set()
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        static = inspect.getattr_static(cls, name)
+        if isinstance(static, property):
+            continue
+        if callable(getattr(cls, name)):
+            names.add(name)
+    return names
+
+
+def test_no_class_with_more_than_30_public_methods() -> None:
+    import importlib
+    import inspect
+
+    big = {}
+    for p in ROOT.rglob("*.py"):
+        rel = p.relative_to(ROOT.parent).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        if parts[-1] == "__main__":
+            continue
+        module = importlib.import_module(".".join(parts))
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or issubclass(cls, BaseException):
+                continue
+            if issubclass(cls, int):  # IntEnum/IntFlag: members, not methods
+                continue
+            n = len(_public_methods(cls))
+            if n > MAX_PUBLIC_METHODS:
+                big[f"{module.__name__}.{cls.__name__}"] = n
+    assert big == {}, f"classes with more than {MAX_PUBLIC_METHODS} public methods: {big}"
+
+
+def test_maps_is_a_package_of_small_modules() -> None:
+    """Map's element operations, batch engine, keyless and outer maps live apart, and
+    no map class reaches back down into a subclass module to create a map."""
+    import bpfnest.maps as maps
+    from bpfnest.maps import KeylessMap, Map, OuterMap, PerCPUMap
+
+    assert {p.name for p in pathlib.Path(maps.__file__).parent.glob("_*.py")} >= {
+        "_elements.py",
+        "_batch.py",
+        "_map.py",
+        "_keyless.py",
+        "_outer.py",
+    }
+    assert not (ROOT / "outer.py").exists() and not (ROOT / "_batch.py").exists()
+    for t in bpfnest.MapType:
+        want = (
+            OuterMap
+            if t.is_outer
+            else PerCPUMap
+            if t.is_per_cpu
+            else KeylessMap
+            if t.is_keyless
+            else Map
+        )
+        assert Map._class_for(t) is want, t
+    # _map.py (Map itself) never imports its subclasses' modules.
+    assert not {"_outer", "_keyless"} & {
+        m.rsplit(".", 1)[-1] for m in _imports(ROOT / "maps/_map.py")
+    }
+
+
+def test_openers_live_once_on_kernel_object() -> None:
+    """from_id/from_fd/_adopt are KernelObject's alone; a subclass says its kind, its
+    by-id command and how to wrap an fd (Map's from_pinned only adds ``readonly``)."""
+    import inspect
+
+    from bpfnest._object import KernelObject
+
+    owners: dict[str, list[str]] = {}
+    for p in ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ClassDef):
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef) and item.name in (
+                        "from_id",
+                        "from_fd",
+                        "from_pinned",
+                        "_adopt",
+                        "_open_pinned",
+                    ):
+                        owners.setdefault(item.name, []).append(node.name)
+    assert owners == {
+        "from_id": ["KernelObject"],
+        "from_fd": ["KernelObject"],
+        "from_pinned": ["KernelObject", "Map"],
+        "_adopt": ["KernelObject"],
+        "_open_pinned": ["KernelObject"],
+    }
+    from bpfnest import Map, Program
+    from bpfnest._sys.uapi import Cmd
+
+    assert "ops." not in inspect.getsource(vars(Map)["from_pinned"].__func__)
+    for cls, kind, cmd in (
+        (Map, "map", Cmd.MAP_GET_FD_BY_ID),
+        (Program, "program", Cmd.PROG_GET_FD_BY_ID),
+    ):
+        assert issubclass(cls, KernelObject)
+        assert (cls._kind, cls._get_fd_by_id) == (kind, cmd)
+
+
+def _runtime_imports(path: pathlib.Path) -> set[str]:
+    """The bpfnest modules ``path`` imports at run time (not under ``if TYPE_CHECKING``),
+    function-level imports included, as absolute names."""
+    rel = path.relative_to(ROOT.parent).with_suffix("").parts
+    package = rel[:-1]
+    tree = ast.parse(path.read_text())
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("bpfnest"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1])
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            if not module.startswith("bpfnest"):
+                continue
+            found.add(module)
+            if not node.module:  # from .. import _pins: a module by name
+                found.update(f"{module}.{a.name}" for a in node.names)
+    return found
+
+
+# STYLE.md's direction: cli -> collection -> maps, programs, events -> _object ->
+# _sys; the pure core imports none of the kernel side. (module, what it may not import)
+FORBIDDEN = [
+    ("bpfnest.collection", ("bpfnest.cli", "bpfnest.view", "bpfnest.demo")),
+    ("bpfnest.maps", ("bpfnest.collection", "bpfnest.cli", "bpfnest.view", "bpfnest.demo")),
+    ("bpfnest.programs", ("bpfnest.collection", "bpfnest.cli", "bpfnest.view", "bpfnest.demo")),
+    ("bpfnest.events", ("bpfnest.collection", "bpfnest.cli", "bpfnest.view", "bpfnest.demo")),
+    ("bpfnest._object", ("bpfnest.maps", "bpfnest.programs", "bpfnest.collection", "bpfnest.cli")),
+    ("bpfnest.maps._map", ("bpfnest.maps._outer", "bpfnest.maps._keyless")),
+    ("bpfnest.maps._elements", ("bpfnest.maps._map", "bpfnest.maps._outer")),
+]
+# Known crossings, each with why.
+ALLOWED = {
+    ("bpfnest.spec", "bpfnest.collection"): "CONTRACT's spec.load(): imported when called",
+}
+PURE_FORBIDDEN = (
+    "bpfnest._sys",
+    "bpfnest._object",
+    "bpfnest.maps",
+    "bpfnest.programs",
+    "bpfnest.events",
+    "bpfnest.collection",
+    "bpfnest.cli",
+)
+
+
+def test_imports_follow_the_layers() -> None:
+    broken = []
+    for p in sorted(ROOT.rglob("*.py")):
+        rel = p.relative_to(ROOT.parent).with_suffix("").parts
+        name = ".".join(rel[:-1] if rel[-1] == "__init__" else rel)
+        imports = _runtime_imports(p)
+        rules = [bad for mod, bad in FORBIDDEN if name == mod or name.startswith(mod + ".")]
+        top = name.split(".")[1] if "." in name else ""
+        if top in {n.split(".")[0] for n in PURE} | {"_btf_maps", "_legacy_maps", "_values"}:
+            rules.append(PURE_FORBIDDEN)
+        if name.startswith("bpfnest._sys"):  # the boundary imports nothing above it
+            broken += [f"{name} imports {i}" for i in imports if not i.startswith("bpfnest._sys")]
+        for bad in rules:
+            for imported in imports:
+                hit = any(imported == b or imported.startswith(b + ".") for b in bad)
+                if hit and (name, imported) not in ALLOWED:
+                    broken.append(f"{name} imports {imported}")
+    assert broken == []

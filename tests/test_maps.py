@@ -263,9 +263,32 @@ def test_bloom_filter() -> None:
         assert not m.contains_value(43)  # 64 bits of filter, one element: no false positive here
 
 
-def test_keyless_ops_refused_on_hash(hash_map: Map[bytes]) -> None:
-    with pytest.raises(TypeError, match="QUEUE, STACK and BLOOM_FILTER"):
-        hash_map.push(1)
+KEYLESS_OPS = ("push", "pop", "peek", "contains_value")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        MapSpec(MapType.HASH, 4, 8, 4, name="h"),
+        MapSpec(MapType.PERCPU_ARRAY, 4, 8, 4, name="pa"),
+        MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 2, name="o", inner=MapSpec(MapType.ARRAY, 4, 4, 1)),
+        MapSpec(MapType.QUEUE, 0, 4, 4, name="q"),
+        MapSpec(MapType.BLOOM_FILTER, 0, 4, 64, name="bf"),
+    ],
+    ids=lambda s: s.type.name,
+)
+def test_keyless_ops_only_on_keyless_maps(spec: MapSpec) -> None:
+    """push/pop/peek/contains_value exist only where the kernel has them (QUEUE, STACK,
+    BLOOM_FILTER): a HASH, a per-CPU or an outer map does not show them at all."""
+    from bpfnest import KeylessMap
+
+    with Map.create(spec) as m:
+        keyless = spec.type.is_keyless
+        assert isinstance(m, KeylessMap) == keyless
+        assert [hasattr(m, op) for op in KEYLESS_OPS] == [keyless] * len(KEYLESS_OPS)
+        if not keyless:
+            with pytest.raises(AttributeError, match="push"):
+                m.push(1)  # type: ignore[attr-defined]
 
 
 def test_lookup_and_delete(hash_map: Map[bytes]) -> None:
@@ -309,6 +332,39 @@ def test_from_id_pinned_fd_and_freeze(bpffs: str) -> None:
             m[3] = 3
         assert exc.value.errno == errno.EPERM
         assert "frozen" in str(exc.value)
+        os.unlink(path)
+
+
+def test_openers_give_the_class_asked_for(bpffs: str) -> None:
+    """OuterMap.from_id/from_pinned/from_fd/create give an OuterMap (typed so); a map of
+    another class is refused with a TypeError, and the fd opened for it is closed."""
+    from bpfnest import KeylessMap, OuterMap
+
+    outer_spec = MapSpec(
+        MapType.ARRAY_OF_MAPS, 4, 4, 2, name="o", inner=MapSpec(MapType.ARRAY, 4, 4, 1)
+    )
+    with (
+        OuterMap.create(outer_spec) as outer,
+        Map.create(MapSpec(MapType.HASH, 4, 4, 2, name="h")) as h,
+    ):
+        path = os.path.join(bpffs, "h")
+        h.pin(path)
+        for open_ in (
+            lambda: OuterMap.from_id(outer.id),
+            lambda: OuterMap.from_fd(outer.fd),
+            lambda: Map.from_id(outer.id),
+        ):
+            with open_() as same:
+                assert type(same) is OuterMap and same.id == outer.id
+        for refused in (
+            lambda: OuterMap.from_id(h.id),
+            lambda: OuterMap.from_fd(h.fd),
+            lambda: OuterMap.from_pinned(path),
+            lambda: KeylessMap.from_id(h.id),
+            lambda: OuterMap.create(MapSpec(MapType.HASH, 4, 4, 2, name="h2")),
+        ):
+            with pytest.raises(TypeError, match="HASH"):
+                refused()
         os.unlink(path)
 
 

@@ -24,6 +24,7 @@ from bpfnest import (
     F_RDONLY_PROG,
     NOEXIST,
     BPFError,
+    KeyNotFoundError,
     Map,
     MapSpec,
     MapType,
@@ -574,7 +575,7 @@ def test_items_fast_path_on_outer_maps(
 def test_inner_lookup_cache_never_returns_a_map_that_left(
     t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
 ) -> None:
-    import bpfnest.outer as outer_mod
+    import bpfnest.maps._outer as outer_mod
 
     outer = make_outer(t)
     assert outer.inner_lookup(0, 1) is None  # empty slot
@@ -643,3 +644,21 @@ def test_create_refuses_contents_it_cannot_fill_and_leaves_nothing(
         Map.create(MapSpec(t, 4, 4, 4, name="outer", inner=INNER, contents={1: wrong}))
     assert err.value.errno == errno.EINVAL and "value_size" in str(err.value)
     assert wait_maps_gone(own_map_ids() - before) == set()
+
+
+@pytest.mark.parametrize("t", OUTER)
+def test_open_inner_gives_a_map_or_key_not_found(
+    t: MapType, make_outer: MakeOuter, maps: Callable[[MapSpec], Map]
+) -> None:
+    """open_inner is get_map for a slot that must be filled: a Map (the caller's to
+    close), or KeyNotFoundError (a KeyError) naming the map and the slot."""
+    outer = make_outer(t)
+    inner = filled_inner(maps, {1: 7})
+    outer[2] = inner
+    with outer.open_inner(2) as got:
+        assert type(got) is Map and got.id == inner.id and got[1] == u32(7)
+    with pytest.raises(KeyError) as exc:
+        outer.open_inner(3)
+    assert isinstance(exc.value, KeyNotFoundError) and exc.value.errno == errno.ENOENT
+    label = "slot 3" if t == MapType.ARRAY_OF_MAPS else "key 3"
+    assert str(exc.value) == f"open_inner {t.name} 'outer' {label}: no such key (the slot is empty)"

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from bpfnest import Map, MapSpec, MapType, OuterMap
+from bpfnest._sys import elem, ops
 from bpfnest._sys import fd as fdmod
-from bpfnest._sys import ops
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -324,7 +324,7 @@ def outer_update_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
     """A thread inside an outer map update (its lock and the inner map's borrow held)."""
     outer = Map.create(MapSpec(MapType.ARRAY_OF_MAPS, 4, 4, 4, name="fork_out", inner=INNER))
     inner, other = Map.create(INNER), Map.create(INNER)
-    release = start_held(hold, ops, "syscall_released", outer.update, 0, inner)
+    release = start_held(hold, elem, "syscall_released", outer.update, 0, inner)
 
     def child() -> None:
         outer.update(1, other)

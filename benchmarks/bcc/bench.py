@@ -39,8 +39,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bcc import BPF
-from bcc.libbcc import lib
+# bcc ships no type information (and runs under the system python).
+from bcc import BPF  # type: ignore[attr-defined,unused-ignore]
+from bcc.libbcc import lib  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
 Result = dict[str, Any]
 

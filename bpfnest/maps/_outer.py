@@ -25,18 +25,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from . import codec, features
-from ._object import open_by_id
-from ._sys import ops
-from ._sys.fd import FD, reset_in_child
-from ._sys.inner import FDLookup, close_raw, safety_close
-from ._sys.uapi import Cmd
-from .constants import ANY, MapType
-from .errors import BPFError
-from .maps import Map, _info_from_kernel, check_fd, possible_cpus
-from .spec import MapInfo, MapSpec
+from .. import codec, features
+from .._object import open_by_id
+from .._sys import ops
+from .._sys.fd import FD, reset_in_child
+from .._sys.inner import FDLookup, close_raw, safety_close
+from .._sys.uapi import Cmd
+from ..constants import ANY, MapType
+from ..errors import BPFError, KeyNotFoundError, error
+from ..spec import MapInfo, MapSpec
+from ._elements import _info_from_kernel, check_fd, possible_cpus
+from ._map import Map, _create_fd
 
-__all__ = ["OuterMap", "create_outer"]
+__all__ = ["OuterMap"]
 
 _GET_MAP_TRIES = 8
 #: How many inner maps :meth:`OuterMap.inner_lookup` keeps open at most; also
@@ -62,33 +63,7 @@ class _InnerCache(OrderedDict[int, int]):
     guard: Any = None
 
 
-def create_outer(spec: MapSpec) -> OuterMap:
-    """Create the outer map of ``spec`` (already validated); see :meth:`Map.create`.
-
-    A template made from ``spec.inner`` (a ``MapSpec``) is closed before this
-    returns; a ``Map`` given as ``spec.inner`` stays the caller's.
-    """
-    inner = spec.inner
-    if isinstance(inner, Map):
-        template = inner._info
-        with inner._use() as inner_fd:  # no other thread closes it meanwhile
-            made = Map._create(
-                spec, inner_fd=inner_fd, inner=inner._info.to_spec(), template=template
-            )
-    elif isinstance(inner, MapSpec):
-        inner = _copy_spec(inner)  # the caller may change theirs; the kernel keeps this one
-        # The template only gives the kernel a layout: not filled, not pinned.
-        with Map.create(dataclasses.replace(inner, contents=None, pinning=None)) as tmpl:
-            made = Map._create(spec, inner_fd=tmpl.fd, inner=inner, template=tmpl._info)
-    else:
-        raise TypeError(
-            f"map '{spec.name}': inner must be a MapSpec or a Map, got {type(inner).__name__}"
-        )
-    assert isinstance(made, OuterMap)
-    return made
-
-
-class OuterMap(Map[int]):
+class OuterMap(Map[int], types=frozenset(t for t in MapType if t.is_outer)):
     """An ARRAY_OF_MAPS or HASH_OF_MAPS.
 
     ``update(key, inner)`` takes a ``Map`` or an int fd; ``lookup(key)``,
@@ -111,6 +86,47 @@ class OuterMap(Map[int]):
         self._cache_lock = threading.Lock()
         self._closing = False
         reset_in_child(self)
+
+    @classmethod
+    def _new(cls, spec: MapSpec, *, btf_fd: int) -> OuterMap:
+        """The outer map of ``spec`` (validated), with its template; see :meth:`Map.create`.
+
+        A template made from ``spec.inner`` (a ``MapSpec``) is closed before this
+        returns; a ``Map`` given as ``spec.inner`` stays the caller's. Made
+        without BTF (``btf_fd`` is not used): the value is an inner map, not a type.
+        """
+        inner = spec.inner
+        if isinstance(inner, Map):
+            template = inner._info
+            with inner._use() as inner_fd:  # no other thread closes it meanwhile
+                fd, info = _create_fd(spec, inner_fd=inner_fd)
+            return cls(fd, info, inner=template.to_spec(), template=template)
+        if isinstance(inner, MapSpec):
+            inner = _copy_spec(inner)  # the caller may change theirs; the kernel keeps this one
+            # The template only gives the kernel a layout: not filled, not pinned.
+            with Map.create(dataclasses.replace(inner, contents=None, pinning=None)) as tmpl:
+                fd, info = _create_fd(spec, inner_fd=tmpl.fd)
+                template = tmpl._info
+            return cls(fd, info, inner=inner, template=template)
+        raise TypeError(
+            f"map '{spec.name}': inner must be a MapSpec or a Map, got {type(inner).__name__}"
+        )
+
+    def _check_against(self, spec: MapSpec, what: str) -> None:
+        """As :meth:`Map._check_against`, and the inner maps ``spec.inner`` makes must
+        fit this map's template: the kernel's rule, as :meth:`update` applies it.
+
+        Raises:
+            BPFError: ``EINVAL`` naming the field that differs.
+        """
+        super()._check_against(spec, what)
+        template = self.template
+        if isinstance(spec.inner, MapSpec) and template is not None:
+            unfit = template.template_mismatch(
+                spec.inner, max_entries_types=features.inner_max_entries_types(), label="spec inner"
+            )
+            if unfit is not None:
+                raise BPFError(errno.EINVAL, f"{what}: {unfit}", reason=unfit)
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: the cache lock is free again (another thread may have held it)."""
@@ -166,23 +182,23 @@ class OuterMap(Map[int]):
             BPFError: ``EBADF`` (not an open fd), ``EINVAL`` (not a map, or
                 not matching the template: the message names the field).
         """
-        label = self._key_label(key) if key is not None else ""
-        what = f"update {_name(self)}" + (f" {label}" if label else "")
+        target = self._target(key)
         if isinstance(inner, Map):
             if inner.closed:
-                raise ValueError(f"{what}: the inner map '{inner.name}' is closed")
+                raise ValueError(f"update {target}: the inner map '{inner.name}' is closed")
             fd, info = inner.fd, inner._info
         else:
-            fd = check_fd(inner, f"{what}: inner")
+            fd = check_fd(inner, f"update {target}: inner")
             try:
                 info = _info_from_kernel(ops.map_info(fd))
             except OSError as err:
-                raise BPFError(err.errno or 0, f"{what}: inner fd {fd}: {err.strerror}") from None
+                raise error("update", f"{target}: inner fd {fd}", err.errno or 0) from None
         if isinstance(info.type, MapType) and info.type.is_outer:
-            raise BPFError(
+            raise error(
+                "update",
+                target,
                 errno.EINVAL,
-                f"{what}: Invalid argument"
-                f" (inner map is {info.type.name}: only one level of nesting)",
+                f"inner map is {info.type.name}: only one level of nesting",
             )
         template = self._template
         if template is not None:
@@ -190,7 +206,7 @@ class OuterMap(Map[int]):
                 info, max_entries_types=features.inner_max_entries_types()
             )
             if why is not None:
-                raise BPFError(errno.EINVAL, f"{what}: Invalid argument ({why})")
+                raise error("update", target, errno.EINVAL, why)
         return fd.to_bytes(4, sys.byteorder)
 
     @staticmethod
@@ -206,6 +222,8 @@ class OuterMap(Map[int]):
 
     def _decode_value(self, raw: bytes) -> int:
         return self._decode_inner(raw)
+
+    lookup = Map._decoding_lookup
 
     def _key_label(self, key: object) -> str:
         if self._type == MapType.ARRAY_OF_MAPS:
@@ -245,12 +263,13 @@ class OuterMap(Map[int]):
                 for NOEXIST/EXIST on HASH_OF_MAPS.
         """
         if not isinstance(value, Map) or value.closed:
-            super().update(key, value, flags)  # an int fd, or an error naming the closed map
+            # an int fd, or an error naming the closed map
+            self._encoding_update(key, value, flags)
             return
         # Borrowed: a close in another thread waits, so the fd number the
         # kernel reads is still this map's and not a reused one.
         with value._use():
-            super().update(key, value, flags)
+            self._encoding_update(key, value, flags)
         if self._template is None:
             self._template = value._info
 
@@ -282,12 +301,8 @@ class OuterMap(Map[int]):
     def _check_flags(self, flags: object, op: str = "update", key: object = None) -> None:
         super()._check_flags(flags, op, key)
         if self._type == MapType.ARRAY_OF_MAPS and flags != ANY:
-            where = f" {self._key_label(key)}" if key is not None else ""
-            raise BPFError(
-                errno.EINVAL,
-                f"{op} {_name(self)}{where}: Invalid argument"
-                f" (ARRAY_OF_MAPS takes only ANY, not flags {flags})",
-            )
+            hint = f"ARRAY_OF_MAPS takes only ANY, not flags {flags}"
+            raise error(op, self._target(key), errno.EINVAL, hint)
 
     def inner_lookup(self, key: object, inner_key: object) -> Any:
         """Look up ``inner_key`` in the inner map at ``key``; None when either is missing.
@@ -334,10 +349,7 @@ class OuterMap(Map[int]):
                     continue  # replaced and freed meanwhile: read the slot again
                 raise
             return self._cache_and_read(opened.detach(), inner_id, key, inner_key)  # owns it
-        raise BPFError(
-            errno.EAGAIN,
-            f"inner_lookup {_name(self)} {self._key_label(key)}: the slot kept changing",
-        )
+        raise error("inner_lookup", self._target(key), errno.EAGAIN, "the slot kept changing")
 
     def _read_inner(self, fd: int, inner_id: int, key: object, inner_key: object) -> Any:
         """The element at ``inner_key`` of the cached inner map ``fd``; hold the cache lock."""
@@ -352,11 +364,8 @@ class OuterMap(Map[int]):
         return cache.decode(raw)
 
     def _inner_error(self, err: OSError, inner_id: int, key: object, inner_key: object) -> BPFError:
-        return BPFError(
-            err.errno or 0,
-            f"inner_lookup {_name(self)} {self._key_label(key)}: inner map id {inner_id}"
-            f" {self._key_label(inner_key)}: {err.strerror}",
-        )
+        where = f"{self._target(key)}: inner map id {inner_id} {self._key_label(inner_key)}"
+        return error("inner_lookup", where, err.errno or 0)
 
     def _cache_and_read(self, fd: int, inner_id: int, key: object, inner_key: object) -> Any:
         """Put ``fd`` (just opened by id; owned here) in the cache and read through it."""
@@ -441,10 +450,26 @@ class OuterMap(Map[int]):
             except BPFError as err:
                 if err.errno != errno.ENOENT:
                     raise
-        raise BPFError(
-            errno.EAGAIN,
-            f"get_map {_name(self)} {self._key_label(key)}: the slot kept changing",
-        )
+        raise error("get_map", self._target(key), errno.EAGAIN, "the slot kept changing")
+
+    def open_inner(self, key: object) -> Map[Any]:
+        """Open the inner map at ``key``: :meth:`get_map` for a slot that must be filled.
+
+        The returned ``Map`` is the caller's: close it (``with`` block).
+        Opening by id needs CAP_SYS_ADMIN. Minimum kernel: 4.13.
+
+        Raises:
+            KeyNotFoundError: (a ``KeyError``) the slot is empty.
+            ValueError, TypeError: a bad ``key``; the map is closed.
+            BPFError: ``EPERM`` without CAP_SYS_ADMIN.
+        """
+        m = self.get_map(key)
+        if m is None:
+            raise KeyNotFoundError(
+                f"open_inner {self._target(key)}: no such key (the slot is empty)",
+                reason="no such key (the slot is empty)",
+            )
+        return m
 
     def items(self) -> Iterator[tuple[bytes, int]]:
         """Yield ``(key, inner map id)`` for every filled slot, each once.
@@ -477,8 +502,3 @@ def _copy_spec(spec: MapSpec) -> MapSpec:
     """A copy of ``spec`` that shares nothing mutable with it (``contents`` copied too)."""
     contents = dict(spec.contents) if spec.contents is not None else None
     return dataclasses.replace(spec, contents=contents)
-
-
-def _name(m: Map[Any]) -> str:
-    t = m.type
-    return f"{t.name if isinstance(t, MapType) else t} '{m.name}'"

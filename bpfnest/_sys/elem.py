@@ -1,0 +1,265 @@
+"""The element fast path: lookup, update and delete of one map, one ``bpf(2)`` call each.
+
+:class:`ElemOps` keeps per-thread key and value buffers and attrs already
+pointing at them, so a call only packs the key (and value), makes the
+syscall and copies the value out. :mod:`bpfnest._sys.ops` re-exports it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from . import NR, get_errno, syscall_gil_held, syscall_released
+from .fd import FD, reset_in_child
+from .uapi import Cmd, MapElemAttr
+
+__all__ = ["ElemOps"]
+
+_ENOENT = 2
+_EBADF = 9
+
+_ELEM_SIZE = ctypes.sizeof(MapElemAttr)
+_INT_FORMATS = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
+_U64 = 1 << 64
+
+
+def _never_packs(buf: bytearray, offset: int, value: int) -> None:
+    """Stands in for a struct packer where the size has none: always the general path."""
+    raise struct.error("no struct format for this size")
+
+
+class _Slot:
+    """One thread's attrs for one map; kept weakly so :meth:`ElemOps.invalidate` finds them."""
+
+    __slots__ = ("__weakref__", "attrs")
+
+    def __init__(self, attrs: tuple[MapElemAttr, ...]) -> None:
+        self.attrs = attrs
+
+
+class ElemOps:
+    """Lookup, update and delete on one map: one ``bpf(2)`` call each, nothing built per call.
+
+    Each thread gets its own key and value buffers and one attr per command
+    already pointing at them (built on its first call); a call packs the key
+    (and value) into the buffers, makes the syscall and copies the value out.
+    Ints are packed with :mod:`struct` for 1, 2, 4 and 8-byte sizes.
+
+    ``lookup``, ``update`` and ``delete`` are plain closures (stored as
+    attributes, so a caller may bind them once): ``lookup(key)`` returns the
+    value's bytes or None for a missing key; ``update(key, value, flags=0)``;
+    ``delete(key)``. Keys are ints, bytes of ``key_size`` or whatever
+    ``key_encode`` accepts; values likewise with ``value_encode`` (None:
+    values must already be bytes of ``value_size``). Errors come from
+    ``on_error(op, errno, key)``; an int flag outside u64 is a ``ValueError``
+    and ``check_flags(flags, key)`` vets non-zero flags before the syscall.
+
+    Safety against fd reuse: ``fd`` (an :class:`FD`) is referenced for as
+    long as any closure lives, and :meth:`invalidate` (called before the fd
+    is closed) turns every attr's map fd into -1, so a call after close gets
+    ``EBADF`` and raises ``ValueError`` (``describe`` is closed) instead of
+    reaching whatever object reuses the number. With ``release_gil`` false the
+    syscall runs with the GIL held (``syscall_gil_held``): no Python thread
+    can close the fd while the kernel reads the attr. With ``release_gil``
+    (commands that sleep, like updates of outer maps that wait for RCU) each
+    call holds a lock that :meth:`invalidate` also takes, so a close waits
+    for the call in flight. In a forked child that lock starts free again
+    (another thread may have held it at the fork).
+    """
+
+    __slots__ = ("__weakref__", "_reset", "delete", "invalidate", "lookup", "update")
+
+    def __init__(
+        self,
+        fd: FD,
+        key_size: int,
+        value_size: int,
+        *,
+        describe: str,
+        key_encode: Callable[[object], bytes],
+        value_encode: Callable[[object], bytes] | None,
+        on_error: Callable[[str, int, object], BaseException],
+        check_flags: Callable[[int, object], None] | None = None,
+        release_gil: bool = False,
+    ) -> None:
+        tls = threading.local()
+        lock = threading.Lock()
+        registry: weakref.WeakSet[_Slot] = weakref.WeakSet()
+        dead = [False]
+        nr, size, get_errno_ = NR, _ELEM_SIZE, get_errno
+        lookup_cmd, update_cmd, delete_cmd = (
+            int(Cmd.MAP_LOOKUP_ELEM),
+            int(Cmd.MAP_UPDATE_ELEM),
+            int(Cmd.MAP_DELETE_ELEM),
+        )
+        kfmt, vfmt = _INT_FORMATS.get(key_size), _INT_FORMATS.get(value_size)
+        # No None checks on the hot path: a size struct cannot pack "fails"
+        # into the general path, as an out-of-range int does.
+        kpack: Callable[..., None] = struct.Struct(kfmt).pack_into if kfmt else _never_packs
+        vpack: Callable[..., None] = (
+            struct.Struct(vfmt).pack_into if vfmt and value_encode is not None else _never_packs
+        )
+        struct_error = struct.error
+        sizeof_key = key_size
+
+        def closed() -> ValueError:
+            return ValueError(f"{describe} is closed")
+
+        def fail(op: str, err: int, key: object) -> BaseException:
+            if err == _EBADF and (dead[0] or fd.closed):
+                return closed()
+            return on_error(op, err, key)
+
+        def new_slot() -> None:
+            kb, vb = bytearray(max(key_size, 1)), bytearray(max(value_size, 1))
+            kview, vview = ctypes.c_char.from_buffer(kb), ctypes.c_char.from_buffer(vb)
+            ka = ctypes.addressof(kview) if key_size else 0
+            va = ctypes.addressof(vview)
+            with lock:
+                if dead[0] or fd.closed:
+                    raise closed()
+                raw = fd.raw
+                lk = MapElemAttr(map_fd=raw, key=ka, value=va)
+                up = MapElemAttr(map_fd=raw, key=ka, value=va)
+                upf = MapElemAttr(map_fd=raw, key=ka, value=va)
+                de = MapElemAttr(map_fd=raw, key=ka)
+                slot = _Slot((lk, up, upf, de))
+                registry.add(slot)
+            byref = ctypes.byref
+            # The views pin the bytearrays (no resize can move them) and the
+            # slot keeps the attrs registered for as long as this thread uses them.
+            tls.keep = (kview, vview, slot)
+            tls.l = (kb, vb, byref(lk))
+            tls.u = (kb, vb, byref(up), upf, byref(upf))
+            tls.d = (kb, byref(de))
+
+        def put_key(kb: bytearray, key: object) -> None:
+            # Everything but the fast int path: validate and copy.
+            raw = key if type(key) is bytes and len(key) == sizeof_key else key_encode(key)
+            if sizeof_key:
+                kb[:] = raw
+
+        def put_value(vb: bytearray, value: object) -> None:
+            if value_encode is not None:
+                vb[:] = value_encode(value)
+            elif type(value) is bytes and len(value) == value_size:
+                vb[:] = value
+            else:
+                raise TypeError(f"value must be {value_size} bytes here, got {value!r:.40}")
+
+        def flags_ref(upf: MapElemAttr, upfref: Any, flags: object, key: object) -> Any:
+            # Any int (an IntEnum member too), but not a bool.
+            if not isinstance(flags, int) or isinstance(flags, bool) or not 0 <= flags < _U64:
+                raise ValueError(
+                    f"flags must be a u64 int (ANY, NOEXIST, EXIST, F_LOCK), got {flags!r}"
+                )
+            if check_flags is not None:
+                check_flags(flags, key)
+            upf.flags = int(flags)
+            return upfref
+
+        if release_gil:
+
+            def call(nr: int, cmd: int, ref: Any, size: int) -> int:
+                with lock:  # invalidate() waits for this
+                    ret: int = syscall_released(nr, cmd, ref, size)
+                    return ret
+
+        else:
+            call = syscall_gil_held
+        zero = 0  # `flags is zero`: the common ANY without a type check (CPython caches 0)
+
+        # The slot fetch and the key packing are written out in lookup, update
+        # and delete on purpose: a shared helper costs a Python call (~60 ns
+        # here, 5% of an operation).
+
+        def lookup(key: object) -> bytes | None:
+            try:
+                kb, vb, ref = tls.l
+            except AttributeError:
+                new_slot()
+                kb, vb, ref = tls.l
+            if type(key) is int:
+                try:
+                    kpack(kb, 0, key)
+                except struct_error:
+                    put_key(kb, key)
+            else:
+                put_key(kb, key)
+            if syscall_gil_held(nr, lookup_cmd, ref, size) < 0:
+                err = get_errno_()
+                if err == _ENOENT:
+                    return None
+                raise fail("lookup", err, key)
+            return bytes(vb)
+
+        def update(key: object, value: object, flags: int = 0) -> None:
+            try:
+                kb, vb, ref, upf, upfref = tls.u
+            except AttributeError:
+                new_slot()
+                kb, vb, ref, upf, upfref = tls.u
+            if type(key) is int:
+                try:
+                    kpack(kb, 0, key)
+                except struct_error:
+                    put_key(kb, key)
+            else:
+                put_key(kb, key)
+            if type(value) is int:
+                try:
+                    vpack(vb, 0, value)
+                except struct_error:
+                    put_value(vb, value)
+            elif type(value) is bytes and len(value) == value_size:
+                vb[:] = value
+            else:
+                put_value(vb, value)
+            if flags is not zero:
+                ref = flags_ref(upf, upfref, flags, key)
+            if call(nr, update_cmd, ref, size) < 0:
+                raise fail("update", get_errno_(), key)
+
+        def delete(key: object) -> None:
+            try:
+                kb, ref = tls.d
+            except AttributeError:
+                new_slot()
+                kb, ref = tls.d
+            if type(key) is int:
+                try:
+                    kpack(kb, 0, key)
+                except struct_error:
+                    put_key(kb, key)
+            else:
+                put_key(kb, key)
+            if call(nr, delete_cmd, ref, size) < 0:
+                raise fail("delete", get_errno_(), key)
+
+        def invalidate() -> None:
+            """Point every attr at fd -1; call before closing the fd (waits for calls in flight)."""
+            with lock:
+                dead[0] = True
+                for slot in list(registry):
+                    for attr in slot.attrs:
+                        attr.map_fd = -1
+
+        def reset() -> None:
+            nonlocal lock
+            lock = threading.Lock()
+
+        self.lookup = lookup
+        self.update = update
+        self.delete = delete
+        self.invalidate = invalidate
+        self._reset = reset
+        reset_in_child(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child: the lock of calls in flight in other threads is free again."""
+        self._reset()
