@@ -149,15 +149,6 @@ class MapType(enum.IntEnum):
         """True when the kernel accepts this type as an inner map (template)."""
         return not (self.is_outer or self in _NOT_INNER)
 
-    @property
-    def batch_commands(self) -> frozenset[str]:
-        """The ``*_BATCH`` commands the kernel implements for this type (6.18).
-
-        A subset of ``{"lookup", "update", "delete", "lookup_and_delete"}``;
-        the others answer ENOTSUPP.
-        """
-        return _BATCH.get(self, frozenset())
-
 
 _OUTER = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
 _PER_CPU = frozenset(
@@ -211,21 +202,6 @@ _NOT_INNER = frozenset(
         MapType.STRUCT_OPS,
     }
 )
-_ALL_BATCH = frozenset({"lookup", "update", "delete", "lookup_and_delete"})
-_ARRAY_BATCH = frozenset({"lookup", "update"})
-_BATCH: dict[MapType, frozenset[str]] = {
-    MapType.HASH: _ALL_BATCH,
-    MapType.PERCPU_HASH: _ALL_BATCH,
-    MapType.LRU_HASH: _ALL_BATCH,
-    MapType.LRU_PERCPU_HASH: _ALL_BATCH,
-    MapType.HASH_OF_MAPS: _ALL_BATCH,
-    MapType.ARRAY: _ARRAY_BATCH,
-    MapType.PERCPU_ARRAY: _ARRAY_BATCH,
-    MapType.ARRAY_OF_MAPS: _ARRAY_BATCH,
-    MapType.LPM_TRIE: frozenset({"lookup", "update", "delete"}),
-}
-
-
 class ProgType(enum.IntEnum):
     """``enum bpf_prog_type`` without the ``BPF_PROG_TYPE_`` prefix."""
 

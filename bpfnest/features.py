@@ -15,7 +15,28 @@ import sys
 from ._sys import ops
 from .constants import MapType
 
-__all__ = ["inner_max_entries_types"]
+__all__ = ["batch_refused", "inner_max_entries_types", "refuse_batch"]
+
+# (map type, batch command) pairs the kernel answered ENOTSUPP for.
+_batch_refused: set[tuple[int, str]] = set()
+
+
+def batch_refused(map_type: int, command: str) -> bool:
+    """True once the kernel refused ``command`` (``"lookup"``, ``"update"``,
+    ``"delete"``, ``"lookup_and_delete"``) with ENOTSUPP for this map type.
+
+    Which ``*_BATCH`` commands a map type has depends on the kernel (none
+    before 5.6; more types gained them later), so nothing is assumed: the
+    first batch call of each type asks the kernel, and a refusal is kept for
+    the life of the process, so later calls go straight to the per-element
+    fallback.
+    """
+    return (int(map_type), command) in _batch_refused
+
+
+def refuse_batch(map_type: int, command: str) -> None:
+    """Remember that the kernel has no ``command`` batch for ``map_type``."""
+    _batch_refused.add((int(map_type), command))
 
 
 @functools.cache

@@ -16,6 +16,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from .. import features
 from .._sys import ops
 from ..constants import ANY, ENOTSUPP, MapType
 from ..errors import BPFError, IterationAbortedError, KeyNotFoundError
@@ -287,9 +288,13 @@ class _Batched(_Elements[V]):
         return max(1, min(chunk, CHUNK_BYTES // max(1, self._key_size + self._buf_size)))
 
     def _has_batch(self, command: str) -> bool:
-        """False when the kernel is known to lack this ``*_BATCH`` command for the type."""
-        t = self._type
-        return not isinstance(t, MapType) or command in t.batch_commands
+        """False once the kernel refused this ``*_BATCH`` command for the type."""
+        return not features.batch_refused(self._type, command)
+
+    def _no_batch(self, command: str, err: OSError) -> None:
+        """Note a refusal that says the command is missing (ENOTSUPP), for the process."""
+        if err.errno in (ENOTSUPP, errno.EOPNOTSUPP):
+            features.refuse_batch(self._type, command)
 
     def _batch_iter(self, *, delete: bool, chunk: int) -> Iterator[tuple[bytes, V]]:
         """Walk the map with LOOKUP[_AND_DELETE]_BATCH, :meth:`_chunk_elements` at a time.
@@ -332,6 +337,7 @@ class _Batched(_Elements[V]):
         except BPFError as err:
             if err.errno not in _NO_BATCH:
                 raise
+            self._no_batch("lookup", err)
             yield from self._items_each()
             return
         yield first
@@ -352,6 +358,7 @@ class _Batched(_Elements[V]):
         except BPFError as err:
             if err.errno not in _NO_BATCH:
                 raise
+            self._no_batch(command, err)
             return fallback()
         out.extend(it)
         return out
@@ -454,6 +461,7 @@ class _Batched(_Elements[V]):
                 return ops.map_update_batch(fd, keys, values, n, flags)
         except ops.BatchError as err:
             if _no_such_command(err, n):
+                self._no_batch("update", err)
                 update = self._elem().update
                 for i in range(n):
                     update(enc.key(ks, i), enc.value(vs, i), flags)
@@ -478,6 +486,7 @@ class _Batched(_Elements[V]):
                 return ops.map_delete_batch(fd, b"".join(k for _, k in pairs), len(pairs))
         except ops.BatchError as err:
             if _no_such_command(err, len(pairs)):
+                self._no_batch("delete", err)
                 delete = self._elem().delete
                 for key, _ in pairs:
                     delete(key)
