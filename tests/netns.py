@@ -43,7 +43,7 @@ import bpfnest
 from bpfnest._sys import link_ops
 from bpfnest._sys.fd import FD
 
-from conftest import skip_or_fail
+from support import skip_or_fail
 
 CLONE_NEWNET = 0x40000000
 HOST_ADDR = "10.200.0.1"

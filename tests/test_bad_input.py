@@ -46,7 +46,7 @@ from bpfnest import (
 )
 from bpfnest.cli import main
 
-from conftest import compile_bpf, own_map_ids, own_prog_ids, wait_maps_gone
+from support import compile_bpf, own_map_ids, own_prog_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -99,7 +99,7 @@ def snapshot(w: World) -> dict[str, Any]:
 def world(kernel_reason: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     if kernel_reason is not None:
         pytest.skip(kernel_reason)  # the kernel fixture of each test fails it under CI
-    from conftest import BPFFS
+    from support import BPFFS
 
     bpffs = os.path.join(BPFFS, f"bpfnest-bad-input-{os.getpid()}")
     os.mkdir(bpffs)

@@ -50,7 +50,7 @@ from bpfnest.btf import (
 )
 from bpfnest.errors import ParseError
 
-from conftest import compile_bpf, skip_or_fail
+from support import compile_bpf, skip_or_fail
 
 BPF_DIR = Path(__file__).parent / "bpf"
 KINDS_SRC = BPF_DIR / "btf_kinds.c"

@@ -93,7 +93,7 @@ def run(argv: list[str]) -> tuple[int, str]:
 def bpftool(*args: str) -> object:
     import shutil
 
-    from conftest import skip_or_fail
+    from support import skip_or_fail
 
     if shutil.which("bpftool") is None:
         skip_or_fail("bpftool is not installed (apt-get install bpftool)")

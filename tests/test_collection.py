@@ -20,7 +20,7 @@ from bpfnest import (
     VerifierError,
 )
 
-from conftest import own_map_ids, wait_maps_gone
+from support import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

@@ -12,7 +12,7 @@ import pytest
 import bpfnest
 from bpfnest import AttachType, MapType, ProgType
 
-from conftest import skip_or_fail
+from support import skip_or_fail
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from bpfnest import BPFError, CollectionSpec, Map, OuterMap, Program
 from bpfnest._object import KernelObject
 from bpfnest._sys import ops
 
-from conftest import own_map_ids, own_prog_ids, wait_maps_gone, wait_progs_gone
+from support import own_map_ids, own_prog_ids, wait_maps_gone, wait_progs_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

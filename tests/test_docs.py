@@ -25,7 +25,7 @@ import pytest
 
 import bpfnest
 
-from conftest import _clang_flags, skip_or_fail
+from support import _clang_flags, skip_or_fail
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

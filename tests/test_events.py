@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from netns import _GETPGID
 
 import bpfnest
 from bpfnest import MapSpec, MapType, ParseError, PerfBuffer, RingBuffer, UserRingBuffer
 from bpfnest._sys import link_ops
 
-from conftest import LeakCheck, bpf_mappings
+from netns import _GETPGID
+from support import LeakCheck, bpf_mappings
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

@@ -23,7 +23,7 @@ from bpfnest import CollectionSpec, ParseError, elf
 from bpfnest.btf import BTF, Array, Pointer, Struct, Type, Var, parse_ext
 from bpfnest.btf.format import decode
 
-from conftest import compile_bpf
+from support import compile_bpf
 
 # Deterministic (derandomize), no example database, no per-example deadline:
 # harness.limits() bounds each example (TIME_LIMIT s, MEMORY_LIMIT bytes). No

@@ -36,7 +36,7 @@ from bpfnest import BPFError, Map, MapSpec, MapType, OuterMap
 from bpfnest._sys import fd as fdmod
 from bpfnest.maps import _batch
 
-from conftest import own_map_ids, wait_maps_gone
+from support import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

@@ -14,7 +14,7 @@ import pytest
 from bpfnest import Map, MapSpec, MapType
 from bpfnest._sys import ops
 
-from conftest import LeakCheck, own_map_ids
+from support import LeakCheck, own_map_ids
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

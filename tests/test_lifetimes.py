@@ -25,7 +25,7 @@ from bpfnest._sys import fd as fdmod
 from bpfnest._sys import ops
 from bpfnest._sys.uapi import Cmd
 
-from conftest import _open_fds
+from support import _open_fds
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -283,7 +283,7 @@ def test_fds_are_identified_without_proc(bpffs: str) -> None:
     import subprocess
     import sys
 
-    from conftest import skip_or_fail
+    from support import skip_or_fail
 
     if shutil.which("unshare") is None:
         skip_or_fail("unshare(1) is not installed (util-linux)")

@@ -17,7 +17,7 @@ import bpfnest.spec
 from bpfnest import CollectionSpec, ParseError
 from bpfnest.cli import main
 
-from conftest import own_map_ids
+from support import own_map_ids
 
 Objs = Callable[..., str]
 

@@ -30,7 +30,7 @@ from bpfnest import (
 )
 from bpfnest.codec import lpm_key
 
-from conftest import own_map_ids, wait_maps_gone
+from support import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

@@ -9,12 +9,13 @@ import struct
 from collections.abc import Callable, Iterator
 
 import pytest
-from netns import Veth, closed_and_gone, counter, wait_for
 
 import bpfnest
 from bpfnest import AttachType
 from bpfnest._sys import link_ops, netlink
 from bpfnest._sys.netlink import TC_EGRESS, TC_INGRESS, TcFilter, XdpState
+
+from netns import Veth, closed_and_gone, counter, wait_for
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

@@ -32,7 +32,7 @@ from bpfnest import (
 )
 from bpfnest.features import inner_max_entries_types
 
-from conftest import own_map_ids, wait_maps_gone
+from support import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from netns import closed_and_gone, counter, trace_counts
 
 import bpfnest
 from bpfnest import AttachType
@@ -23,7 +22,8 @@ from bpfnest._sys import link_ops, perf
 from bpfnest._sys.fd import FD
 from bpfnest._uprobe import symbol_offset
 
-from conftest import skip_or_fail
+from netns import closed_and_gone, counter, trace_counts
+from support import skip_or_fail
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

@@ -28,7 +28,7 @@ from bpfnest import BPFError, Collection, CollectionSpec, Map, MapSpec, MapType,
 from bpfnest.cli import main
 from bpfnest.spec import PIN_BY_NAME
 
-from conftest import BPF_DIR, _clang_flags, own_map_ids, skip_or_fail, wait_maps_gone
+from support import BPF_DIR, _clang_flags, own_map_ids, skip_or_fail, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

@@ -56,7 +56,7 @@ from bpfnest._hints import (
     running_kernel,
 )
 
-from conftest import BPFFS, compile_bpf, skip_or_fail
+from support import BPFFS, compile_bpf, skip_or_fail
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KERNEL = kernel_version(os.uname().release) or (0, 0)

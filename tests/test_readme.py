@@ -41,7 +41,7 @@ def test_readme_demo_command_from_a_clean_clone(tmp_path: pathlib.Path) -> None:
     import shutil
     import subprocess
 
-    from conftest import skip_or_fail
+    from support import skip_or_fail
 
     if not (ROOT / ".git").exists() or shutil.which("git") is None:
         skip_or_fail("not a git checkout: cannot clone")

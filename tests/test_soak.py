@@ -38,7 +38,7 @@ import pytest
 
 from bpfnest import Collection, CollectionSpec, Map, MapSpec, MapType, OuterMap, Program
 
-from conftest import own_map_ids, wait_maps_gone
+from support import own_map_ids, wait_maps_gone
 
 pytestmark = pytest.mark.usefixtures("kernel")
 

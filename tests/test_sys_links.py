@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from netns import Cgroup, Veth, closed_and_gone, counter, link_id, link_ids, trace_counts, wait_for
 
 import bpfnest
 from bpfnest import AttachType
 from bpfnest._sys import link_ops, ops
 from bpfnest._sys.fd import FD
+
+from netns import Cgroup, Veth, closed_and_gone, counter, link_id, link_ids, trace_counts, wait_for
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -162,7 +163,7 @@ def test_link_by_id_and_pin(
 def test_leak_guard_reports_a_link_left_behind(
     veth: Veth, xdp: bpfnest.Collection, bpffs: str
 ) -> None:
-    from conftest import LeakCheck
+    from support import LeakCheck
 
     check = LeakCheck()
     fd = link_ops.link_create(xdp.programs["count_pass"].fd, veth.ifindex, AttachType.XDP)

@@ -41,7 +41,7 @@ import pytest
 
 from bpfnest._sys import uapi
 
-from conftest import skip_or_fail
+from support import skip_or_fail
 
 VMLINUX_BTF = Path("/sys/kernel/btf/vmlinux")
 

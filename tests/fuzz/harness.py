@@ -335,6 +335,6 @@ def conftest_compiler() -> Callable[[str, str], str]:
 
     if str(TESTS_DIR) not in sys.path:
         sys.path.insert(0, str(TESTS_DIR))
-    from conftest import compile_bpf  # type: ignore[import-not-found]
+    from support import compile_bpf  # type: ignore[import-not-found]
 
     return compile_bpf  # type: ignore[no-any-return]
