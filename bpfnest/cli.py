@@ -262,6 +262,63 @@ def _map_tree(args: argparse.Namespace, out: TextIO) -> None:
     _emit(out, trees, args.json, _tree_lines(trees) or ["no outer maps"])
 
 
+def _seconds(text: str) -> float:
+    """argparse type of --timeout: a number of seconds >= 0."""
+    try:
+        n = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not n >= 0 or n == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return n
+
+
+def _event_line(record: Any, as_json: bool) -> str:
+    """One record as ``map events`` prints it: a ring buffer's bytes in hex,
+    a perf buffer's with its CPU and the records lost before it."""
+    from .events import PerfRecord
+
+    if isinstance(record, PerfRecord):
+        if as_json:
+            data = view.hex_bytes(record.data)
+            return json.dumps({"cpu": record.cpu, "lost": record.lost, "data": data})
+        return f"cpu {record.cpu}  lost {record.lost}  {record.data.hex(' ')}".rstrip()
+    if as_json:
+        return json.dumps({"data": view.hex_bytes(record)})
+    return bytes(record).hex(" ")
+
+
+def _open_reader(m: Map[Any]) -> Any:
+    """The reader of ``m``'s records: a RingBuffer or a PerfBuffer; the caller
+    closes it. Any other map type: one line naming it and what is read."""
+    from .constants import MapType
+    from .events import PerfBuffer, RingBuffer
+
+    if m.type == MapType.RINGBUF:
+        return RingBuffer(m)
+    if m.type == MapType.PERF_EVENT_ARRAY:
+        return PerfBuffer(m)
+    raise ValueError(
+        f"map events reads ringbuf and perf_event_array maps; map {m.id} '{m.name}'"
+        f" is {view.type_name(m.type)}"
+    )
+
+
+def _map_events(args: argparse.Namespace, out: TextIO) -> None:
+    with view.open_map(*_selector(args.map)) as m, _open_reader(m) as reader:
+        left = args.count
+        while left is None or left > 0:
+            record = reader.read(0)
+            if record is None:  # idle: show what was printed, then wait
+                out.flush()
+                record = reader.read(args.timeout)
+                if record is None:
+                    return
+            out.write(_event_line(record, args.json) + "\n")
+            if left is not None:
+                left -= 1
+
+
 def _prog(args: argparse.Namespace, out: TextIO) -> None:
     from .programs import Program
 
@@ -460,6 +517,31 @@ def _parser() -> argparse.ArgumentParser:
                 "--depth", type=_count, default=1, help="levels of inner maps (default 1)"
             )
             c.add_argument("--limit", type=_count, default=None, help="entries per map at most")
+    ev = msub.add_parser(
+        "events",
+        help="print a ring buffer's or perf buffer's records as they arrive",
+        description="Print the records of a RINGBUF or PERF_EVENT_ARRAY map as programs"
+        " write them, one line each: the bytes in hex (for a perf buffer preceded by the"
+        " CPU and the records the kernel lost before this one), or with --json one JSON"
+        " object per line. A ring buffer has one consumer position: records read here are"
+        " gone for any other reader. A perf buffer's slots are pointed at this command's"
+        " events while it runs, and emptied when it exits. Ctrl-C stops it (exit 130).",
+    )
+    ev.add_argument("map", nargs="+", metavar="ID | pinned PATH | name NAME")
+    ev.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per line: {"data": ["0x01", ...]}, with "cpu" and "lost"'
+        " for a perf buffer",
+    )
+    ev.add_argument("--count", type=_count, default=None, help="stop after N records")
+    ev.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="stop after S seconds without a record (default: wait for ever)",
+    )
     t = msub.add_parser("tree", help="every outer map with its inner maps")
     t.add_argument("map", nargs="*", metavar="ID | pinned PATH | name NAME")
     t.add_argument("--json", action="store_true")
@@ -503,6 +585,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         ("map", "show"): _map_show,
         ("map", "dump"): _map_dump,
         ("map", "tree"): _map_tree,
+        ("map", "events"): _map_events,
     }
     try:
         if args.command == "map":
