@@ -273,19 +273,74 @@ def _seconds(text: str) -> float:
     return n
 
 
-def _event_line(record: Any, as_json: bool) -> str:
-    """One record as ``map events`` prints it: a ring buffer's bytes in hex,
-    a perf buffer's with its CPU and the records lost before it."""
+_Decode = Callable[[bytes], Any]
+
+_KINDS = {"struct": "Struct", "union": "Union", "enum": "Enum"}
+
+
+def _event_decoder(type_name: str | None, obj: str | None) -> _Decode | None:
+    """``--type NAME --object OBJ.o``: a function decoding a record by that BTF
+    type of the object (None without them). ``NAME`` may say ``struct``,
+    ``union`` or ``enum``; typedefs and base types are found too."""
+    if type_name is None and obj is None:
+        return None
+    if type_name is None or obj is None:
+        raise _Usage("--type NAME and --object OBJECT.o go together")
+    from . import btf as btf_types
+    from .btf.format import decode
+    from .spec import CollectionSpec
+
+    btf = CollectionSpec.from_file(obj).btf
+    if btf is None:
+        raise ValueError(f"{obj} has no BTF to decode records with (compile it with clang -g)")
+    kind, _, name = type_name.strip().rpartition(" ")
+    if kind in _KINDS:
+        wanted: tuple[type, ...] = (getattr(btf_types, _KINDS[kind]),)
+    else:  # "event", "__u64", "unsigned int"
+        name = type_name.strip()
+        wanted = (btf_types.Composite, btf_types.Typedef, btf_types.Int, btf_types.Enum)
+    found = [t for t in btf.named(name) if isinstance(t, wanted)]
+    if not found:
+        raise ValueError(
+            f"{obj} has no BTF type named {type_name!r} (clang -g emits the types of"
+            " maps, globals and function arguments, not those only used by local variables)"
+        )
+    t = found[0]
+    size = btf.sizeof(t)
+
+    def decoder(raw: bytes) -> Any:
+        if len(raw) < size:
+            raise ValueError(f"{len(raw)} bytes, {type_name} needs {size}")
+        return decode(btf, t, raw)
+
+    return decoder
+
+
+def _event_line(record: Any, as_json: bool, decoder: _Decode | None = None) -> str:
+    """One record as ``map events`` prints it: a ring buffer's bytes in hex
+    (or decoded by ``decoder``), a perf buffer's with its CPU and the records
+    lost before it. A record that does not decode is printed in hex with why."""
     from .events import PerfRecord
 
+    fields: dict[str, Any] = {}
     if isinstance(record, PerfRecord):
-        if as_json:
-            data = view.hex_bytes(record.data)
-            return json.dumps({"cpu": record.cpu, "lost": record.lost, "data": data})
-        return f"cpu {record.cpu}  lost {record.lost}  {record.data.hex(' ')}".rstrip()
+        fields = {"cpu": record.cpu, "lost": record.lost}
+        raw = record.data
+    else:
+        raw = bytes(record)
+    fields["data"] = view.hex_bytes(raw) if as_json else raw.hex(" ")
+    if decoder is not None:
+        try:
+            fields["formatted"] = decoder(raw)
+        except ValueError as err:
+            fields["error"] = str(err)
     if as_json:
-        return json.dumps({"data": view.hex_bytes(record)})
-    return bytes(record).hex(" ")
+        return json.dumps(fields)
+    head = "".join(f"{k} {fields[k]}  " for k in ("cpu", "lost") if k in fields)
+    if "formatted" in fields:
+        return head + json.dumps(fields["formatted"])
+    tail = f"  (not decoded: {fields['error']})" if "error" in fields else ""
+    return f"{head}{fields['data']}{tail}".rstrip()
 
 
 def _open_reader(m: Map[Any]) -> Any:
@@ -305,7 +360,9 @@ def _open_reader(m: Map[Any]) -> Any:
 
 
 def _map_events(args: argparse.Namespace, out: TextIO) -> None:
-    with view.open_map(*_selector(args.map)) as m, _open_reader(m) as reader:
+    how_what = _selector(args.map)
+    decoder = _event_decoder(args.type, args.object)
+    with view.open_map(*how_what) as m, _open_reader(m) as reader:
         left = args.count
         while left is None or left > 0:
             record = reader.read(0)
@@ -314,7 +371,7 @@ def _map_events(args: argparse.Namespace, out: TextIO) -> None:
                 record = reader.read(args.timeout)
                 if record is None:
                     return
-            out.write(_event_line(record, args.json) + "\n")
+            out.write(_event_line(record, args.json, decoder) + "\n")
             if left is not None:
                 left -= 1
 
@@ -523,7 +580,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Print the records of a RINGBUF or PERF_EVENT_ARRAY map as programs"
         " write them, one line each: the bytes in hex (for a perf buffer preceded by the"
         " CPU and the records the kernel lost before this one), or with --json one JSON"
-        " object per line. A ring buffer has one consumer position: records read here are"
+        " object per line; with --type and --object each record is decoded by that BTF"
+        ' type (JSON: a "formatted" key). A ring buffer has one consumer position:'
+        " records read here are"
         " gone for any other reader. A perf buffer's slots are pointed at this command's"
         " events while it runs, and emptied when it exits. Ctrl-C stops it (exit 130).",
     )
@@ -542,6 +601,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="stop after S seconds without a record (default: wait for ever)",
     )
+    ev.add_argument(
+        "--type",
+        metavar="NAME",
+        help="decode each record as this BTF type of --object (struct event, or a typedef)",
+    )
+    ev.add_argument("--object", metavar="OBJECT.o", help="the object whose BTF has the --type")
     t = msub.add_parser("tree", help="every outer map with its inner maps")
     t.add_argument("map", nargs="*", metavar="ID | pinned PATH | name NAME")
     t.add_argument("--json", action="store_true")

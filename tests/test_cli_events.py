@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import test_events
@@ -39,6 +40,11 @@ def record(seq: int) -> bytes:
 
 def hexline(raw: bytes) -> str:
     return " ".join(f"{b:02x}" for b in raw)
+
+
+def hexlist(raw: bytes) -> list[str]:
+    """bytes as --json shows them (bpftool's)."""
+    return [f"0x{b:02x}" for b in raw]
 
 
 def stat(coll: bpfnest.Collection, key: int) -> int:
@@ -75,7 +81,7 @@ def test_ring_records_one_line_each_then_count_and_timeout(rings: bpfnest.Collec
     waited = time.monotonic() - start
     assert status == 0
     assert [json.loads(line) for line in text.splitlines()] == [
-        {"data": [f"0x{b:02x}" for b in record(n)]} for n in (5, 6, 7)
+        {"data": hexlist(record(n))} for n in (5, 6, 7)
     ]
     assert 0.3 <= waited < 3
     assert run(["map", "events", ring_id, "--timeout", "0"]) == (0, "")
@@ -97,11 +103,16 @@ def test_ring_records_arriving_while_it_waits(rings: bpfnest.Collection, bpffs: 
     assert result == [(0, "".join(hexline(record(n)) + "\n" for n in range(3)))]
 
 
-def test_perf_records_with_their_cpu_and_lost_count(perfs: bpfnest.Collection) -> None:
+@pytest.mark.parametrize("decoded", [False, True], ids=["hex", "decoded"])
+def test_perf_records_with_their_cpu_and_lost_count(
+    perfs: bpfnest.Collection, objs: Callable[[str], str], decoded: bool
+) -> None:
     # Samples sent before the command stored its events in the map are
     # refused by the kernel (stats[1]); send until three got through, on CPU 0.
     result: list[tuple[int, str]] = []
     argv = ["map", "events", "name", "samples", "--count", "3"]
+    if decoded:  # the first 8 bytes (of 12) as the u64 they are
+        argv += ["--type", "__u64", "--object", objs("perf_events")]
     t = threading.Thread(target=lambda: result.append(run(argv)))
     affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {0})
@@ -119,6 +130,9 @@ def test_perf_records_with_their_cpu_and_lost_count(perfs: bpfnest.Collection) -
     finally:
         os.sched_setaffinity(0, affinity)
         t.join(10)
+    if decoded:
+        assert result == [(0, "".join(f"cpu 0  lost 0  {n}\n" for n in sent))]
+        return
     # 8-byte samples: the kernel pads the raw data to 12 bytes.
     assert result == [
         (
@@ -128,6 +142,34 @@ def test_perf_records_with_their_cpu_and_lost_count(perfs: bpfnest.Collection) -
             ),
         )
     ]
+
+
+def test_records_decoded_by_a_btf_type_of_the_object(
+    rings: bpfnest.Collection, objs: Callable[[str], str]
+) -> None:
+    # emit_output's records start with their u64 number (__u64, a typedef in
+    # the object's BTF); emit_reserve's 16-byte records are too short for a
+    # struct xdp_md (24 bytes): shown in hex, with why.
+    obj = objs("ringbuf_events")
+    ring_id = str(rings.maps["events"].id)
+    rings.programs["emit_output"].test_run(PACKET, repeat=3)
+    typed = ["--type", "__u64", "--object", obj, "--timeout", "0"]
+    assert run(["map", "events", ring_id, *typed]) == (0, "0\n1\n2\n")
+    rings.programs["emit_output"].test_run(PACKET)
+    status, text = run(["map", "events", ring_id, *typed, "--json"])
+    assert (status, json.loads(text)) == (0, {"data": hexlist(record(3)), "formatted": 3})
+    rings.programs["emit_reserve"].test_run(PACKET, repeat=3)  # 4, 5 kept; 6 discarded
+    xdp_md = ["--type", "struct xdp_md", "--object", obj, "--count", "1"]
+    why = "16 bytes, struct xdp_md needs 24"
+    assert run(["map", "events", ring_id, *xdp_md]) == (
+        0,
+        f"{hexline(reserved(4))}  (not decoded: {why})\n",
+    )
+    status, text = run(["map", "events", ring_id, *xdp_md, "--json"])
+    assert (status, json.loads(text)) == (
+        0,
+        {"data": hexlist(reserved(5)), "error": why},
+    )
 
 
 @pytest.mark.parametrize(
@@ -152,20 +194,34 @@ def test_perf_records_with_their_cpu_and_lost_count(perfs: bpfnest.Collection) -
             2,
             "argument --count: not a number: 'x'",
         ),
+        (
+            "events",
+            ["map", "events", "{id}", "--type", "__u64"],
+            2,
+            "bpfnest: --type NAME and --object OBJECT.o go together",
+        ),
+        (
+            "events",
+            ["map", "events", "{id}", "--type", "struct nope", "--object", "{obj}"],
+            1,
+            "bpfnest: {obj} has no BTF type named 'struct nope' (clang -g emits the types"
+            " of maps, globals and function arguments, not those only used by local variables)",
+        ),
     ],
 )
 def test_bad_input(
     rings: bpfnest.Collection,
+    objs: Callable[[str], str],
     capsys: pytest.CaptureFixture[str],
     name: str,
     argv: list[str],
     status: int,
     message: str,
 ) -> None:
-    map_id = rings.maps[name].id
-    assert run([a.format(id=map_id) for a in argv]) == (status, "")
+    where = {"id": rings.maps[name].id, "obj": objs("ringbuf_events")}
+    assert run([a.format(**where) for a in argv]) == (status, "")
     err = capsys.readouterr().err
-    assert message.format(id=map_id) in err.splitlines()[-1]
+    assert message.format(**where) in err.splitlines()[-1]
     assert "Traceback" not in err
 
 

@@ -37,6 +37,7 @@ struct {
 } by_parity SEC(".maps");
 
 __u64 seq, ring_full, perf_failed;
+struct event last;   /* a global of the type puts struct event in the BTF */
 
 static __always_inline struct event next_event(struct xdp_md *ctx)
 {
@@ -53,6 +54,7 @@ int to_ring(struct xdp_md *ctx)
 {
 	struct event e = next_event(ctx);
 
+	last = e;
 	if (bpf_ringbuf_output(&ring, &e, sizeof(e), 0))
 		__sync_fetch_and_add(&ring_full, 1);
 	return XDP_PASS;
