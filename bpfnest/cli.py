@@ -69,7 +69,7 @@ def _parse_id(text: str) -> int | None:
 
 
 def _count(text: str) -> int:
-    """argparse type of --depth and --limit: an int >= 0."""
+    """argparse type of --depth, --limit and --count: an int >= 0."""
     try:
         n = int(text)
     except ValueError:
@@ -593,7 +593,7 @@ def _parser() -> argparse.ArgumentParser:
         help='one JSON object per line: {"data": ["0x01", ...]}, with "cpu" and "lost"'
         " for a perf buffer",
     )
-    ev.add_argument("--count", type=_count, default=None, help="stop after N records")
+    ev.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N records")
     ev.add_argument(
         "--timeout",
         type=_seconds,
