@@ -69,7 +69,7 @@ def _parse_id(text: str) -> int | None:
 
 
 def _count(text: str) -> int:
-    """argparse type of --depth and --limit: an int >= 0."""
+    """argparse type of --depth, --limit and --count: an int >= 0."""
     try:
         n = int(text)
     except ValueError:
@@ -260,6 +260,120 @@ def _map_tree(args: argparse.Namespace, out: TextIO) -> None:
     else:
         trees = view.map_tree()
     _emit(out, trees, args.json, _tree_lines(trees) or ["no outer maps"])
+
+
+def _seconds(text: str) -> float:
+    """argparse type of --timeout: a number of seconds >= 0."""
+    try:
+        n = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not n >= 0 or n == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
+    return n
+
+
+_Decode = Callable[[bytes], Any]
+
+_KINDS = {"struct": "Struct", "union": "Union", "enum": "Enum"}
+
+
+def _event_decoder(type_name: str | None, obj: str | None) -> _Decode | None:
+    """``--type NAME --object OBJ.o``: a function decoding a record by that BTF
+    type of the object (None without them). ``NAME`` may say ``struct``,
+    ``union`` or ``enum``; typedefs and base types are found too."""
+    if type_name is None and obj is None:
+        return None
+    if type_name is None or obj is None:
+        raise _Usage("--type NAME and --object OBJECT.o go together")
+    from . import btf as btf_types
+    from .btf.format import decode
+    from .spec import CollectionSpec
+
+    btf = CollectionSpec.from_file(obj).btf
+    if btf is None:
+        raise ValueError(f"{obj} has no BTF to decode records with (compile it with clang -g)")
+    kind, _, name = type_name.strip().rpartition(" ")
+    if kind in _KINDS:
+        wanted: tuple[type, ...] = (getattr(btf_types, _KINDS[kind]),)
+    else:  # "event", "__u64", "unsigned int"
+        name = type_name.strip()
+        wanted = (btf_types.Composite, btf_types.Typedef, btf_types.Int, btf_types.Enum)
+    found = [t for t in btf.named(name) if isinstance(t, wanted)]
+    if not found:
+        raise ValueError(
+            f"{obj} has no BTF type named {type_name!r} (clang -g emits the types of"
+            " maps, globals and function arguments, not those only used by local variables)"
+        )
+    t = found[0]
+    size = btf.sizeof(t)
+
+    def decoder(raw: bytes) -> Any:
+        if len(raw) < size:
+            raise ValueError(f"{len(raw)} bytes, {type_name} needs {size}")
+        return decode(btf, t, raw)
+
+    return decoder
+
+
+def _event_line(record: Any, as_json: bool, decoder: _Decode | None = None) -> str:
+    """One record as ``map events`` prints it: a ring buffer's bytes in hex
+    (or decoded by ``decoder``), a perf buffer's with its CPU and the records
+    lost before it. A record that does not decode is printed in hex with why."""
+    from .events import PerfRecord
+
+    fields: dict[str, Any] = {}
+    if isinstance(record, PerfRecord):
+        fields = {"cpu": record.cpu, "lost": record.lost}
+        raw = record.data
+    else:
+        raw = bytes(record)
+    fields["data"] = view.hex_bytes(raw) if as_json else raw.hex(" ")
+    if decoder is not None:
+        try:
+            fields["formatted"] = decoder(raw)
+        except ValueError as err:
+            fields["error"] = str(err)
+    if as_json:
+        return json.dumps(fields)
+    head = "".join(f"{k} {fields[k]}  " for k in ("cpu", "lost") if k in fields)
+    if "formatted" in fields:
+        return head + json.dumps(fields["formatted"])
+    tail = f"  (not decoded: {fields['error']})" if "error" in fields else ""
+    return f"{head}{fields['data']}{tail}".rstrip()
+
+
+def _open_reader(m: Map[Any]) -> Any:
+    """The reader of ``m``'s records: a RingBuffer or a PerfBuffer; the caller
+    closes it. Any other map type: one line naming it and what is read."""
+    from .constants import MapType
+    from .events import PerfBuffer, RingBuffer
+
+    if m.type == MapType.RINGBUF:
+        return RingBuffer(m)
+    if m.type == MapType.PERF_EVENT_ARRAY:
+        return PerfBuffer(m)
+    raise ValueError(
+        f"map events reads ringbuf and perf_event_array maps; map {m.id} '{m.name}'"
+        f" is {view.type_name(m.type)}"
+    )
+
+
+def _map_events(args: argparse.Namespace, out: TextIO) -> None:
+    how_what = _selector(args.map)
+    decoder = _event_decoder(args.type, args.object)
+    with view.open_map(*how_what) as m, _open_reader(m) as reader:
+        left = args.count
+        while left is None or left > 0:
+            record = reader.read(0)
+            if record is None:  # idle: show what was printed, then wait
+                out.flush()
+                record = reader.read(args.timeout)
+                if record is None:
+                    return
+            out.write(_event_line(record, args.json, decoder) + "\n")
+            if left is not None:
+                left -= 1
 
 
 def _prog(args: argparse.Namespace, out: TextIO) -> None:
@@ -460,6 +574,39 @@ def _parser() -> argparse.ArgumentParser:
                 "--depth", type=_count, default=1, help="levels of inner maps (default 1)"
             )
             c.add_argument("--limit", type=_count, default=None, help="entries per map at most")
+    ev = msub.add_parser(
+        "events",
+        help="print a ring buffer's or perf buffer's records as they arrive",
+        description="Print the records of a RINGBUF or PERF_EVENT_ARRAY map as programs"
+        " write them, one line each: the bytes in hex (for a perf buffer preceded by the"
+        " CPU and the records the kernel lost before this one), or with --json one JSON"
+        " object per line; with --type and --object each record is decoded by that BTF"
+        ' type (JSON: a "formatted" key). A ring buffer has one consumer position:'
+        " records read here are"
+        " gone for any other reader. A perf buffer's slots are pointed at this command's"
+        " events while it runs, and emptied when it exits. Ctrl-C stops it (exit 130).",
+    )
+    ev.add_argument("map", nargs="+", metavar="ID | pinned PATH | name NAME")
+    ev.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per line: {"data": ["0x01", ...]}, with "cpu" and "lost"'
+        " for a perf buffer",
+    )
+    ev.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N records")
+    ev.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="stop after S seconds without a record (default: wait for ever)",
+    )
+    ev.add_argument(
+        "--type",
+        metavar="NAME",
+        help="decode each record as this BTF type of --object (struct event, or a typedef)",
+    )
+    ev.add_argument("--object", metavar="OBJECT.o", help="the object whose BTF has the --type")
     t = msub.add_parser("tree", help="every outer map with its inner maps")
     t.add_argument("map", nargs="*", metavar="ID | pinned PATH | name NAME")
     t.add_argument("--json", action="store_true")
@@ -503,6 +650,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         ("map", "show"): _map_show,
         ("map", "dump"): _map_dump,
         ("map", "tree"): _map_tree,
+        ("map", "events"): _map_events,
     }
     try:
         if args.command == "map":

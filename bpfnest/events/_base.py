@@ -271,14 +271,22 @@ class _Reader(_Events, Generic[T]):
 
     def _drain(self, rings: Iterable[Any], callback: Any, timeout: float | None) -> int:
         """``ring.drain(callback)`` over ``rings`` until one gives records, or
-        ``timeout`` passes; how many records all gave (the loop of ``poll``)."""
+        ``timeout`` passes; how many records all gave (the loop of ``poll``).
+        When the time is up the rings are looked at once more: records that
+        woke no one (written without a wake-up, or below a perf buffer's
+        threshold) are taken then."""
         until = deadline(timeout)
         with self._call():
             while True:
                 with self._turn:
                     n: int = sum([ring.drain(callback) for ring in rings])
-                if n or timeout == 0 or not self._wait(until):
+                if n or timeout == 0:
                     return n
+                if not self._wait(until):
+                    if self._closing:
+                        return 0
+                    with self._turn:
+                        return sum([ring.drain(callback) for ring in rings])
 
     def __aiter__(self) -> _Reader[T]:
         return self

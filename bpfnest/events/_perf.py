@@ -62,18 +62,55 @@ def online_cpus() -> list[int]:
     return ids
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _wakeup_options(
+    wakeup_events: int | None, watermark: int | None, pages: int
+) -> tuple[int, int]:
+    """Check PerfBuffer's wake-up options; return (wakeup_events, watermark)
+    as perf_event_attr takes them (watermark 0: count records).
+
+    Raises:
+        ValueError: a value out of range, or both given.
+    """
+    if wakeup_events is not None and watermark is not None:
+        raise ValueError(
+            "give wakeup_events or watermark, not both (the kernel wakes the reader by"
+            " record count or by bytes)"
+        )
+    if watermark is not None:
+        size = pages * PAGE
+        if not _is_int(watermark) or not 0 < watermark < size:
+            raise ValueError(
+                f"watermark must be a number of bytes in 1..{size - 1} (less than the"
+                f" ring: {pages} pages), got {watermark!r}"
+            )
+        return 0, watermark
+    if wakeup_events is None:
+        return 1, 0
+    if not _is_int(wakeup_events) or not 1 <= wakeup_events < 1 << 32:
+        raise ValueError(f"wakeup_events must be an int >= 1, got {wakeup_events!r}")
+    return wakeup_events, 0
+
+
 class _CpuRing:
     """One CPU's event: its fd, its mapping and the views over it."""
 
     __slots__ = ("cpu", "data_size", "fd", "lost", "meta", "mm", "pending", "view")
 
-    def __init__(self, cpu: int, pages: int) -> None:
+    def __init__(self, cpu: int, pages: int, wakeup_events: int = 1, watermark: int = 0) -> None:
         attr = PerfEventAttr()
         attr.type = PERF_TYPE_SOFTWARE
         attr.config = PERF_COUNT_SW_BPF_OUTPUT
         attr.sample_type = PERF_SAMPLE_RAW
         attr.sample_period = 1
-        attr.wakeup_events = 1
+        if watermark:
+            attr.watermark = 1
+            attr.wakeup_watermark = watermark
+        else:
+            attr.wakeup_events = wakeup_events
         self.cpu = cpu
         self.pending = 0  # lost records to report with the next sample
         self.lost = 0  # all the lost records its notices reported
@@ -172,7 +209,17 @@ class PerfBuffer(_Reader[PerfRecord]):
     ``PerfBuffer(map, pages=8)`` opens one ``PERF_COUNT_SW_BPF_OUTPUT`` event
     per online CPU, maps its ring (one page plus ``pages`` data pages, a power
     of two) and stores its fd in ``map`` at the CPU's index, which the program
-    writes to with ``BPF_F_CURRENT_CPU``. :meth:`read` returns one
+    writes to with ``BPF_F_CURRENT_CPU``.
+
+    A reader blocked in :meth:`read`, :meth:`poll` or on :meth:`fileno` is
+    woken by every record (``wakeup_events=1``, the default), by every
+    ``wakeup_events``-th record of a CPU, or, with ``watermark`` (bytes, less
+    than the ring's ``pages`` pages), once more than that many bytes wait in
+    a CPU's ring: fewer wake-ups for a reader that can wait. The two are
+    exclusive. Records below the threshold are read all the same by the next
+    call, and by a call whose ``timeout`` ends. :meth:`pause` empties the
+    map's slots (programs' ``bpf_perf_event_output()`` then fail with
+    ``ENOENT``), :meth:`resume` stores the events back. :meth:`read` returns one
     :class:`PerfRecord`, :meth:`poll` hands each ready record to a callback,
     ``async for record in buf`` yields them. Records of one CPU come in order;
     records the kernel dropped because a CPU's ring was full are counted in
@@ -189,20 +236,25 @@ class PerfBuffer(_Reader[PerfRecord]):
     Raises:
         TypeError: a map that is not a ``PERF_EVENT_ARRAY`` (the message
             names the reader that fits it).
-        ValueError: a closed map; ``pages`` not a power of two; a map with
-            fewer entries than the highest online CPU id + 1.
+        ValueError: a closed map; ``pages`` not a power of two;
+            ``wakeup_events`` < 1; ``watermark`` < 0 or not less than the
+            ring (``pages`` pages); both ``wakeup_events`` and ``watermark``
+            given; a map with fewer entries than the highest online CPU id + 1.
         OSError: perf_event_open, mmap or the map update failed; nothing
             stays mapped, open or stored in the map.
     """
 
-    def __init__(self, bpf_map: Any, *, pages: int = 8) -> None:
-        if (
-            not isinstance(pages, int)
-            or isinstance(pages, bool)
-            or pages < 1
-            or pages & (pages - 1)
-        ):
+    def __init__(
+        self,
+        bpf_map: Any,
+        *,
+        pages: int = 8,
+        wakeup_events: int | None = None,
+        watermark: int | None = None,
+    ) -> None:
+        if not _is_int(pages) or pages < 1 or pages & (pages - 1):
             raise ValueError(f"pages must be a power of two (1, 2, 4, ...), got {pages!r}")
+        wakeup, mark = _wakeup_options(wakeup_events, watermark, pages)
         cpus = online_cpus()
         super().__init__()
         self._rings: dict[int, _CpuRing] = {}  # by fd number
@@ -210,6 +262,8 @@ class PerfBuffer(_Reader[PerfRecord]):
         self._order: list[_CpuRing] = []
         self._next = 0
         self._map_fd: FD | None = None
+        self._map_what = ""
+        self._paused = False
         try:
             self._map_fd, what = own_map_fd(bpf_map, MapType.PERF_EVENT_ARRAY, "PerfBuffer")
             self._what = f"PerfBuffer of {what}"
@@ -218,33 +272,81 @@ class PerfBuffer(_Reader[PerfRecord]):
                     f"{what} has {bpf_map.max_entries} entries but CPU {cpus[-1]} is online"
                     f" (give it max_entries >= {cpus[-1] + 1}, or leave max_entries out)"
                 )
+            self._map_what = what
             for cpu in cpus:
-                ring = _CpuRing(cpu, pages)
+                ring = _CpuRing(cpu, pages, wakeup, mark)
                 self._rings[ring.fd.raw] = ring
                 self._order.append(ring)
                 self._watch(ring.fd.raw)
-                key = cpu.to_bytes(4, "little")
-                try:
-                    ops.map_update_elem(self._map_fd.raw, key, ring.fd.raw.to_bytes(4, "little"))
-                except OSError as err:
-                    code = err.errno or 0
-                    raise BPFError(
-                        code,
-                        f"update {what} slot {cpu}: {strerror(code)} (storing CPU {cpu}'s event)",
-                    ) from None
-                self._stored.append(cpu)
+                self._store(ring)
         except BaseException:
             self._closing = True
             self._release()
             raise
 
+    def _store(self, ring: _CpuRing) -> None:
+        """Store ``ring``'s event in the map at its CPU's index."""
+        assert self._map_fd is not None
+        cpu = ring.cpu
+        try:
+            ops.map_update_elem(
+                self._map_fd.raw, cpu.to_bytes(4, "little"), ring.fd.raw.to_bytes(4, "little")
+            )
+        except OSError as err:
+            code = err.errno or 0
+            raise BPFError(
+                code,
+                f"update {self._map_what} slot {cpu}: {strerror(code)} (storing CPU {cpu}'s event)",
+            ) from None
+        self._stored.append(cpu)
+
+    def _unstore(self) -> None:
+        """Delete the slots this reader stored (best effort: the map may have
+        been changed by someone else)."""
+        assert self._map_fd is not None
+        for cpu in self._stored:
+            try:  # noqa: SIM105
+                ops.map_delete_elem(self._map_fd.raw, cpu.to_bytes(4, "little"))
+            except OSError:
+                pass
+        self._stored.clear()
+
+    def pause(self) -> None:
+        """Stop taking records: empty the map's slots this reader filled, so
+        that programs' ``bpf_perf_event_output()`` fail with ``ENOENT``
+        (nothing is counted as lost). Records already in the rings stay
+        readable. Idempotent; :meth:`resume` undoes it.
+
+        Raises:
+            ValueError: closed.
+        """
+        with self._call(), self._turn:
+            self._unstore()
+            self._paused = True
+
+    def resume(self) -> None:
+        """Take records again after :meth:`pause`: store each CPU's event back
+        in the map (replacing whatever another reader stored there meanwhile).
+        Idempotent.
+
+        Raises:
+            ValueError: closed.
+            BPFError: the map update failed (the slots stored so far stay).
+        """
+        with self._call(), self._turn:
+            if self._paused:
+                for ring in self._order:
+                    self._store(ring)
+                self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        """True between :meth:`pause` and :meth:`resume`."""
+        return self._paused
+
     def _release_own(self) -> None:
         if self._map_fd is not None:
-            for cpu in self._stored:
-                try:  # noqa: SIM105 - best effort: the map may be gone or changed
-                    ops.map_delete_elem(self._map_fd.raw, cpu.to_bytes(4, "little"))
-                except OSError:
-                    pass
+            self._unstore()
             self._map_fd.close()
         for ring in self._order:
             ring.close()
@@ -284,10 +386,10 @@ class PerfBuffer(_Reader[PerfRecord]):
         with self._call():
             while True:
                 record = self._take()
-                if record is not None:
+                if record is not None or timeout == 0:
                     return record
-                if timeout == 0 or not self._wait(until):
-                    return None
+                if not self._wait(until):  # time is up (or closed): a last look
+                    return None if self._closing else self._take()
 
     def poll(self, callback: Callable[[PerfRecord], object], timeout: float | None = None) -> int:
         """Call ``callback(record)`` for each record ready (waiting up to

@@ -220,10 +220,13 @@ class RingBuffer(_Reader[bytes]):
             while True:
                 with self._turn:
                     record = self._take()
-                if record is not None:
+                if record is not None or timeout == 0:
                     return record
-                if timeout == 0 or not self._wait(until):
-                    return None
+                if not self._wait(until):  # time is up (or closed): a last look
+                    if self._closing:
+                        return None
+                    with self._turn:
+                        return self._take()
         finally:
             self._exit()
 
