@@ -94,8 +94,8 @@ def main() -> None:
         with contextlib.ExitStack() as stack:
             # One poller for every ring, opened from the outer map (as another
             # process that knows only by_pid would); the reader keeps its own
-            # fds, so the Maps of get_map may close at once.
-            rings = [stack.enter_context(by_pid.get_map(pid)) for pid in workers]
+            # fds, so the Maps of open_inner may close at once.
+            rings = [stack.enter_context(by_pid.open_inner(pid)) for pid in workers]
             poller = stack.enter_context(RingBuffer(*rings))
             for go in workers.values():
                 os.write(go, b"g")
