@@ -18,6 +18,7 @@ bcc) and reports bpfnest's time as a ratio to each (``ratio_to_c``,
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -338,6 +339,18 @@ def object_load(n: int, obj: str | None = None) -> Result:
 MAP_LIST_MAPS = 1000
 
 
+_PYCACHE = tempfile.mkdtemp(prefix="bpfnest-bench-pycache-")
+atexit.register(shutil.rmtree, _PYCACHE, True)
+
+
+def _python_env() -> dict[str, str]:
+    """The environment of a timed Python child: this checkout first on the path,
+    bytecode written and read (under a private PYTHONPYCACHEPREFIX, filled by
+    the warm run), whatever PYTHONDONTWRITEBYTECODE says here."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": os.path.dirname(HERE), "PYTHONPYCACHEPREFIX": _PYCACHE}
+
+
 def _wall(n: int, argv: list[str], env: dict[str, str] | None = None) -> float:
     """Mean wall time in ns of ``n`` runs of ``argv`` (after one warm run); output discarded."""
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
@@ -355,8 +368,7 @@ def map_list(n: int) -> Result:
     try:
         for _ in range(MAP_LIST_MAPS):
             made.append(Map.create(spec))
-        env = {**os.environ, "PYTHONPATH": os.path.dirname(HERE)}
-        ns = _wall(n, [sys.executable, "-m", "bpfnest", "map", "list"], env)
+        ns = _wall(n, [sys.executable, "-m", "bpfnest", "map", "list"], _python_env())
         result: Result = {"n": n, "ns_per_op": ns, "ops_per_s": 1e9 / ns, "maps": len(made)}
         bpftool = shutil.which("bpftool")
         if bpftool is None:
@@ -406,7 +418,7 @@ def map_open_id(n: int) -> Result:
 
 def import_bpfnest(n: int) -> Result:
     """Wall time of ``python -c 'import bpfnest'`` over ``python -c pass`` (bytecode cached)."""
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(HERE)}
+    env = _python_env()
     bare = _wall(n, [sys.executable, "-c", "pass"], env)
     full = _wall(n, [sys.executable, "-c", "import bpfnest"], env)
     over = max(full - bare, 1.0)
