@@ -119,3 +119,47 @@ def test_map_list_is_map_show_of_each_map(bpffs: str, monkeypatch: pytest.Monkey
         monkeypatch.undo()
         assert rows == [view.map_show(m, pins) for m in (plain, outer, filler)]
         assert rows[0]["pinned"] == [f"{bpffs}/p"] and rows[1]["filled_slots"] == 1
+
+
+@pytest.mark.parametrize("name", ["btf_values", "globals", "outer_init"])
+def test_collection_load_reads_no_map_info(objs: Any, name: str, info_calls: list[int]) -> None:
+    """Maps made with the object's BTF learn their id (and BTF id) on first use, exactly."""
+    from bpfnest import CollectionSpec
+
+    with CollectionSpec.from_file(objs(name)).load() as coll:
+        if not any(m.type.is_outer for m in coll.maps.values()):  # templates and slots read ids
+            assert info_calls == []
+        for m in coll.maps.values():
+            assert m._info == m.info(), m.name
+
+
+@pytest.mark.parametrize("target", ["bpfel", "bpfeb"])
+def test_elf64_tables_decode_as_pyelftools_does(objs: Any, target: str) -> None:
+    """Symbols and relocations of ELF64 are read with ``struct``: the same as pyelftools."""
+    from bpfnest._elffile import SHT_REL, SHT_RELA, SHT_SYMTAB, ElfFile, Symbol, cstring
+
+    path = objs("all_steps", target)
+    with open(path, "rb") as f:
+        elf = ElfFile(f.read(), path)
+    symtab = next(h for h in elf.headers if h.type == SHT_SYMTAB)
+    strings = elf.data_of(elf.headers[symtab.link])
+    assert elf.symbols == [
+        Symbol(
+            cstring(strings, r["st_name"]) or "",
+            r["st_value"],
+            r["st_size"],
+            r["st_shndx"],
+            r["st_info"]["type"],
+            r["st_info"]["bind"],
+        )
+        for _, r in elf.table(symtab, elf.structs.Elf_Sym, "symbol")
+    ]
+    assert any(s.type == "STT_FUNC" and s.bind == "STB_GLOBAL" for s in elf.symbols)
+    assert any(s.shndx == "SHN_UNDEF" for s in elf.symbols)
+    rels = [h for h in elf.headers if h.type in (SHT_REL, SHT_RELA)]
+    assert rels
+    for h in rels:
+        layout = elf.structs.Elf_Rela if h.type == SHT_RELA else elf.structs.Elf_Rel
+        assert list(elf.relocation_table(h)) == [
+            (at, r["r_offset"], r["r_info_sym"]) for at, r in elf.table(h, layout, "relocation")
+        ]

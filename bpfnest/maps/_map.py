@@ -385,7 +385,9 @@ def map_ids() -> Iterator[int]:
 
 
 def _create_fd(spec: MapSpec, *, inner_fd: int, btf_fd: int = 0) -> tuple[FD, MapInfo]:
-    """BPF_MAP_CREATE of ``spec`` (validated); the caller owns the fd. The info is the kernel's.
+    """BPF_MAP_CREATE of ``spec`` (validated); the caller owns the fd. The info is
+    what the spec says with id 0 (``_Elements._info`` reads the kernel's on first
+    use), or the kernel's where the kernel changes what was asked.
 
     Raises:
         BPFError: the kernel refused; the message names the map and the likely cause.
@@ -417,8 +419,9 @@ def _create_fd(spec: MapSpec, *, inner_fd: int, btf_fd: int = 0) -> tuple[FD, Ma
         code = err.errno or 0
         hint = _create_hint(code, spec)
         raise error("create", f"{spec.type.name} '{spec.name}'", code, hint) from None
-    if not btf_fd and not spec.ifindex and not flags & _FD_ONLY_FLAGS:
-        # The kernel keeps what was asked: only the id is unknown (read on first use).
+    if not spec.ifindex and not flags & _FD_ONLY_FLAGS:
+        # The kernel keeps what was asked: only the id (and with btf_fd the BTF's
+        # id) are unknown; the whole info is read when the id is first needed.
         return fd, MapInfo(
             type=spec.type,
             id=0,
@@ -428,6 +431,8 @@ def _create_fd(spec: MapSpec, *, inner_fd: int, btf_fd: int = 0) -> tuple[FD, Ma
             flags=flags,
             name=spec.name[:15],
             map_extra=spec.map_extra,
+            btf_key_type_id=spec.btf_key_type_id if btf_fd else 0,
+            btf_value_type_id=spec.btf_value_type_id if btf_fd else 0,
         )
     try:
         return fd, _info_from_kernel(ops.map_info(fd.raw))
