@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._sys import ops
 from ._sys.uapi import Cmd
@@ -20,8 +20,10 @@ from .constants import MapType, ProgType
 from .errors import BPFError
 from .maps import Map, OuterMap, PerCPUMap, map_ids
 from .maps._elements import _info_from_kernel
-from .programs import Program, program_ids
 from .spec import MapInfo
+
+if TYPE_CHECKING:  # imported where used: `map list` and `map show` need no program code
+    from .programs import Program
 
 __all__ = [
     "each_map",
@@ -480,6 +482,8 @@ def prog_show(p: Program) -> dict[str, Any]:
 
 def each_program() -> Iterator[Program]:
     """Open every program in the system in turn (skipping programs that vanish)."""
+    from .programs import Program, program_ids
+
     for prog_id in program_ids():
         try:
             yield Program.from_id(prog_id)
