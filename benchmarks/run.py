@@ -18,6 +18,7 @@ bcc) and reports bpfnest's time as a ratio to each (``ratio_to_c``,
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -291,6 +292,139 @@ def parse_maps(n: int) -> Result:
     return result
 
 
+def object_c(maps: int = 100, programs: int = 20, touched: int = 5) -> str:
+    """C for an object of ``maps`` BTF-defined maps (HASH u32 -> u64) and
+    ``programs`` XDP programs, program ``p`` updating maps ``p*touched ..
+    p*touched + touched - 1`` (mod ``maps``): the object_load workload."""
+    lines = [
+        "#include <linux/bpf.h>",
+        "#include <bpf/bpf_helpers.h>",
+        "struct u32_u64 {",
+        "\t__uint(type, BPF_MAP_TYPE_HASH);",
+        "\t__uint(max_entries, 64);",
+        "\t__type(key, __u32);",
+        "\t__type(value, __u64);",
+        "};",
+        *(f'struct u32_u64 m{i} SEC(".maps");' for i in range(maps)),
+    ]
+    for p in range(programs):
+        lines += [
+            f'SEC("xdp") int prog{p}(struct xdp_md *ctx)',
+            "{",
+            "\t__u32 k = ctx->ingress_ifindex;",
+        ]
+        for t in range(touched):
+            m = (p * touched + t) % maps
+            lines.append(f"\t{{ __u64 v = {t}; bpf_map_update_elem(&m{m}, &k, &v, BPF_ANY); }}")
+        lines += ["\treturn XDP_PASS;", "}"]
+    lines.append('char LICENSE[] SEC("license") = "GPL";')
+    return "\n".join(lines) + "\n"
+
+
+def object_load(n: int, obj: str | None = None) -> Result:
+    """from_file + load + close of the object_c() object, in-process (clang is not timed)."""
+    from bpfnest import CollectionSpec
+
+    with tempfile.TemporaryDirectory() as tmp:
+        obj = obj or compile_c(object_c(), tmp)
+
+        def op(i: int) -> None:
+            CollectionSpec.from_file(obj).load().close()
+
+        op(0)  # warm: pyelftools and the loader imported, the object in the page cache
+        return timed(n, op)
+
+
+#: map_list's maps: as many as BENCH.md says, whatever the scale.
+MAP_LIST_MAPS = 1000
+
+
+_PYCACHE = tempfile.mkdtemp(prefix="bpfnest-bench-pycache-")
+atexit.register(shutil.rmtree, _PYCACHE, True)
+
+
+def _python_env() -> dict[str, str]:
+    """The environment of a timed Python child: this checkout first on the path,
+    bytecode written and read (under a private PYTHONPYCACHEPREFIX, filled by
+    the warm run), whatever PYTHONDONTWRITEBYTECODE says here."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPATH": os.path.dirname(HERE), "PYTHONPYCACHEPREFIX": _PYCACHE}
+
+
+def _wall(n: int, argv: list[str], env: dict[str, str] | None = None) -> float:
+    """Mean wall time in ns of ``n`` runs of ``argv`` (after one warm run); output discarded."""
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
+    return (time.perf_counter_ns() - start) / n
+
+
+def map_list(n: int) -> Result:
+    """``bpfnest map list`` as a process with 1000 maps of this process alive;
+    its peer ``bpftool map list`` measured in the same run (``ratio_to_bpftool``)."""
+    spec = MapSpec(MapType.ARRAY, max_entries=1, name="b_list", key_size=4, value_size=8)
+    made: list[Map[Any]] = []
+    try:
+        for _ in range(MAP_LIST_MAPS):
+            made.append(Map.create(spec))
+        ns = _wall(n, [sys.executable, "-m", "bpfnest", "map", "list"], _python_env())
+        result: Result = {"n": n, "ns_per_op": ns, "ops_per_s": 1e9 / ns, "maps": len(made)}
+        bpftool = shutil.which("bpftool")
+        if bpftool is None:
+            result["bpftool_unavailable"] = "bpftool is not installed"
+        else:
+            result["bpftool_ns_per_op"] = theirs = _wall(n, [bpftool, "map", "list"])
+            result["ratio_to_bpftool"] = ns / theirs
+        return result
+    finally:
+        for m in made:
+            m.close()
+
+
+def _raw_ratio(result: Result, raw: Result) -> Result:
+    result["raw_ns_per_op"] = raw["ns_per_op"]
+    result["ratio_to_raw"] = result["ns_per_op"] / raw["ns_per_op"]
+    return result
+
+
+def map_create(n: int) -> Result:
+    """``Map.create`` + close of a small ARRAY against the raw ``_sys.ops`` calls."""
+    from bpfnest._sys import ops
+
+    spec = MapSpec(MapType.ARRAY, max_entries=8, name="b_create", **U32_U64)
+    result = timed(n, lambda i: Map.create(spec).close())
+
+    def raw(i: int) -> None:
+        ops.map_create(
+            map_type=MapType.ARRAY, key_size=4, value_size=8, max_entries=8, map_name=b"b_create"
+        ).close()
+
+    return _raw_ratio(result, timed(n, raw))
+
+
+def map_open_id(n: int) -> Result:
+    """``Map.from_id`` + close against the raw BPF_MAP_GET_FD_BY_ID + close."""
+    from bpfnest._sys import ops
+    from bpfnest._sys.uapi import Cmd
+
+    spec = MapSpec(MapType.ARRAY, max_entries=8, name="b_open", **U32_U64)
+    with Map.create(spec) as m:
+        map_id = m.id
+        result = timed(n, lambda i: Map.from_id(map_id).close())
+        raw = timed(n, lambda i: ops.get_fd_by_id(Cmd.MAP_GET_FD_BY_ID, map_id).close())
+    return _raw_ratio(result, raw)
+
+
+def import_bpfnest(n: int) -> Result:
+    """Wall time of ``python -c 'import bpfnest'`` over ``python -c pass`` (bytecode cached)."""
+    env = _python_env()
+    bare = _wall(n, [sys.executable, "-c", "pass"], env)
+    full = _wall(n, [sys.executable, "-c", "import bpfnest"], env)
+    over = max(full - bare, 1.0)
+    return {"n": n, "ns_per_op": over, "ops_per_s": 1e9 / over, "bare_ns": bare, "full_ns": full}
+
+
 WORKLOADS: dict[str, tuple[Callable[[int], Result], int]] = {
     "array_lookup": (array_lookup, 200_000),
     "hash_update": (hash_update, 200_000),
@@ -302,6 +436,11 @@ WORKLOADS: dict[str, tuple[Callable[[int], Result], int]] = {
     "swap_inner": (swap_inner, 500),
     "churn": (churn, 1000),
     "parse_maps": (parse_maps, 10_000),
+    "object_load": (object_load, 20),
+    "map_list": (map_list, 5),
+    "map_create": (map_create, 20_000),
+    "map_open_id": (map_open_id, 20_000),
+    "import_bpfnest": (import_bpfnest, 20),
 }
 
 
@@ -328,6 +467,8 @@ def run_c(names: list[str], scale: float) -> dict[str, Result] | str:
         args = [exe, "--scale", str(scale)]
         for name in names:
             args += ["--only", name]
+        if "object_load" in names:
+            args += ["--object", compile_c(object_c(), tmp)]
         res = subprocess.run(args, capture_output=True, text=True)
         if res.returncode != 0:
             return f"run failed: {res.stderr.strip()[:300]}"
@@ -411,6 +552,12 @@ def print_table(results: dict[str, Result]) -> None:
         if "within_bound" in r:
             extra = f"  {'within' if r['within_bound'] else 'OVER'} the bound of"
             extra += f" {r['bound_ns_per_op']} ns/op"
+        if "ratio_to_bpftool" in r:
+            extra = f"  x bpftool map list {r['ratio_to_bpftool']:.2f}"
+        if "ratio_to_raw" in r:
+            extra = f"  x the raw _sys.ops calls {r['ratio_to_raw']:.2f}"
+        if "bare_ns" in r:
+            extra = f"  (python -c pass {r['bare_ns'] / 1e6:.1f} ms)"
         if "leaked_fds" in r:
             extra = f"  leaked fds {r['leaked_fds']}, maps {r['leaked_maps']}"
         print(

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import itertools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from struct import Struct
 from typing import Any, Literal
 
 from .errors import ParseError
@@ -213,16 +215,26 @@ class ElfFile:
 
     def table(self, h: Header, struct: Any, what: str) -> list[tuple[int, Any]]:
         """(offset in ``h``, record) of each record of table section ``h``."""
-        self.check_plain(h)
-        want = struct.sizeof()
-        if h.entsize != want:
-            raise self.err(f"{what} size (sh_entsize) is {h.entsize}, not {want}", h.name, 0)
-        if h.nobits or h.size % want:
-            raise self.err(f"size {h.size} is not a whole number of {what}s", h.name, 0)
+        want = self.checked_table(h, struct.sizeof(), what)
         return [
             (off, self.record(struct, h.offset + off, h.name, off))
             for off in range(0, h.size, want)
         ]
+
+    def checked_table(self, h: Header, want: int, what: str) -> int:
+        """Refuse table section ``h`` unless it holds whole records of ``want`` bytes."""
+        self.check_plain(h)
+        if h.entsize != want:
+            raise self.err(f"{what} size (sh_entsize) is {h.entsize}, not {want}", h.name, 0)
+        if h.nobits or h.size % want:
+            raise self.err(f"size {h.size} is not a whole number of {what}s", h.name, 0)
+        return want
+
+    def rows(self, h: Header, layout: Struct, what: str) -> Iterator[tuple[Any, ...]]:
+        """The records of table section ``h`` decoded with ``layout`` (ELF64: the
+        hot tables, symbols and relocations, without pyelftools' per-field parse)."""
+        self.checked_table(h, layout.size, what)
+        return layout.iter_unpack(self.data[h.offset : h.offset + h.size])
 
     # ------------------------------------------------------------ symbols
 
@@ -236,6 +248,8 @@ class ElfFile:
         strtab = self.headers[link]
         self.check_plain(strtab)
         strings = self.data_of(strtab)
+        if self.elf.elfclass == 64:
+            return self.symbols64(symtab, strtab, strings)
         symbols: list[Symbol] = []
         for off, raw in self.table(symtab, self.structs.Elf_Sym, "symbol"):
             name = cstring(strings, raw["st_name"])
@@ -259,6 +273,36 @@ class ElfFile:
             )
         return symbols
 
+    def symbols64(self, symtab: Header, strtab: Header, strings: bytes) -> list[Symbol]:
+        """:meth:`symbol_table` of an ELF64 file, decoded with ``struct``; the
+        same values pyelftools gives (its names for known types, binds and
+        special section indexes, else the numbers)."""
+        from elftools.elf.enums import ENUM_ST_INFO_BIND, ENUM_ST_INFO_TYPE
+
+        layout = Struct(("<" if self.byteorder == "little" else ">") + "IBBHQQ")
+        types, binds, shndxs = _names(ENUM_ST_INFO_TYPE), _names(ENUM_ST_INFO_BIND), _SHNDX
+        symbols: list[Symbol] = []
+        for name_at, info, _, shndx, value, size in self.rows(symtab, layout, "symbol"):
+            name = cstring(strings, name_at)
+            if name is None:
+                raise self.err(
+                    f"symbol {len(symbols)}: name offset {name_at} is not a string in"
+                    f" {strtab.name} ({len(strings)} bytes)",
+                    symtab.name,
+                    len(symbols) * layout.size,
+                )
+            symbols.append(
+                Symbol(
+                    name,
+                    value,
+                    size,
+                    shndxs.get(shndx, shndx),
+                    types.get(info & 0xF, info & 0xF),
+                    binds.get(info >> 4, info >> 4),
+                )
+            )
+        return symbols
+
     # ------------------------------------------------------------ relocations
 
     def relocations(self, target: Header) -> list[tuple[int, Symbol]]:
@@ -268,10 +312,7 @@ class ElfFile:
         for h in self.headers:
             if h.type not in (SHT_REL, SHT_RELA) or h.info != target.index:
                 continue
-            struct = self.structs.Elf_Rela if h.type == SHT_RELA else self.structs.Elf_Rel
-            for n, (at, rel) in enumerate(self.table(h, struct, "relocation")):
-                offset = rel["r_offset"]
-                symi = rel["r_info_sym"]
+            for n, (at, offset, symi) in enumerate(self.relocation_table(h)):
                 if symi >= len(self.symbols):
                     raise self.err(
                         f"relocation {n} refers to symbol {symi} of {len(self.symbols)}",
@@ -288,11 +329,31 @@ class ElfFile:
                 out.append((offset, self.symbols[symi]))
         return out
 
+    def relocation_table(self, h: Header) -> Iterator[tuple[int, int, int]]:
+        """(offset in ``h``, r_offset, symbol index) of each record of SHT_REL(A) ``h``."""
+        if self.elf.elfclass == 64:
+            end = "<" if self.byteorder == "little" else ">"
+            layout = Struct(end + ("QQq" if h.type == SHT_RELA else "QQ"))
+            for i, (offset, info, *_) in enumerate(self.rows(h, layout, "relocation")):
+                yield i * layout.size, offset, info >> 32
+            return
+        rel = self.structs.Elf_Rela if h.type == SHT_RELA else self.structs.Elf_Rel
+        for at, r in self.table(h, rel, "relocation"):
+            yield at, r["r_offset"], r["r_info_sym"]
+
 
 def cstring(table: bytes, offset: int) -> str | None:
     """The NUL-terminated string at ``offset`` of a string table (None if there is none)."""
     end = table.find(b"\0", offset) if offset < len(table) else -1
     return table[offset:end].decode("utf-8", "replace") if end >= 0 else None
+
+
+def _names(enum: Mapping[str, Any]) -> dict[int, str]:
+    """pyelftools' decoding of an enum: number -> name (the last name of a number wins)."""
+    return {v: k for k, v in enum.items() if k != "_default_"}
+
+
+_SHNDX = {0: "SHN_UNDEF", 0xFFF1: "SHN_ABS", 0xFFF2: "SHN_COMMON"}  # ENUM_ST_SHNDX
 
 
 def _describe(exc: Exception) -> str:

@@ -229,11 +229,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _map_list(args: argparse.Namespace, out: TextIO) -> None:
-    pins = view.find_pins()
-    rows = []
-    for m in view.each_map():
-        with m:
-            rows.append(view.map_show(m, pins))
+    rows = view.map_list(view.find_pins())
     _emit(out, rows, args.json, _table(rows))
 
 

@@ -368,7 +368,8 @@ class _Loader:
         m = self.create_with_btf(name, _without_contents(create))
         stack.callback(m.close)
         self.coll.maps[name] = m
-        log.debug("map '%s': created %s, id %d", name, ms.type.name, m.id)
+        if log.isEnabledFor(logging.DEBUG):  # m.id costs a syscall: a new map learns it lazily
+            log.debug("map '%s': created %s, id %d", name, ms.type.name, m.id)
         if not (ms.type.is_outer or ms.type == MapType.PROG_ARRAY):
             for key, value in (create.contents or {}).items():
                 m[key] = value

@@ -174,6 +174,8 @@ class _Reader:
         # (section index, offset) -> map name, for symbols that name maps
         self.map_at: dict[tuple[int, int], str] = {}
         self.ext_index: dict[tuple[int, str], tuple[list[int], list[Any]]] = {}
+        # Per section: the instructions link() looks at (sorted) and the pseudo calls' targets.
+        self.link_index: dict[int, tuple[list[int], dict[int, int]]] = {}
 
     # ------------------------------------------------------------ helpers
 
@@ -490,6 +492,26 @@ class _Reader:
         imm = int.from_bytes(sec.data[off + 4 : off + 8], self.byteorder, signed=True)
         return code, src, imm
 
+    def linked_insns(self, sec: _Section, fn: _Function) -> tuple[list[int], dict[int, int]]:
+        """The instructions of ``fn`` that :meth:`link` changes or follows, in
+        order (a relocation, or a bpf-to-bpf call), and the pseudo calls'
+        targets (``idx + imm + 1``) of its section: found once per section by
+        looking at the opcode bytes only, not by decoding every instruction."""
+        index = self.link_index.get(sec.index)
+        if index is None:
+            calls: dict[int, int] = {}
+            codes = sec.data[0 : len(sec.data) // 8 * 8 : 8]
+            i = codes.find(OP_CALL)
+            while i >= 0:
+                _, src, imm = self.insn(sec, i)
+                if src == PSEUDO_CALL:
+                    calls[i] = i + imm + 1
+                i = codes.find(OP_CALL, i + 1)
+            index = self.link_index[sec.index] = (sorted(calls.keys() | sec.refs.keys()), calls)
+        wanted, calls = index
+        lo, hi = bisect.bisect_left(wanted, fn.first), bisect.bisect_left(wanted, fn.end)
+        return wanted[lo:hi], calls
+
     def read_code_relocations(self, sec: _Section) -> None:
         for roff, sym in self.relocations(sec):
             if roff % 8:
@@ -613,16 +635,14 @@ class _Reader:
             fn = order[i]
             i += 1
             sec = self.sections[fn.shndx]
-            for idx in range(fn.first, fn.end):
+            wanted, calls = self.linked_insns(sec, fn)
+            for idx in wanted:
                 ref = sec.refs.get(idx)
-                target_shndx, target_insn = fn.shndx, -1
-                if ref is not None and ref.kind in ("call", "func"):
+                if ref is None:
+                    target_shndx, target_insn = fn.shndx, calls[idx]
+                elif ref.kind in ("call", "func"):
                     target_shndx, target_insn = ref.target_shndx, ref.target_insn
-                elif ref is None:
-                    code, src, imm = self.insn(sec, idx)
-                    if code == OP_CALL and src == PSEUDO_CALL:
-                        target_insn = idx + imm + 1
-                if target_insn < 0:
+                else:
                     continue
                 callee = self.containing(functions, target_shndx, target_insn, fn, idx)
                 if id(callee) not in start:
@@ -638,19 +658,18 @@ class _Reader:
             sec = self.sections[fn.shndx]
             base = start[id(fn)]
             code_bytes = bytearray(sec.data[fn.first * 8 : fn.end * 8])
-            for idx in range(fn.first, fn.end):
+            wanted, calls = self.linked_insns(sec, fn)
+            for idx in wanted:
                 rel = idx - fn.first
                 ref = sec.refs.get(idx)
                 if ref is not None and ref.kind == "map":
                     refs.append(MapRef(base + rel, ref.map, ref.offset))
                     continue
-                code, src, imm = self.insn(sec, idx)
+                code = sec.data[idx * 8]
                 if ref is not None:
                     t_shndx, t_insn = ref.target_shndx, ref.target_insn
-                elif code == OP_CALL and src == PSEUDO_CALL:
-                    t_shndx, t_insn = fn.shndx, idx + imm + 1
                 else:
-                    continue
+                    t_shndx, t_insn = fn.shndx, calls[idx]
                 callee = self.containing(functions, t_shndx, t_insn, fn, idx)
                 new_target = start[id(callee)] + (t_insn - callee.first)
                 new_imm = new_target - (base + rel) - (1 if code == OP_CALL else 0)
@@ -713,6 +732,8 @@ class _Reader:
                 if rec is not None:
                     at = rec + BTF_TYPE_SIZE
                     raw[at : at + 4] = BTF_VAR_GLOBAL_ALLOCATED.to_bytes(4, self.btf.byteorder)
+        if raw == self.btf.raw:  # nothing to fix (no DATASEC, no extern): parsed already
+            return self.btf
         return BTF.parse(bytes(raw), file=self.file)
 
 

@@ -30,6 +30,11 @@ WORKLOADS = [
     "parse_maps",
     "ringbuf_read",
     "perfbuf_read",
+    "object_load",
+    "map_list",
+    "map_create",
+    "map_open_id",
+    "import_bpfnest",
 ]
 
 
@@ -54,14 +59,30 @@ def test_run_py_reports_every_workload() -> None:
     assert isinstance(report["parse_maps"]["within_bound"], bool)
     assert report["update_batch_1m"]["n"] == 10_000  # 1M entries at scale 1
     assert 0 <= report["update_batch_1m"]["rss_growth_mb"] < 100
+    assert report["map_list"]["maps"] == 1000  # whatever the scale
+    assert report["map_list"]["ratio_to_bpftool"] > 0  # bpftool measured in the same run
+    for name in ("map_create", "map_open_id"):
+        assert report[name]["raw_ns_per_op"] > 0 and report[name]["ratio_to_raw"] > 0, name
+    assert report["import_bpfnest"]["bare_ns"] > 0
 
 
-# The workloads both peers have; items_rss and parse_maps are bpfnest's own
-# extras, and the event workloads have no bcc twin yet.
+# The workloads both peers have; items_rss, parse_maps and the object-cost ones
+# are bpfnest's own extras (map_list's peer is bpftool, measured in run.py),
+# and the event workloads have no bcc twin yet.
 PEER_WORKLOADS = [
     name
     for name in WORKLOADS
-    if name not in ("items_rss", "parse_maps", "ringbuf_read", "perfbuf_read")
+    if name
+    not in (
+        "items_rss",
+        "parse_maps",
+        "ringbuf_read",
+        "perfbuf_read",
+        "map_list",
+        "map_create",
+        "map_open_id",
+        "import_bpfnest",
+    )
 ]
 
 

@@ -8,7 +8,8 @@
  * a filler program loaded from raw instructions.
  *
  * Build:  gcc -O2 -Wall -Wextra -o bench benchmarks/c/bench.c -lbpf
- * Run:    bench [--only NAME ...] [--scale F]        (needs root)
+ * Run:    bench [--only NAME ...] [--scale F] [--object PATH]   (needs root)
+ *         (object_load loads PATH: the object benchmarks/run.py generates)
  *
  * Prints one JSON object on stdout:
  *   {"WORKLOAD": {"ops_per_s": F, "ns_per_op": F, "n": N}, ...}
@@ -532,6 +533,38 @@ static void perfbuf_read(long n, struct result *r)
 	close_fd(map);
 }
 
+/* ---- object_load -------------------------------------------------------- */
+
+static const char *object_path; /* --object: the object benchmarks/run.py generated */
+
+/* bpf_object__open_file + bpf_object__load + bpf_object__close, in-process. */
+static void object_load(long n, struct result *r)
+{
+	uint64_t start = 0;
+
+	if (!object_path) {
+		fprintf(stderr, "bench: object_load needs --object PATH\n");
+		exit(1);
+	}
+	libbpf_set_print(NULL);
+	for (long i = -1; i < n; i++) { /* i = -1: one warm run, not timed */
+		struct bpf_object *obj;
+		int err;
+
+		if (i == 0)
+			start = now_ns();
+		obj = bpf_object__open_file(object_path, NULL);
+		err = libbpf_get_error(obj);
+		if (err)
+			die("bpf_object__open_file", (int)err);
+		err = bpf_object__load(obj);
+		if (err)
+			die("bpf_object__load", err);
+		bpf_object__close(obj);
+	}
+	r->elapsed_ns = now_ns() - start;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const struct workload {
@@ -549,12 +582,13 @@ static const struct workload {
 	{ "churn", churn, 1000 },
 	{ "ringbuf_read", ringbuf_read, 200000 },
 	{ "perfbuf_read", perfbuf_read, 100000 },
+	{ "object_load", object_load, 20 },
 };
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench [--only NAME ...] [--scale F]\n");
+	fprintf(stderr, "usage: bench [--only NAME ...] [--scale F] [--object PATH]\n");
 	exit(1);
 }
 
@@ -580,6 +614,8 @@ int main(int argc, char **argv)
 			 */
 			if (!found)
 				fprintf(stderr, "bench: no C workload '%s', skipped\n", name);
+		} else if (strcmp(argv[a], "--object") == 0 && a + 1 < argc) {
+			object_path = argv[++a];
 		} else if (strcmp(argv[a], "--scale") == 0 && a + 1 < argc) {
 			char *end;
 

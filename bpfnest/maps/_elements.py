@@ -155,7 +155,7 @@ class _Elements(KernelObject, Generic[V]):
     def __init__(self, fd: FD, info: MapInfo) -> None:
         """Wrap ``fd`` (now owned by this object). Use the class methods instead."""
         self._fd = fd
-        self._info = info
+        self._known = info  # id 0: made from its spec, the id is read on first use
         self._type: MapType | int = info.type
         self._key_size = info.key_size
         self._value_size = info.value_size
@@ -164,8 +164,29 @@ class _Elements(KernelObject, Generic[V]):
     # ------------------------------------------------------------- attributes
 
     @property
+    def _info(self) -> MapInfo:
+        """The kernel's description of the map as it was made (the id read on first use).
+
+        Raises ``ValueError`` for a map closed before anything needed its id.
+        """
+        info = self._known
+        if not info.id:  # created here from a spec that said everything else
+            try:
+                with self._use() as fd:
+                    info = _info_from_kernel(ops.map_info(fd))
+            except OSError as err:
+                raise self._error("info", err) from None
+            self._known = info
+        return info
+
+    @property
     def id(self) -> int:
-        """The kernel's id of this map."""
+        """The kernel's id of this map.
+
+        Raises:
+            ValueError: the map was closed before its id was first read
+                (a map created here learns its id on first use).
+        """
         return self._info.id
 
     @property
@@ -186,17 +207,17 @@ class _Elements(KernelObject, Generic[V]):
     @property
     def max_entries(self) -> int:
         """The kernel's max_entries."""
-        return self._info.max_entries
+        return self._known.max_entries
 
     @property
     def flags(self) -> int:
         """Map flags as the kernel reports them."""
-        return self._info.flags
+        return self._known.flags
 
     @property
     def name(self) -> str:
         """The map's name (at most 15 characters)."""
-        return self._info.name
+        return self._known.name
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"id={self.id}"

@@ -16,15 +16,14 @@ import contextlib
 import errno
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import _pins, codec
 from .._hints import create_hint as _create_hint
 from .._object import KernelObject, iter_ids
 from .._sys import ops
 from .._sys.fd import FD
-from .._sys.uapi import Cmd
-from ..btf import BTF
+from .._sys.uapi import BPF_F_RDONLY, BPF_F_WRONLY, Cmd
 from ..constants import MapType
 from ..errors import BPFError, error
 from ..spec import PIN_BY_NAME, MapInfo, MapSpec
@@ -32,6 +31,9 @@ from ._batch import _Batched
 from ._elements import V, _info_from_kernel, _type_name, possible_cpus
 
 __all__ = ["Map", "PerCPUMap", "map_ids"]
+
+if TYPE_CHECKING:
+    from ..btf import BTF
 
 _M = TypeVar("_M", bound="Map[Any]")
 
@@ -170,8 +172,6 @@ class Map(_Batched[V]):
             BPFError: ``ENOENT`` when nothing is pinned there, ``EINVAL`` when
                 the pinned object is not a map, ``EPERM`` without privileges.
         """
-        from .._sys.uapi import BPF_F_RDONLY
-
         return cls._open_pinned(path, dir_fd, BPF_F_RDONLY if readonly else 0)
 
     def _check_against(self, spec: MapSpec, what: str) -> None:
@@ -231,6 +231,8 @@ class Map(_Batched[V]):
             raise self._error(f"read BTF id {btf_id} of", err) from None
         finally:
             fd.close()
+        from ..btf import BTF  # here: opening and listing maps need no BTF code
+
         return BTF.parse(raw, file=f"BTF id {btf_id}")
 
     # -------------------------------------------------------------- lifetime
@@ -383,7 +385,9 @@ def map_ids() -> Iterator[int]:
 
 
 def _create_fd(spec: MapSpec, *, inner_fd: int, btf_fd: int = 0) -> tuple[FD, MapInfo]:
-    """BPF_MAP_CREATE of ``spec`` (validated); the caller owns the fd. The info is the kernel's.
+    """BPF_MAP_CREATE of ``spec`` (validated); the caller owns the fd. The info is
+    what the spec says with id 0 (``_Elements._info`` reads the kernel's on first
+    use), or the kernel's where the kernel changes what was asked.
 
     Raises:
         BPFError: the kernel refused; the message names the map and the likely cause.
@@ -415,11 +419,30 @@ def _create_fd(spec: MapSpec, *, inner_fd: int, btf_fd: int = 0) -> tuple[FD, Ma
         code = err.errno or 0
         hint = _create_hint(code, spec)
         raise error("create", f"{spec.type.name} '{spec.name}'", code, hint) from None
+    if not spec.ifindex and not flags & _FD_ONLY_FLAGS:
+        # The kernel keeps what was asked: only the id (and with btf_fd the BTF's
+        # id) are unknown; the whole info is read when the id is first needed.
+        return fd, MapInfo(
+            type=spec.type,
+            id=0,
+            key_size=spec.key_size,
+            value_size=spec.value_size,
+            max_entries=spec.max_entries,
+            flags=flags,
+            name=spec.name[:15],
+            map_extra=spec.map_extra,
+            btf_key_type_id=spec.btf_key_type_id if btf_fd else 0,
+            btf_value_type_id=spec.btf_value_type_id if btf_fd else 0,
+        )
     try:
         return fd, _info_from_kernel(ops.map_info(fd.raw))
     except BaseException:
         fd.close()
         raise
+
+
+#: Creation flags the kernel keeps on the fd, not the map (``bpf_map_flags_retain_permanent``).
+_FD_ONLY_FLAGS = BPF_F_RDONLY | BPF_F_WRONLY
 
 
 def _shown(value: object) -> str:
