@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import errno
 import os
+import pathlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -732,10 +734,53 @@ def test_create_pins_by_name_under_pin_root_and_reuses_the_pin(bpffs: str) -> No
     os.unlink(path)
 
 
-def test_create_closes_the_map_when_the_pin_fails(bpffs: str) -> None:
+def test_create_closes_the_map_when_the_pin_fails(tmp_path: pathlib.Path) -> None:
+    """Off bpffs the pin itself fails: the new map is closed, the directory made for it removed."""
     before = own_map_ids()
     spec = MapSpec(MapType.HASH, 4, 4, 8, name="init_nodir", pinning=bpfnest.PIN_BY_NAME)
+    root = tmp_path / "made"
     with pytest.raises(BPFError) as exc:
-        Map.create(spec, pin_root=os.path.join(bpffs, "missing"))
-    assert exc.value.errno == errno.ENOENT
+        Map.create(spec, pin_root=root)
+    assert exc.value.errno == errno.EPERM  # BPF_OBJ_PIN outside a bpffs
     assert wait_maps_gone(own_map_ids() - before) == set()
+    assert not root.exists()
+
+
+def test_create_pins_under_pin_dir_in_private_directories(bpffs: str) -> None:
+    """pin_dir (iproute2's tc/globals) is honoured; missing directories are made 0700."""
+    spec = MapSpec(
+        MapType.HASH, 4, 4, 8, name="glob", pinning=bpfnest.PIN_BY_NAME, pin_dir="tc/globals"
+    )
+    root = os.path.join(bpffs, "root")
+    old = os.umask(0)
+    try:
+        with Map.create(spec, pin_root=root) as m:
+            path = os.path.join(root, "tc", "globals", "glob")
+            with Map.from_pinned(path) as again:
+                assert again.id == m.id
+            with Map.create(spec, pin_root=root) as reused:
+                assert reused.id == m.id
+    finally:
+        os.umask(old)
+    for d in (root, os.path.join(root, "tc"), os.path.join(root, "tc", "globals")):
+        assert os.stat(d).st_mode & 0o777 == 0o700, d
+    os.unlink(path)
+
+
+def test_create_never_follows_a_symlink_in_the_pin_path(bpffs: str) -> None:
+    """A symlink planted where the pin directory should be is refused; nothing is made."""
+    elsewhere = os.path.join(bpffs, "elsewhere")
+    os.mkdir(elsewhere)
+    os.symlink(elsewhere, os.path.join(bpffs, "tc"))
+    before = own_map_ids()
+    spec = MapSpec(
+        MapType.HASH, 4, 4, 8, name="glob", pinning=bpfnest.PIN_BY_NAME, pin_dir="tc/globals"
+    )
+    with pytest.raises(BPFError) as exc:
+        Map.create(spec, pin_root=bpffs)
+    assert exc.value.errno == errno.ELOOP and "symbolic link" in str(exc.value)
+    assert os.listdir(elsewhere) == []
+    assert own_map_ids() - before == set()
+    bad = dataclasses.replace(spec, pin_dir="../out")
+    with pytest.raises(ValueError, match=r"pin_dir '\.\./out' must be a relative path"):
+        Map.create(bad, pin_root=bpffs)

@@ -26,7 +26,7 @@ from .._sys.fd import FD
 from .._sys.uapi import BPF_F_RDONLY, BPF_F_WRONLY, Cmd
 from ..constants import MapType
 from ..errors import BPFError, error
-from ..spec import PIN_BY_NAME, MapInfo, MapSpec
+from ..spec import PIN_BY_NAME, MapInfo, MapSpec, check_pin_dir
 from ._batch import _Batched
 from ._elements import V, _info_from_kernel, _type_name, possible_cpus
 
@@ -109,7 +109,10 @@ class Map(_Batched[V]):
         ``Program`` objects or int fds; a *name* of another map or program
         resolves only in a collection (``CollectionSpec.load``). With
         ``spec.pinning == PIN_BY_NAME`` the map is pinned at
-        ``pin_root/<name>`` (dots become ``_``, as libbpf does); when a map is
+        ``pin_root/<name>`` (``pin_root/<pin_dir>/<name>`` when the spec has a
+        ``pin_dir``, as iproute2's objects do; dots become ``_``, as libbpf
+        does; missing directories are made 0700 and no symlink is followed
+        anywhere in the path); when a map is
         pinned there already it is opened instead, checked against ``spec``,
         and its entries are left as they are. All or nothing: a failure while
         filling or pinning closes the new map. Minimum kernel: 3.19
@@ -132,20 +135,34 @@ class Map(_Batched[V]):
                 f" (it is a {kind.__name__}: use Map.create or {kind.__name__}.create)"
             )
         spec.validate()
-        path = _pin_path(spec, pin_root)
+        place = _pin_place(spec, pin_root)
         _check_contents(spec)
-        if path is not None and os.path.lexists(path):
-            return _reuse_pinned(cls, spec, path)
-        m: _M = kind._new(spec, btf_fd=btf_fd)
+        if place is None:
+            return _filled(kind._new(spec, btf_fd=btf_fd), spec)
+        # Pinned by name: the directory is walked without following a symlink
+        # (made 0700 where missing), and the pin is looked up and made
+        # relative to it, as a collection does.
+        directory, fname = place
+        created: list[str] = []
+        dir_fd = _pins.open_dir(directory, create=True, created=created)
+        assert dir_fd is not None
         try:
-            if spec.contents:
-                _fill(m, spec.contents)
-            if path is not None:
-                m.pin(path)
+            where = os.path.join(directory, fname)
+            reused = _pins.reuse_pinned(dir_fd, fname, where)
+            if reused is not None:
+                return _checked(cls, reused, spec, where)
+            m: _M = _filled(kind._new(spec, btf_fd=btf_fd), spec)
+            try:
+                m.pin(fname, dir_fd=dir_fd)
+            except BaseException:
+                m.close()
+                raise
+            return m
         except BaseException:
-            m.close()
+            _pins.remove_dirs(created)
             raise
-        return m
+        finally:
+            os.close(dir_fd)
 
     @classmethod
     def _new(cls: type[_M], spec: MapSpec, *, btf_fd: int) -> _M:
@@ -276,8 +293,9 @@ class Map(_Batched[V]):
         return False
 
 
-def _pin_path(spec: MapSpec, pin_root: object) -> str | None:
-    """Where :meth:`Map.create` pins ``spec`` (None: not pinned); ``ValueError`` when it cannot."""
+def _pin_place(spec: MapSpec, pin_root: object) -> tuple[str, str] | None:
+    """Where :meth:`Map.create` pins ``spec``: (directory, file name), or None
+    when it is not pinned; ``ValueError`` when it cannot be."""
     if not spec.pinning:
         return None
     what = f"map '{spec.name}'"
@@ -296,7 +314,10 @@ def _pin_path(spec: MapSpec, pin_root: object) -> str | None:
         raise TypeError(f"pin_root must be a str or os.PathLike, got {type(pin_root).__name__}")
     if not spec.name:
         raise ValueError("map '': PIN_BY_NAME needs a name (it is the pin's file name)")
-    return os.path.join(os.fspath(pin_root), _pins.pin_name(spec.name))
+    _pins.check_name(spec.name, "map")
+    check_pin_dir(spec.pin_dir, what)
+    root = _pins.check_path(os.fspath(pin_root), "pin_root")
+    return os.path.join(root, spec.pin_dir) if spec.pin_dir else root, _pins.pin_name(spec.name)
 
 
 def _check_contents(spec: MapSpec) -> None:
@@ -337,11 +358,27 @@ def _fill(m: Map[Any], contents: Mapping[object, object]) -> None:
         m.update_batch(items)
 
 
-def _reuse_pinned(cls: type[_M], spec: MapSpec, path: str) -> _M:
-    """Open the map pinned at ``path`` for :meth:`Map.create`, checked against ``spec``."""
-    m = cls.from_pinned(path)
+def _filled(m: _M, spec: MapSpec) -> _M:
+    """``m`` with ``spec.contents`` put in; closed when that fails."""
+    if spec.contents:
+        try:
+            _fill(m, spec.contents)
+        except BaseException:
+            m.close()
+            raise
+    return m
+
+
+def _checked(cls: type[_M], m: Map[Any], spec: MapSpec, where: str) -> _M:
+    """The pinned map ``m`` that :meth:`Map.create` reuses, checked against
+    ``spec`` (and of class ``cls``); closed when it does not fit."""
     try:
-        m._check_against(spec, f"reuse pinned map '{spec.name}' at {path}")
+        if not isinstance(m, cls):
+            raise TypeError(
+                f"reuse pinned map '{spec.name}' at {where}: it is a {type(m).__name__},"
+                f" not a {cls.__name__}"
+            )
+        m._check_against(spec, f"reuse pinned map '{spec.name}' at {where}")
     except BaseException:
         m.close()
         raise
