@@ -40,6 +40,7 @@ from .constants import (
     F_ZERO_SEED,
     NOEXIST,
     AttachType,
+    LinkType,
     MapType,
     ProgType,
 )
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
     from .btf import BTF
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
+    from .link import Link, link_ids
     from .maps import KeylessMap, Map, OuterMap, PerCPUMap, map_ids, possible_cpus
     from .programs import Program, ProgramInfo, TestRun, program_ids
 
@@ -83,6 +85,8 @@ _LAZY = {
     "TestRun": "programs",
     "ProgramInfo": "programs",
     "program_ids": "programs",
+    "Link": "link",
+    "link_ids": "link",
     "BTF": "btf",
     "PerfBuffer": "events",
     "PerfRecord": "events",
@@ -142,6 +146,8 @@ __all__ = [
     "KeyNotFoundError",
     "KeylessMap",
     "LineInfoSpec",
+    "Link",
+    "LinkType",
     "Map",
     "MapInfo",
     "MapRef",
@@ -163,6 +169,7 @@ __all__ = [
     "VariableSpec",
     "VerifierError",
     "__version__",
+    "link_ids",
     "map_ids",
     "possible_cpus",
     "program_ids",

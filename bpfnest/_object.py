@@ -231,10 +231,16 @@ class KernelObject:
 _WORDS = {
     "map": "a BPF map",
     "program": "a BPF program",
+    "link": "a BPF link",
     "bpf": "another BPF object",
     "": "not a BPF object",
 }
-_INODES = {"anon_inode:bpf-map": "map", "anon_inode:bpf-prog": "program"}
+_INODES = {
+    "anon_inode:bpf-map": "map",
+    "anon_inode:bpf-prog": "program",
+    "anon_inode:bpf-link": "link",  # bpf_link_new_fd() (a link opened by id or pin)
+    "anon_inode:bpf_link": "link",  # bpf_link_prime() (a link just created)
+}
 
 
 def fd_kind_of(fd: int) -> tuple[str, str]:

@@ -35,6 +35,7 @@ __all__ = [
     "F_ZERO_SEED",
     "NOEXIST",
     "AttachType",
+    "LinkType",
     "MapType",
     "ProgType",
 ]
@@ -202,6 +203,8 @@ _NOT_INNER = frozenset(
         MapType.STRUCT_OPS,
     }
 )
+
+
 class ProgType(enum.IntEnum):
     """``enum bpf_prog_type`` without the ``BPF_PROG_TYPE_`` prefix."""
 
@@ -301,3 +304,23 @@ class AttachType(enum.IntEnum):
     NETKIT_PEER = 55
     TRACE_KPROBE_SESSION = 56
     TRACE_UPROBE_SESSION = 57
+
+
+class LinkType(enum.IntEnum):
+    """``enum bpf_link_type`` without the ``BPF_LINK_TYPE_`` prefix: what a link attaches to."""
+
+    UNSPEC = 0
+    RAW_TRACEPOINT = 1
+    TRACING = 2
+    CGROUP = 3
+    ITER = 4
+    NETNS = 5
+    XDP = 6
+    PERF_EVENT = 7
+    KPROBE_MULTI = 8
+    STRUCT_OPS = 9
+    NETFILTER = 10
+    TCX = 11
+    UPROBE_MULTI = 12
+    NETKIT = 13
+    SOCKMAP = 14

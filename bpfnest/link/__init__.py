@@ -1,0 +1,23 @@
+"""Links: programs attached to hooks (issue 14).
+
+:class:`Link` is the attachment (a :class:`~bpfnest._object.KernelObject`);
+one small module per hook makes them: ``_xdp``, ``_tcx``, ``_cgroup``,
+``_tracepoint``. ``Program.attach_*`` call these.
+"""
+
+from ._cgroup import attach_cgroup
+from ._link import Link, LinkInfo, link_ids
+from ._tcx import attach_tcx
+from ._tracepoint import attach_raw_tracepoint, attach_tracepoint
+from ._xdp import attach_xdp
+
+__all__ = [
+    "Link",
+    "LinkInfo",
+    "attach_cgroup",
+    "attach_raw_tracepoint",
+    "attach_tcx",
+    "attach_tracepoint",
+    "attach_xdp",
+    "link_ids",
+]
