@@ -19,7 +19,7 @@ from test_perf import tracefs  # noqa: F401  (mounts tracefs when it is not)
 
 import bpfnest
 from bpfnest import AttachType, BPFError, Link, LinkType
-from bpfnest._sys import link_ops
+from bpfnest._sys import link_ops, netlink
 
 from netns import Cgroup, Veth, counter, wait_for
 from netns import link_ids as all_link_ids
@@ -104,13 +104,32 @@ def test_attach_xdp_by_ifindex_second_attach_refused_close_stops(
             f"attach program 'count_pass' to XDP of interface '{veth.ifname}'"
             f" (ifindex {veth.ifindex}): "
         ), msg
-        assert "attached to this interface already" in msg
+        assert msg.endswith(
+            f"Device or resource busy (program {xdp.programs['count_drop'].id} is attached there"
+            f" by link {first.id}: update() that link (Link.from_id({first.id})), or close it"
+            " and unpin it)"
+        ), msg
         veth.send(3)
         assert veth.received() == 0
     finally:
         assert gone(first)
     veth.send(3)
     assert veth.received() == 3
+
+
+def test_attach_xdp_over_a_netlink_program_names_it(veth: Veth, xdp: bpfnest.Collection) -> None:
+    held = xdp.programs["count_drop"]
+    netlink.xdp_set(veth.ifindex, held.fd, netlink.XDP_FLAGS_SKB_MODE)
+    try:
+        with pytest.raises(BPFError) as caught:
+            xdp.programs["count_pass"].attach_xdp(veth.ifname, mode="generic")
+        assert caught.value.errno == errno.EBUSY
+        assert str(caught.value).endswith(
+            f"Device or resource busy (program {held.id} is attached there by netlink: remove"
+            f" it with `ip link set dev {veth.ifname} xdp off`, then attach again)"
+        ), str(caught.value)
+    finally:
+        netlink.xdp_set(veth.ifindex, -1, netlink.XDP_FLAGS_SKB_MODE)
 
 
 def test_pinned_link_survives_the_object(veth: Veth, xdp: bpfnest.Collection, bpffs: str) -> None:

@@ -107,7 +107,7 @@ def attach(
     types: Collection[ProgType],
     hook: str,
     make: Callable[[int], tuple[FD, Sequence[FD]]],
-    hints: Mapping[int, str] | None = None,
+    hints: Mapping[int, str] | Callable[[int], str | None] | None = None,
 ) -> Link:
     """Attach ``program`` to ``hook`` (named in errors) by ``make(prog_fd)``,
     which returns the link fd and the fds it owns; the caller owns the Link.
@@ -125,7 +125,8 @@ def attach(
     except OSError as err:
         code = err.errno or 0
         own = err.strerror if err.strerror != os.strerror(code) else None  # e.g. tracefs
-        hint = own or (hints or {}).get(code) or _ATTACH_HINTS.get(code)
+        said = hints(code) if callable(hints) else (hints or {}).get(code)
+        hint = own or said or _ATTACH_HINTS.get(code)
         raise error("attach", what, code, hint) from None
     return Link._made(fd, f"link of {what}", extra)
 

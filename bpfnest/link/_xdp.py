@@ -6,9 +6,9 @@ import errno
 import socket
 from typing import TYPE_CHECKING
 
-from .._sys import link_ops
-from ..constants import AttachType, ProgType
-from ._link import Link, attach
+from .._sys import link_ops, netlink
+from ..constants import AttachType, LinkType, ProgType
+from ._link import Link, attach, link_ids
 
 if TYPE_CHECKING:
     from ..programs import Program
@@ -40,6 +40,37 @@ def ifindex_of(iface: str | int, what: str) -> int:
         ) from None
 
 
+def _attached_already(ifindex: int, iface: str | int) -> str:
+    """Say which program holds XDP on ``ifindex`` and how to replace it (asked on EBUSY)."""
+    for lid in _safe_link_ids():
+        try:
+            with Link.from_id(lid) as other:
+                info = other.info()
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to open
+        if info.type == LinkType.XDP and info.ifindex == ifindex:
+            return (
+                f"program {info.program_id} is attached there by link {lid}: update() that"
+                f" link (Link.from_id({lid})), or close it and unpin it"
+            )
+    try:
+        held = netlink.xdp_query(ifindex).prog_id
+    except OSError:
+        held = 0
+    who = f"program {held}" if held else "an XDP program"
+    return (
+        f"{who} is attached there by netlink: remove it with"
+        f" `ip link set dev {iface} xdp off`, then attach again"
+    )
+
+
+def _safe_link_ids() -> list[int]:
+    try:
+        return list(link_ids())
+    except OSError:  # not allowed to list: the hint stays general
+        return []
+
+
 def attach_xdp(program: Program, iface: str | int, *, mode: str | None = None) -> Link:
     """Attach an XDP ``program`` to ``iface`` with a BPF link; see ``Program.attach_xdp``."""
     if mode is not None and mode not in _MODES:
@@ -48,13 +79,13 @@ def attach_xdp(program: Program, iface: str | int, *, mode: str | None = None) -
         )
     ifindex = ifindex_of(iface, "attach_xdp")
     flags = _MODES[mode] if mode else 0
-    hints = {
-        errno.EBUSY: "an XDP program is attached to this interface already: update() or"
-        " close its link, or `ip link set dev IFACE xdp off` for one attached by netlink",
-        errno.EEXIST: "an XDP program is attached to this interface already: update() or"
-        " close its link",
-        errno.EOPNOTSUPP: f"the driver has no {mode or 'native'} XDP: try mode='generic'",
-    }
+    def hints(code: int) -> str | None:
+        if code in (errno.EBUSY, errno.EEXIST):
+            return _attached_already(ifindex, iface)
+        if code in (errno.EOPNOTSUPP, errno.EINVAL) and mode in ("native", "offload"):
+            return f"the driver of '{iface}' has no {mode} XDP: try mode='generic'"
+        return None
+
     return attach(
         program,
         (ProgType.XDP,),
