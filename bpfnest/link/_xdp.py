@@ -79,6 +79,7 @@ def attach_xdp(program: Program, iface: str | int, *, mode: str | None = None) -
         )
     ifindex = ifindex_of(iface, "attach_xdp")
     flags = _MODES[mode] if mode else 0
+
     def hints(code: int) -> str | None:
         if code in (errno.EBUSY, errno.EEXIST):
             return _attached_already(ifindex, iface)
