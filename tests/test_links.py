@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -343,3 +345,51 @@ def test_link_from_fd_and_repr(trace: bpfnest.Collection) -> None:
         assert link_ops.link_info(link.fd).info.id == link.id
     with pytest.raises(ValueError):
         link.info()
+
+
+def test_pinned_link_survives_the_process(veth: Veth, xdp: bpfnest.Collection, bpffs: str) -> None:
+    """A child process attaches, pins and exits; the link runs on and comes back here."""
+    path = os.path.join(bpffs, "kept")
+    prog_path = os.path.join(bpffs, "prog")
+    xdp.programs["count_pass"].pin(prog_path)
+    child = (
+        "import sys, bpfnest\n"
+        "with bpfnest.Program.from_pinned(sys.argv[1]) as p:\n"
+        "    with p.attach_xdp(sys.argv[2]) as link:\n"
+        "        link.pin(sys.argv[3])\n"
+        "        print(link.id)\n"
+    )
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", child, prog_path, veth.ifname, path],
+            capture_output=True, text=True, check=True, timeout=60,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(bpfnest.__file__))),
+        )  # fmt: skip
+        lid = int(out.stdout)
+        veth.send(3)  # the child has exited: the pin keeps the program running
+        assert wait_for(lambda: counter(xdp, 0) == 3), counter(xdp, 0)
+        assert veth.received() == 3
+        with Link.from_pinned(path) as again:
+            assert (again.id, again.type, again.info().ifindex) == (
+                lid, LinkType.XDP, veth.ifindex,
+            )  # fmt: skip
+            assert again.program_id == xdp.programs["count_pass"].id
+    finally:
+        os.unlink(prog_path)
+        if os.path.lexists(path):
+            os.unlink(path)
+    assert wait_for(lambda: lid not in all_link_ids())
+    veth.send(2)
+    assert veth.received() == 2
+
+
+def test_attach_tcx_egress_on_the_peer(veth: Veth, tc: bpfnest.Collection) -> None:
+    with veth.peer():
+        link = tc.programs["count_drop"].attach_tcx(veth.peer_ifname, "egress")
+    with link:
+        assert link.info().attach_type == AttachType.TCX_EGRESS
+        veth.send(6)
+        assert wait_for(lambda: counter(tc, 1) == 6)
+        assert veth.received() == 0
+    veth.send(2)
+    assert veth.received() == 2
