@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import test_sys_links
@@ -393,3 +393,66 @@ def test_attach_tcx_egress_on_the_peer(veth: Veth, tc: bpfnest.Collection) -> No
         assert veth.received() == 0
     veth.send(2)
     assert veth.received() == 2
+
+
+# ------------------------------------------------------------------ conformance
+
+
+@pytest.fixture
+def cgroup_progs(objs: Callable[[str], str]) -> Iterator[bpfnest.Collection]:
+    with bpfnest.CollectionSpec.from_file(objs("cgroup_count")).load() as coll:
+        yield coll
+
+
+@pytest.mark.parametrize("kind", ["xdp", "tcx", "cgroup", "raw_tp", "tracepoint"])
+def test_every_link_kind_pins_reopens_updates_detaches_closes(
+    kind: str, request: pytest.FixtureRequest, bpffs: str,
+) -> None:  # fmt: skip
+    """What cilium's testLink checks, on each kind: pin, reopen by pin and id, info,
+    update (or its clear refusal), detach (or its refusal), close; the guard checks leaks."""
+    if kind == "xdp":
+        coll, veth = request.getfixturevalue("xdp"), request.getfixturevalue("veth")
+        link, other = coll.programs["count_pass"].attach_xdp(veth.ifname), "count_drop"
+    elif kind == "tcx":
+        coll, veth = request.getfixturevalue("tc"), request.getfixturevalue("veth")
+        link, other = coll.programs["count_pass"].attach_tcx(veth.ifname, "ingress"), "count_drop"
+    elif kind == "cgroup":
+        coll, cg = request.getfixturevalue("cgroup_progs"), request.getfixturevalue("cgroup")
+        link, other = coll.programs["count_pass"].attach_cgroup(cg.path), "count_drop"
+    elif kind == "raw_tp":
+        coll = request.getfixturevalue("trace")
+        link, other = coll.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter"), ""
+        same = coll.programs["raw_sys_enter"]
+    else:
+        request.getfixturevalue("tracefs")
+        coll = request.getfixturevalue("trace")
+        link = coll.programs["tp_getpgid"].attach_tracepoint("syscalls", "sys_enter_getpgid")
+        other, same = "", coll.programs["tp_getpgid"]
+    with link:
+        path = os.path.join(bpffs, kind)
+        link.pin(path)
+        try:
+            with Link.from_pinned(path) as pinned, Link.from_id(link.id) as by_id:
+                assert pinned.info() == by_id.info() == link.info()
+        finally:
+            os.unlink(path)
+        name = f"{link.type.name} link {link.id}"
+        if other:  # swaps, then detaches: the link stays, without its hook
+            link.update(coll.programs[other])
+            assert link.program_id == coll.programs[other].id
+            link.detach()
+            assert link.info().program_id == coll.programs[other].id
+        else:  # these kinds can do neither: the messages say so and what to do
+            with pytest.raises(BPFError) as caught:
+                link.update(same)
+            assert str(caught.value) == (
+                f"update {name}: Invalid argument (a {link.type.name} link cannot switch"
+                " programs: close it and attach the new one)"
+            )
+            with pytest.raises(BPFError) as caught:
+                link.detach()
+            assert str(caught.value) == (
+                f"detach {name}: Operation not supported (a {link.type.name} link cannot"
+                " detach: close it (and remove its pin))"
+            )
+    assert link.closed

@@ -25,6 +25,19 @@ if TYPE_CHECKING:
 
 __all__ = ["Link", "LinkInfo", "link_ids"]
 
+# Link types whose kernel ops can swap the program (BPF_LINK_UPDATE).
+_UPDATABLE = frozenset(
+    {
+        LinkType.CGROUP,
+        LinkType.ITER,
+        LinkType.NETNS,
+        LinkType.XDP,
+        LinkType.STRUCT_OPS,
+        LinkType.TCX,
+        LinkType.NETKIT,
+        LinkType.SOCKMAP,
+    }
+)
 _PERF_EVENT_KINDS = {1: "uprobe", 2: "uretprobe", 3: "kprobe", 4: "kretprobe", 5: "tracepoint"}
 
 
@@ -217,11 +230,16 @@ class Link(KernelObject):
                 ``EINVAL`` for a program of another type, ``ENOLINK`` after
                 :meth:`detach`, ``EOPNOTSUPP`` for link types that cannot swap.
         """
+        fixed = (
+            f"a {self._type_name()} link cannot switch programs: close it and attach the new one"
+        )
         hints = {
             errno.EPERM: f"the program attached is not '{old.name}'" if old else None,
-            errno.EINVAL: f"program '{program.name}' is not of this link's program type",
+            errno.EINVAL: f"program '{program.name}' is not of this link's program type"
+            if self.type in _UPDATABLE
+            else fixed,
             errno.ENOLINK: "the link was detached",
-            errno.EOPNOTSUPP: "this link type cannot switch programs",
+            errno.EOPNOTSUPP: fixed,
         }
         try:
             with self._use() as fd, program._use() as new:
@@ -246,7 +264,11 @@ class Link(KernelObject):
             with self._use() as fd:
                 link_ops.link_detach(fd)
         except OSError as err:
-            hint = "this link type cannot detach" if err.errno == errno.EOPNOTSUPP else None
+            hint = (
+                f"a {self._type_name()} link cannot detach: close it (and remove its pin)"
+                if err.errno == errno.EOPNOTSUPP
+                else None
+            )
             raise self._error("detach", err, hint=hint) from None
 
     def close(self) -> None:
@@ -264,9 +286,11 @@ class Link(KernelObject):
         state = "closed" if self.closed else f"program {self._info.program_id}"
         return f"<Link {self._describe()} {state}>"
 
+    def _type_name(self) -> str:
+        return self.type.name if isinstance(self.type, LinkType) else f"type {self.type}"
+
     def _describe(self) -> str:
-        kind = self.type.name if isinstance(self.type, LinkType) else f"type {self.type}"
-        return f"{kind} link {self.id}"
+        return f"{self._type_name()} link {self.id}"
 
     def _error(self, op: str, err: OSError, *, hint: str | None = None) -> BPFError:
         return error(op, self._describe(), err.errno or 0, hint)
