@@ -34,6 +34,7 @@ from bpfnest import (
     CollectionSpec,
     KeylessMap,
     KeyNotFoundError,
+    Link,
     Map,
     MapSpec,
     MapType,
@@ -78,6 +79,8 @@ class World:
     dead_fd: int  # a number that is not open
     bpffs: str
     tmp: str
+    link: Link  # a RAW_TRACEPOINT link on sys_enter (it can neither update nor detach)
+    closed_link: Link
 
     def maps(self) -> list[Map]:
         return [self.h, self.a, self.q, self.aom, self.hom, self.inner, self.frozen]
@@ -138,6 +141,12 @@ def world(kernel_reason: str | None, tmp_path_factory: pytest.TempPathFactory) -
         coll = keep(cspec.load())
         h.pin(os.path.join(bpffs, "h"))
         prog.pin(os.path.join(bpffs, "prog"))
+        # Before the dead fd number: nothing opened after may take it.
+        raw_spec = dataclasses.replace(spec, name="raw", type=ProgType.RAW_TRACEPOINT)
+        raw = keep(Program.load(raw_spec))
+        link = keep(raw.attach_raw_tracepoint("sys_enter"))
+        closed_link = raw.attach_raw_tracepoint("sys_enter")
+        closed_link.close()
         r, wr = os.pipe()
         made.append(r)
         made.append(wr)
@@ -148,7 +157,7 @@ def world(kernel_reason: str | None, tmp_path_factory: pytest.TempPathFactory) -
         assert isinstance(closed_outer, OuterMap)
         yield World(
             h, a, q, aom, hom, inner, frozen, closed, closed_outer, prog, closed_prog, coll,
-            cspec, r, dead, bpffs, tmp,
+            cspec, r, dead, bpffs, tmp, link, closed_link,
         )  # fmt: skip
     finally:
         for x in reversed(made):
@@ -572,6 +581,25 @@ ROWS: list[Row] = [
         TypeError,
         "takes RAW_TRACEPOINT",
     ),
+    # Links: openers, and what a link of a kind that can neither swap nor detach says.
+    Row("Link.from_id", lambda w: Link.from_id(0), BPFError, "no link has this id"),
+    Row("Link.from_id", lambda w: Link.from_id(2.0), TypeError, "float"),  # type: ignore[arg-type]
+    Row(
+        "Link.from_pinned",
+        lambda w: Link.from_pinned(os.path.join(w.bpffs, "h")),
+        BPFError,
+        "not a link \\(it is anon_inode:bpf-map\\)",
+    ),
+    Row("Link.from_fd", lambda w: Link.from_fd(w.h.fd), BPFError, "not a BPF link"),
+    Row("Link.from_fd", lambda w: Link.from_fd(-2), BPFError, "fd -2: Bad file"),
+    Row("Link.pin", lambda w: w.link.pin(""), ValueError, "empty"),
+    Row("Link.pin", lambda w: w.link.pin(os.path.join(w.tmp, "l")), BPFError, "bpffs"),
+    Row("Link.info", lambda w: w.closed_link.info(), ValueError, "closed"),
+    Row("Link.update", lambda w: w.link.update(3), TypeError, "must be a Program, got int"),  # type: ignore[arg-type]
+    Row("Link.update", lambda w: w.closed_link.update(w.prog), ValueError, "closed"),
+    Row("Link.update", lambda w: w.link.update(w.prog), BPFError, "cannot switch programs"),
+    Row("Link.detach", lambda w: w.link.detach(), BPFError, "cannot detach"),
+    Row("Link.detach", lambda w: w.closed_link.detach(), ValueError, "closed"),
     Row("Program.test_run", lambda w: w.closed_prog.test_run(bytes(64)), ValueError, "closed"),
     Row("Program.test_run", lambda w: w.prog.test_run(bytes(64), repeat=-1), ValueError, "repeat"),
     Row("Program.test_run", lambda w: w.prog.test_run("data"), TypeError, "bytes"),  # type: ignore[arg-type]
@@ -604,6 +632,8 @@ NO_BAD_INPUT = {
     "OuterMap.__init__": "internal, as Map.__init__",
     "PerCPUMap.__init__": "internal, as Map.__init__",
     "Program.__init__": "internal, as Map.__init__",
+    "Link.__init__": "internal, as Map.__init__",
+    "Link.close": "idempotent, takes nothing",
     "Collection.__enter__": "returns self",
     "Collection.__exit__": "calls close",
     "ProgramSpec.__init__": "a plain record; Program.load checks it (rows above)",
@@ -615,7 +645,7 @@ def test_every_public_method_has_a_row() -> None:
     covered = {r.target for r in ROWS} | set(NO_BAD_INPUT)
     dunders = {"__init__", "__getitem__", "__setitem__", "__delitem__", "__contains__", "__iter__"}
     missing = []
-    checked = (Map, OuterMap, KeylessMap, MapSpec, CollectionSpec, Collection, Program)
+    checked = (Map, OuterMap, KeylessMap, MapSpec, CollectionSpec, Collection, Program, Link)
     for cls in checked:
         # With the members of bpfnest base classes (Map's layers, KernelObject)
         # that no other checked class covers (OuterMap: its own; Map: the rest).

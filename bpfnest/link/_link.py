@@ -11,7 +11,6 @@ import errno
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from .._object import KernelObject, iter_ids
 from .._sys import link_ops
@@ -19,9 +18,7 @@ from .._sys.fd import FD
 from .._sys.uapi import BpfLinkInfo, Cmd
 from ..constants import AttachType, LinkType, ProgType
 from ..errors import BPFError, error
-
-if TYPE_CHECKING:
-    from ..programs import Program
+from ..programs import Program
 
 __all__ = ["Link", "LinkInfo", "link_ids"]
 
@@ -225,11 +222,16 @@ class Link(KernelObject):
         now. Minimum kernel: 5.7 (cgroup), 5.9 (XDP), 6.6 (tcx).
 
         Raises:
+            TypeError: ``program`` or ``old`` is not a :class:`~bpfnest.Program`.
             ValueError: the link or a program is closed.
             BPFError: ``EPERM`` when ``old`` is not the attached program,
                 ``EINVAL`` for a program of another type, ``ENOLINK`` after
                 :meth:`detach`, ``EOPNOTSUPP`` for link types that cannot swap.
         """
+        for arg, value in (("program", program), ("old", old)):
+            if value is not None and not isinstance(value, Program):
+                got = type(value).__name__
+                raise TypeError(f"update {self._describe()}: {arg} must be a Program, got {got}")
         fixed = (
             f"a {self._type_name()} link cannot switch programs: close it and attach the new one"
         )
