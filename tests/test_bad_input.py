@@ -554,8 +554,8 @@ ROWS: list[Row] = [
     Row(
         "Program.attach_cgroup",
         lambda w: w.prog.attach_cgroup(w.tmp),
-        ValueError,
-        "no expected attach type",
+        TypeError,
+        "takes CGROUP_SKB",
     ),
     Row(
         "Program.attach_tracepoint",

@@ -289,6 +289,21 @@ def test_attach_cgroup_missing_path(cgroup: Cgroup, objs: Callable[[str], str]) 
         )
 
 
+def test_attach_cgroup_without_an_attach_type(
+    cgroup: Cgroup, cgroup_progs: bpfnest.Collection
+) -> None:
+    """A program opened by id has no section name: the attach type must be given."""
+    with bpfnest.Program.from_id(cgroup_progs.programs["count_pass"].id) as prog:
+        with pytest.raises(ValueError) as caught:
+            prog.attach_cgroup(cgroup.path)
+        assert str(caught.value) == (
+            f"attach_cgroup: program '{prog.name}' has no expected attach type:"
+            " pass attach_type= (e.g. AttachType.CGROUP_INET_EGRESS)"
+        )
+        with prog.attach_cgroup(cgroup.path, AttachType.CGROUP_INET_EGRESS) as link:
+            assert link.info().attach_type == AttachType.CGROUP_INET_EGRESS
+
+
 # ------------------------------------------------------------------ tracing
 
 

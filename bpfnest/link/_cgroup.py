@@ -56,13 +56,13 @@ def attach_cgroup(
     attach_type: AttachType | None = None,
 ) -> Link:
     """Attach ``program`` to ``cgroup``; see ``Program.attach_cgroup``."""
+    check_type(program, _TYPES, "a cgroup")  # before the cgroup is opened
     kind = attach_type if attach_type is not None else program._attach_type
     if kind is None:
         raise ValueError(
             f"attach_cgroup: {program._describe()} has no expected attach type:"
             " pass attach_type= (e.g. AttachType.CGROUP_INET_EGRESS)"
         )
-    check_type(program, _TYPES, "a cgroup")  # before the cgroup is opened
     fd, opened, name = _open_cgroup(cgroup)
     try:
         return attach(
