@@ -278,6 +278,19 @@ def test_uprobe_pmu() -> None:
 # ------------------------------------------------------------------ numbers against C
 
 
+@pytest.mark.parametrize(
+    ("lookup", "call"),
+    [(perf.syscall_number, "perf_event_open(2)"), (bpfnest._sys.syscall_number, "bpf(2)")],
+)
+def test_unknown_machine_is_enosys(lookup: Callable[[str], int], call: str) -> None:
+    """Both syscall tables answer an unknown machine the same way (one helper)."""
+    assert lookup("x86_64") > 0 and lookup("aarch64") > 0
+    with pytest.raises(OSError) as caught:
+        lookup("vax")
+    assert caught.value.errno == errno.ENOSYS
+    assert str(caught.value) == f"[Errno 38] {call} syscall number unknown for machine 'vax'"
+
+
 def test_numbers_match_the_c_headers(tmp_path: Path) -> None:
     source = tmp_path / "perf_check.c"
     checks = {

@@ -62,17 +62,27 @@ _NR_BPF = {
 _PROG_LOAD_RETRIES = 5
 
 
-def syscall_number(machine: str | None = None) -> int:
-    """Return the bpf(2) syscall number for ``machine`` (default: this one).
+def number_for(table: dict[str, int], call: str, machine: str | None = None) -> int:
+    """The number of system call ``call`` in ``table`` (by ``uname -m``) for
+    ``machine`` (default: this one).
 
     Raises:
         OSError: ``ENOSYS`` for a machine whose number is not known.
     """
     machine = machine or platform.machine()
     try:
-        return _NR_BPF[machine]
+        return table[machine]
     except KeyError:
-        raise OSError(38, f"bpf(2) syscall number unknown for machine {machine!r}") from None
+        raise OSError(38, f"{call} syscall number unknown for machine {machine!r}") from None
+
+
+def syscall_number(machine: str | None = None) -> int:
+    """Return the bpf(2) syscall number for ``machine`` (default: this one).
+
+    Raises:
+        OSError: ``ENOSYS`` for a machine whose number is not known.
+    """
+    return number_for(_NR_BPF, "bpf(2)", machine)
 
 
 # syscall(2) twice: releasing the GIL around the kernel (CDLL) and keeping it

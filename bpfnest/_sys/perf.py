@@ -27,9 +27,9 @@ import ctypes
 import errno
 import fcntl
 import os
-import platform
 import re
 
+from . import number_for
 from .fd import FD, new_fd
 from .uapi import PerfEventAttr
 
@@ -89,13 +89,7 @@ def syscall_number(machine: str | None = None) -> int:
     Raises:
         OSError: ``ENOSYS`` for a machine whose number is not known.
     """
-    machine = machine or platform.machine()
-    try:
-        return _NR_PERF_EVENT_OPEN[machine]
-    except KeyError:
-        raise OSError(
-            errno.ENOSYS, f"perf_event_open(2) syscall number unknown for machine {machine!r}"
-        ) from None
+    return number_for(_NR_PERF_EVENT_OPEN, "perf_event_open(2)", machine)
 
 
 def perf_event_open(
