@@ -18,13 +18,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import os
 import re
 import struct
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
+from ._attach import Attachable
 from ._hints import prog_eperm_hint
 from ._object import KernelObject, iter_ids
 from ._sys import ops
@@ -33,9 +33,6 @@ from ._sys.uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BpfProgInfo, Cmd
 from .constants import ENOTSUPP, AttachType, ProgType
 from .errors import BPFError, NotSupportedError, VerifierError, error, strerror
 from .spec import MapRef, ProgramSpec
-
-if TYPE_CHECKING:
-    from .link import Link
 
 __all__ = ["Program", "ProgramInfo", "TestRun", "link_maps", "program_ids"]
 
@@ -299,7 +296,7 @@ def _prog_load_error(
 # ------------------------------------------------------------------ Program
 
 
-class Program(KernelObject):
+class Program(KernelObject, Attachable):
     """A BPF program in the kernel; owns one file descriptor.
 
     Open one with :meth:`load`, :meth:`from_id`, :meth:`from_pinned` or
@@ -652,95 +649,6 @@ class Program(KernelObject):
                 return f"{tname} does not accept this ctx ({len(ctx)} bytes)"
             return f"data/ctx of this size or kind not accepted by {tname}"
         return None
-
-    # -------------------------------------------------------------- attaching
-
-    def attach_xdp(self, iface: str | int, *, mode: str | None = None) -> Link:
-        """Attach this XDP program to interface ``iface`` (a name or an ifindex) with a BPF link.
-
-        ``mode`` is ``"native"``, ``"generic"``, ``"offload"`` or None (the
-        kernel picks). The caller owns the returned :class:`Link` and closes
-        it (closing detaches unless it is pinned). Needs CAP_NET_ADMIN.
-        Minimum kernel: 5.9.
-
-        Raises:
-            TypeError: the program is not XDP (naming both), or ``iface`` is
-                neither a str nor an int; before any syscall.
-            ValueError: no such interface, an unknown ``mode``, or the program is closed.
-            BPFError: the kernel refused (``EBUSY`` when an XDP program is
-                attached there already, naming how to replace it).
-        """
-        from .link import attach_xdp
-
-        return attach_xdp(self, iface, mode=mode)
-
-    def attach_tcx(self, iface: str | int, direction: str) -> Link:
-        """Attach this SCHED_CLS program to ``iface``'s ``"ingress"`` or ``"egress"`` (tcx link).
-
-        The caller owns the returned :class:`Link` and closes it (closing
-        detaches unless it is pinned). Needs CAP_NET_ADMIN. Minimum kernel: 6.6.
-
-        Raises:
-            TypeError: the program is not SCHED_CLS/SCHED_ACT (naming both); before any syscall.
-            ValueError: no such interface, a bad ``direction``, or the program is closed.
-            BPFError: the kernel refused.
-        """
-        from .link import attach_tcx
-
-        return attach_tcx(self, iface, direction)
-
-    def attach_cgroup(
-        self, cgroup: str | os.PathLike[str] | int, attach_type: AttachType | None = None
-    ) -> Link:
-        """Attach this program to ``cgroup`` (a cgroup2 directory path or an open fd).
-
-        ``attach_type`` defaults to the program's expected attach type (from
-        its section name). A path is opened and closed here; an fd stays the
-        caller's. The caller owns the returned :class:`Link` and closes it
-        (closing detaches unless it is pinned). Minimum kernel: 5.7.
-
-        Raises:
-            TypeError: the program is not a cgroup program (naming both), or
-                ``cgroup`` is neither a path nor an int; before any syscall.
-            ValueError: the path is not a directory, no attach type is known,
-                or the program is closed.
-            BPFError: the kernel refused (``EINVAL`` for a wrong attach type).
-        """
-        from .link import attach_cgroup
-
-        return attach_cgroup(self, cgroup, attach_type)
-
-    def attach_tracepoint(self, group: str, name: str) -> Link:
-        """Attach this TRACEPOINT program to tracepoint ``group/name`` (e.g. ``syscalls``,
-        ``sys_enter_getpgid``): a perf event and a perf-event link.
-
-        The returned :class:`Link` owns the perf event's fd too; the caller
-        closes it (closing detaches unless it is pinned). Needs CAP_PERFMON
-        or CAP_SYS_ADMIN. Minimum kernel: 5.15.
-
-        Raises:
-            TypeError: the program is not TRACEPOINT (naming both); before any syscall.
-            ValueError: ``group`` or ``name`` is not an event name, or the program is closed.
-            BPFError: ``ENOENT`` for an unknown tracepoint; the kernel refused.
-        """
-        from .link import attach_tracepoint
-
-        return attach_tracepoint(self, group, name)
-
-    def attach_raw_tracepoint(self, name: str) -> Link:
-        """Attach this RAW_TRACEPOINT program to raw tracepoint ``name`` (e.g. ``sys_enter``).
-
-        The caller owns the returned :class:`Link` and closes it (closing
-        detaches unless it is pinned). Minimum kernel: 4.17 (links: 5.8).
-
-        Raises:
-            TypeError: the program is not RAW_TRACEPOINT (naming both); before any syscall.
-            ValueError: ``name`` is empty or has a '/', or the program is closed.
-            BPFError: ``ENOENT`` for an unknown tracepoint; the kernel refused.
-        """
-        from .link import attach_raw_tracepoint
-
-        return attach_raw_tracepoint(self, name)
 
     # ---------------------------------------------------------------- helpers
 

@@ -304,13 +304,23 @@ def _runtime_imports(path: pathlib.Path) -> set[str]:
 LAYERS: list[frozenset[str]] = [
     frozenset(  # the pure core
         {
-            "constants", "errors", "codec", "spec", "sections", "btf", "elf", "_elffile",
-            "_btf_maps", "_legacy_maps", "_values", "_uprobe",
+            "constants",
+            "errors",
+            "codec",
+            "spec",
+            "sections",
+            "btf",
+            "elf",
+            "_elffile",
+            "_btf_maps",
+            "_legacy_maps",
+            "_values",
+            "_uprobe",
         }
     ),
     frozenset({"_sys"}),  # the kernel boundary
     frozenset(  # objects that own kernel resources
-        {"_object", "_pins", "features", "_hints", "maps", "programs", "events", "link"}
+        {"_object", "_pins", "features", "_hints", "_attach", "maps", "programs", "events", "link"}
     ),
     frozenset({"collection"}),
     frozenset({"cli", "view", "demo", "__main__", "__init__"}),  # the command line

@@ -1,0 +1,114 @@
+"""``Program.attach_*``: one method per hook, each a thin door to ``bpfnest.link``.
+
+Kept apart from :mod:`bpfnest.programs` so that loading and attaching grow
+separately; :class:`~bpfnest.programs.Program` inherits :class:`Attachable`.
+The work is done in ``bpfnest/link/`` (one module per hook); these methods
+carry the documentation a user reads.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, cast
+
+from .constants import AttachType
+
+if TYPE_CHECKING:
+    from .link import Link
+    from .programs import Program
+
+__all__ = ["Attachable"]
+
+
+class Attachable:
+    """The attach methods of :class:`~bpfnest.programs.Program` (a mixin)."""
+
+    def _program(self) -> Program:
+        return cast("Program", self)
+
+    def attach_xdp(self, iface: str | int, *, mode: str | None = None) -> Link:
+        """Attach this XDP program to interface ``iface`` (a name or an ifindex) with a BPF link.
+
+        ``mode`` is ``"native"``, ``"generic"``, ``"offload"`` or None (the
+        kernel picks). The caller owns the returned :class:`Link` and closes
+        it (closing detaches unless it is pinned). Needs CAP_NET_ADMIN.
+        Minimum kernel: 5.9.
+
+        Raises:
+            TypeError: the program is not XDP (naming both), or ``iface`` is
+                neither a str nor an int; before any syscall.
+            ValueError: no such interface, an unknown ``mode``, or the program is closed.
+            BPFError: the kernel refused (``EBUSY`` when an XDP program is
+                attached there already, naming how to replace it).
+        """
+        from .link import attach_xdp
+
+        return attach_xdp(self._program(), iface, mode=mode)
+
+    def attach_tcx(self, iface: str | int, direction: str) -> Link:
+        """Attach this SCHED_CLS program to ``iface``'s ``"ingress"`` or ``"egress"`` (tcx link).
+
+        The caller owns the returned :class:`Link` and closes it (closing
+        detaches unless it is pinned). Needs CAP_NET_ADMIN. Minimum kernel: 6.6.
+
+        Raises:
+            TypeError: the program is not SCHED_CLS/SCHED_ACT (naming both); before any syscall.
+            ValueError: no such interface, a bad ``direction``, or the program is closed.
+            BPFError: the kernel refused.
+        """
+        from .link import attach_tcx
+
+        return attach_tcx(self._program(), iface, direction)
+
+    def attach_cgroup(
+        self, cgroup: str | os.PathLike[str] | int, attach_type: AttachType | None = None
+    ) -> Link:
+        """Attach this program to ``cgroup`` (a cgroup2 directory path or an open fd).
+
+        ``attach_type`` defaults to the program's expected attach type (from
+        its section name). A path is opened and closed here; an fd stays the
+        caller's. The caller owns the returned :class:`Link` and closes it
+        (closing detaches unless it is pinned). Minimum kernel: 5.7.
+
+        Raises:
+            TypeError: the program is not a cgroup program (naming both), or
+                ``cgroup`` is neither a path nor an int; before any syscall.
+            ValueError: the path is not a directory, no attach type is known,
+                or the program is closed.
+            BPFError: the kernel refused (``EINVAL`` for a wrong attach type).
+        """
+        from .link import attach_cgroup
+
+        return attach_cgroup(self._program(), cgroup, attach_type)
+
+    def attach_tracepoint(self, group: str, name: str) -> Link:
+        """Attach this TRACEPOINT program to tracepoint ``group/name`` (e.g. ``syscalls``,
+        ``sys_enter_getpgid``): a perf event and a perf-event link.
+
+        The returned :class:`Link` owns the perf event's fd too; the caller
+        closes it (closing detaches unless it is pinned). Needs CAP_PERFMON
+        or CAP_SYS_ADMIN. Minimum kernel: 5.15.
+
+        Raises:
+            TypeError: the program is not TRACEPOINT (naming both); before any syscall.
+            ValueError: ``group`` or ``name`` is not an event name, or the program is closed.
+            BPFError: ``ENOENT`` for an unknown tracepoint; the kernel refused.
+        """
+        from .link import attach_tracepoint
+
+        return attach_tracepoint(self._program(), group, name)
+
+    def attach_raw_tracepoint(self, name: str) -> Link:
+        """Attach this RAW_TRACEPOINT program to raw tracepoint ``name`` (e.g. ``sys_enter``).
+
+        The caller owns the returned :class:`Link` and closes it (closing
+        detaches unless it is pinned). Minimum kernel: 4.17 (links: 5.8).
+
+        Raises:
+            TypeError: the program is not RAW_TRACEPOINT (naming both); before any syscall.
+            ValueError: ``name`` is empty or has a '/', or the program is closed.
+            BPFError: ``ENOENT`` for an unknown tracepoint; the kernel refused.
+        """
+        from .link import attach_raw_tracepoint
+
+        return attach_raw_tracepoint(self._program(), name)
