@@ -178,9 +178,11 @@ class _CpuRing:
         """Hand the ready samples to ``callback``; return how many. At most one
         ring's worth a call; data_tail stored once per batch (and past a
         sample whose callback raised), then data_head read again."""
-        meta, mask = self.meta, self.data_size - 1
+        meta, mm, size = self.meta, self.mm, self.data_size
+        mask = size - 1
+        header, u32, cpu, make = _HEADER.unpack_from, _U32.unpack_from, self.cpu, tuple.__new__
         tail = meta[_TAIL]
-        stop = tail + self.data_size
+        stop = tail + size
         n = 0
         try:
             while tail < stop:
@@ -188,7 +190,18 @@ class _CpuRing:
                 if tail == head:
                     break
                 while tail != head:
-                    kind, length, body = self._record(tail & mask)
+                    off = tail & mask
+                    kind, _, length = header(mm, PAGE + off)
+                    if kind == PERF_RECORD_SAMPLE and off + length <= size and not self.pending:
+                        # The common case, inlined: a whole sample, no loss to report.
+                        (raw_size,) = u32(mm, PAGE + off + 8)
+                        start = PAGE + off + 12
+                        data = mm[start : start + min(raw_size, length - 12)]
+                        tail += length
+                        n += 1
+                        callback(make(PerfRecord, (cpu, data, 0)))
+                        continue
+                    kind, length, body = self._record(off)
                     tail += length
                     if kind == PERF_RECORD_SAMPLE:
                         n += 1
