@@ -542,12 +542,20 @@ class _Reader:
                         target_shndx=target.index,
                         target_insn=sym.value // 8 + imm + 1,
                     )
-                elif code == OP_LD_IMM64 and src == PSEUDO_FUNC:
-                    sec.refs[idx] = _Ref(
-                        "func",
-                        target_shndx=target.index,
-                        target_insn=(sym.value + imm) // 8,
-                    )
+                elif code == OP_LD_IMM64 and src in (0, PSEUDO_FUNC):
+                    # A function's address, for a callback (bpf_loop, bpf_for_each_map_elem,
+                    # bpf_timer_set_callback, ...): clang leaves src_reg 0, the loader marks
+                    # it BPF_PSEUDO_FUNC. A static function is the section symbol plus imm
+                    # bytes; a global one its own symbol (imm 0).
+                    where = sym.value + imm
+                    if where % 8 or not 0 <= where < target.size:
+                        raise self.err(
+                            f"address of code '{sym.name or target.name}' + {imm} is not an"
+                            " instruction of its section",
+                            sec.name,
+                            roff,
+                        )
+                    sec.refs[idx] = _Ref("func", target_shndx=target.index, target_insn=where // 8)
                 else:
                     raise self.err(
                         f"relocation to code '{sym.name}' on instruction {code:#x}", sec.name, roff
@@ -672,10 +680,18 @@ class _Reader:
                     t_shndx, t_insn = fn.shndx, calls[idx]
                 callee = self.containing(functions, t_shndx, t_insn, fn, idx)
                 new_target = start[id(callee)] + (t_insn - callee.first)
-                new_imm = new_target - (base + rel) - (1 if code == OP_CALL else 0)
+                # The kernel finds the target at idx + imm + 1, for calls and
+                # BPF_PSEUDO_FUNC loads alike.
+                new_imm = new_target - (base + rel) - 1
                 code_bytes[rel * 8 + 4 : rel * 8 + 8] = new_imm.to_bytes(
                     4, self.byteorder, signed=True
                 )
+                if code == OP_LD_IMM64:
+                    regs = code_bytes[rel * 8 + 1]
+                    if self.byteorder == "little":  # src_reg: the high nibble
+                        code_bytes[rel * 8 + 1] = (regs & 0x0F) | (PSEUDO_FUNC << 4)
+                    else:
+                        code_bytes[rel * 8 + 1] = (regs & 0xF0) | PSEUDO_FUNC
             out += code_bytes
             if self.ext is not None:
                 for fi in self.in_function(self.ext.func_info, fn):

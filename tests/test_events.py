@@ -420,9 +420,6 @@ def _submit_into(user: UserRingBuffer, result: list[BaseException]) -> None:
         result.append(err)
 
 
-@pytest.mark.xfail(
-    raises=ParseError, strict=True, reason="callbacks do not load yet (issue 19 item 1)"
-)
 def test_user_ring_drained_by_a_program(objs: Callable[[str], str]) -> None:
     spec = bpfnest.CollectionSpec.from_file(objs("user_ringbuf"))
     with spec.load() as coll, UserRingBuffer(coll.maps["requests"]) as user:
