@@ -38,11 +38,11 @@ from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by i
 from ._sys import ops
 from ._sys.fd import FD
 from .codec import encode
-from .constants import ENOTSUPP, MapType
+from .constants import ENOTSUPP, MapType, ProgType
 from .elf import MAX_KCONFIG
 from .errors import BPFError, NotSupportedError
 from .maps import Map, OuterMap, possible_cpus
-from .programs import Program
+from .programs import Program, unknown_type
 from .spec import PIN_BY_NAME, CollectionSpec, MapSpec, check_pin_dir
 
 __all__ = ["Collection"]
@@ -226,6 +226,9 @@ class _Loader:
                 if ms.type.is_outer:
                     self.create_map(name, ms, stack)
             for name, ps in self.spec.programs.items():
+                if not ps.autoload:
+                    log.debug("program '%s': autoload is off, not loaded", name)
+                    continue
                 prog = Program.load(
                     ps, self.coll.maps, btf_fd=btf_fd.raw if btf_fd else 0, log_level=self.log_level
                 )
@@ -248,6 +251,10 @@ class _Loader:
                 feature="byte order",
             )
         for pname, ps in self.spec.programs.items():
+            if not ps.autoload:
+                continue
+            if ps.type == ProgType.UNSPEC:
+                raise ValueError(unknown_type(ps))
             if ps.core_relos:
                 raise NotSupportedError(
                     f"load program '{pname}': it has {ps.core_relos} CO-RE relocations,"
@@ -255,7 +262,7 @@ class _Loader:
                     feature="CO-RE relocations",
                 )
         names = set(self.spec.maps)
-        progs = set(self.spec.programs)
+        progs = {n for n, ps in self.spec.programs.items() if ps.autoload}
         for name, given in self.replace.items():
             if name not in names:
                 raise ValueError(
@@ -283,8 +290,12 @@ class _Loader:
                     and isinstance(target, str)
                     and target not in progs
                 ):
+                    off = target in self.spec.programs
                     raise ValueError(
-                        f"map '{name}': slot [{slot}] names unknown program '{target}'"
+                        f"map '{name}': slot [{slot}] names program '{target}', which autoload"
+                        f" leaves out (set spec.programs['{target}'].autoload = True)"
+                        if off
+                        else f"map '{name}': slot [{slot}] names unknown program '{target}'"
                     )
         for pname, ps in self.spec.programs.items():
             for ref in ps.map_refs:

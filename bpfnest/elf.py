@@ -589,8 +589,11 @@ class _Reader:
                     fn.section,
                     fn.first * 8,
                 )
-            defn = program_type(fn.section)
-            programs[fn.name] = self.link(fn, functions, defn, license_ or "", version)
+            optional = fn.section.startswith("?")  # SEC("?xdp"): not loaded unless asked
+            defn = program_type(fn.section[1:] if optional else fn.section)
+            spec = self.link(fn, functions, defn, license_ or "", version)
+            spec.autoload = not optional
+            programs[fn.name] = spec
         return programs
 
     def containing(

@@ -34,7 +34,7 @@ from .constants import ENOTSUPP, AttachType, ProgType
 from .errors import BPFError, NotSupportedError, VerifierError, error, strerror
 from .spec import MapRef, ProgramSpec
 
-__all__ = ["Program", "ProgramInfo", "TestRun", "link_maps", "program_ids"]
+__all__ = ["Program", "ProgramInfo", "TestRun", "link_maps", "program_ids", "unknown_type"]
 
 
 _LD_IMM64 = 0x18  # BPF_LD | BPF_IMM | BPF_DW
@@ -221,6 +221,15 @@ def link_maps(
     return bytes(out)
 
 
+def unknown_type(spec: ProgramSpec) -> str:
+    """The error for a program whose section names no program type."""
+    where = f"section '{spec.section}'" if spec.section else "its spec"
+    return (
+        f"program '{spec.name}': {where} names no program type: set"
+        f" spec.programs['{spec.name}'].type (and .attach_type) before loading"
+    )
+
+
 def _func_info(spec: ProgramSpec) -> bytes:
     return b"".join(_FUNC_INFO.pack(f.insn, f.type_id) for f in spec.func_info)
 
@@ -375,7 +384,8 @@ class Program(KernelObject, Attachable):
             NotSupportedError: the spec is of a foreign byte order or has
                 CO-RE relocations; nothing was sent to the kernel.
             ValueError: a map reference that is not an ``ld_imm64``, or to a
-                map missing from ``maps``; bad ``log_level``/``log_size``.
+                map missing from ``maps``; bad ``log_level``/``log_size``; a
+                spec whose type is ``UNSPEC`` (its section names no type).
             VerifierError: the kernel refused the program; ``log`` holds the
                 verifier's whole log and ``str()`` its last meaningful line.
             BPFError: ``EPERM`` without CAP_SYS_ADMIN.
@@ -383,6 +393,8 @@ class Program(KernelObject, Attachable):
         if not isinstance(spec, ProgramSpec):
             raise TypeError(f"spec must be a ProgramSpec, got {type(spec).__name__}")
         what = f"program '{spec.name}'"
+        if spec.type == ProgType.UNSPEC:
+            raise ValueError(unknown_type(spec))
         if spec.byteorder != sys.byteorder:
             raise NotSupportedError(
                 f"load {what} ({_type_name(spec.type)}): its code is {spec.byteorder}-endian"

@@ -274,7 +274,10 @@ class ProgramSpec:
     ``instructions`` is the linked code (the program's function followed by
     every subprogram it calls, calls relocated) in ``byteorder``.
     ``type`` and ``attach_type`` come from the section name by libbpf's
-    conventions and may be changed before loading.
+    conventions and may be changed before loading. ``autoload`` is False for
+    a program in a ``SEC("?...")`` section (libbpf's optional programs): a
+    collection then leaves it out (it is absent from ``Collection.programs``,
+    the maps it uses are still created) until it is set to True.
     """
 
     name: str
@@ -291,6 +294,7 @@ class ProgramSpec:
     func_info: list[FuncInfoSpec] = dataclasses.field(default_factory=list)
     line_info: list[LineInfoSpec] = dataclasses.field(default_factory=list)
     core_relos: int = 0
+    autoload: bool = True
 
     @property
     def insn_count(self) -> int:

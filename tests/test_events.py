@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import bpfnest
-from bpfnest import MapSpec, MapType, ParseError, PerfBuffer, RingBuffer, UserRingBuffer
+from bpfnest import MapSpec, MapType, PerfBuffer, RingBuffer, UserRingBuffer
 from bpfnest._sys import link_ops
 
 from netns import _GETPGID
