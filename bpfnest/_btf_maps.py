@@ -31,6 +31,10 @@ UINT_FIELDS = (
 )
 
 
+#: Event maps whose key and value the kernel fixes: the size it takes for both.
+_KEYLESS_EVENTS = {MapType.RINGBUF: 0, MapType.USER_RINGBUF: 0, MapType.PERF_EVENT_ARRAY: 4}
+
+
 def map_type(value: int, name: str, section: str, offset: int, *, err: Err) -> MapType:
     """``value`` as a :class:`MapType`; a ``ParseError`` naming the map for an unknown one."""
     try:
@@ -161,6 +165,14 @@ def map_def(
                 f"map '{name}': {mtype.name} value_size must be 4, not {vsize}", where, offset
             )
         fields.setdefault("key_size", 4)
+    if types and mtype in _KEYLESS_EVENTS:
+        # cilium/ebpf accepts __type(key/value) on event maps (documenting the
+        # record); the kernel takes neither sizes nor BTF types for a ring
+        # buffer, and 4-byte keys and values (CPU index -> perf event fd) for
+        # a perf event array. As cilium/ebpf: the types are dropped.
+        size = _KEYLESS_EVENTS[mtype]
+        fields["key_size"] = fields["value_size"] = size
+        types = {}
     spec = MapSpec(
         type=mtype,
         key_size=fields.get("key_size", 0),

@@ -585,3 +585,26 @@ def test_perf_callback_that_raises_loses_and_repeats_nothing(perfs: bpfnest.Coll
             pass
         assert buf.poll(take, timeout=0) == 0
     assert sorted(seen) == list(range(10))
+
+
+# ------------------------------------------------------- declarations as cilium's
+
+
+def test_event_maps_declared_with_types_load_and_report(objs: Callable[[str], str]) -> None:
+    spec = bpfnest.CollectionSpec.from_file(objs("cilium_events"))
+    sizes = {
+        n: (m.key_size, m.value_size, m.btf_key_type_id, m.btf_value_type_id)
+        for n, m in spec.maps.items()
+        if not n.startswith(".")  # clang may put the record's initial value in .rodata.cst16
+    }
+    assert sizes == {"ring": (0, 0, 0, 0), "requests": (0, 0, 0, 0), "perf": (4, 4, 0, 0)}
+    record = (7).to_bytes(8, "little") + (9).to_bytes(4, "little") + bytes(4)
+    with (
+        spec.load() as coll,
+        RingBuffer(coll.maps["ring"]) as ring,
+        PerfBuffer(coll.maps["perf"]) as perf,
+    ):
+        coll.programs["report"].test_run(PACKET)
+        assert ring.read(0) == record
+        got = perf.read(0)
+        assert got is not None and got.data[: len(record)] == record
