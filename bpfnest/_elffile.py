@@ -57,6 +57,11 @@ class Header:
         return bool(self.flags & SHF_COMPRESSED)
 
 
+# pyelftools' names of ELF symbol visibilities (st_other & 3), as numbers.
+_VISIBILITY = {"STV_DEFAULT": 0, "STV_INTERNAL": 1, "STV_HIDDEN": 2, "STV_PROTECTED": 3}
+STV_INTERNAL, STV_HIDDEN = 1, 2
+
+
 @dataclass
 class Symbol:
     """One symbol. ``shndx`` is a section index or pyelftools' name of a
@@ -69,6 +74,8 @@ class Symbol:
     shndx: int | str
     type: str | int
     bind: str | int
+    #: ``st_other & 3``: STV_DEFAULT 0, STV_INTERNAL 1, STV_HIDDEN 2, STV_PROTECTED 3.
+    visibility: int = 0
 
     @property
     def section(self) -> int | None:
@@ -269,6 +276,7 @@ class ElfFile:
                     raw["st_shndx"],
                     info["type"],
                     info["bind"],
+                    _VISIBILITY.get(raw["st_other"]["visibility"], 0),
                 )
             )
         return symbols
@@ -282,7 +290,7 @@ class ElfFile:
         layout = Struct(("<" if self.byteorder == "little" else ">") + "IBBHQQ")
         types, binds, shndxs = _names(ENUM_ST_INFO_TYPE), _names(ENUM_ST_INFO_BIND), _SHNDX
         symbols: list[Symbol] = []
-        for name_at, info, _, shndx, value, size in self.rows(symtab, layout, "symbol"):
+        for name_at, info, other, shndx, value, size in self.rows(symtab, layout, "symbol"):
             name = cstring(strings, name_at)
             if name is None:
                 raise self.err(
@@ -299,6 +307,7 @@ class ElfFile:
                     shndxs.get(shndx, shndx),
                     types.get(info & 0xF, info & 0xF),
                     binds.get(info >> 4, info >> 4),
+                    other & 3,
                 )
             )
         return symbols

@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
-from . import _pins
+from . import _pins, features
 from ._hints import btf_eperm_hint
 from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by it)
 from ._sys import ops
@@ -589,6 +589,10 @@ def _kconfig_value(spec: CollectionSpec) -> bytes:
             continue
         if name == "LINUX_KERNEL_VERSION":
             value: int | bytes = kernel_version_code()
+        elif name == "LINUX_HAS_BPF_COOKIE":
+            value = int(features.has_bpf_cookie())
+        elif name == "LINUX_HAS_SYSCALL_WRAPPER":
+            value = int(features.has_syscall_wrapper())
         elif name.startswith("CONFIG_"):
             if config is None:
                 try:

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from ._btf_maps import map_def
-from ._elffile import ElfFile, Symbol
+from ._elffile import STV_HIDDEN, STV_INTERNAL, ElfFile, Symbol
 from ._legacy_maps import read_legacy_maps
 from ._values import Layout, read_declared_slots
-from .btf import BTF, Datasec, Struct, Var, parse_ext
+from .btf import BTF, Datasec, Func, Struct, Var, parse_ext
 from .btf.ext import BTFExt
 from .constants import F_RDONLY_PROG, MapType, ProgType
 from .errors import ParseError
@@ -65,6 +65,7 @@ PSEUDO_FUNC = 4
 BTF_TYPE_SIZE = 12  # struct btf_type, followed by struct btf_var { u32 linkage; }
 BTF_VAR_GLOBAL_ALLOCATED = 1
 BTF_VAR_GLOBAL_EXTERN = 2
+BTF_FUNC_STATIC = 0
 U32_MAX = 0xFFFF_FFFF
 #: A zero-filled (SHT_NOBITS) section's value is spelled out in
 #: ``MapSpec.contents`` up to this size; past it ``contents`` is None, which
@@ -751,6 +752,23 @@ class _Reader:
                 if rec is not None:
                     at = rec + BTF_TYPE_SIZE
                     raw[at : at + 4] = BTF_VAR_GLOBAL_ALLOCATED.to_bytes(4, self.btf.byteorder)
+        # A global function of hidden visibility (as bpf_usdt_arg in libbpf's usdt.bpf.h)
+        # is static for the verifier, as libbpf marks it: checked with its caller's
+        # context, not on its own as a global function.
+        hidden = {
+            sym.name
+            for sym in self.symbols
+            if sym.type == "STT_FUNC"
+            and sym.bind in ("STB_GLOBAL", "STB_WEAK")
+            and sym.visibility in (STV_HIDDEN, STV_INTERNAL)
+        }
+        for t in self.btf.types if hidden else ():
+            if isinstance(t, Func) and t.name in hidden and t.linkage != BTF_FUNC_STATIC:
+                rec = self.btf.record_offset(t)
+                if rec is not None:
+                    info = int.from_bytes(raw[rec + 4 : rec + 8], self.btf.byteorder)
+                    info = (info & ~0xFFFF) | BTF_FUNC_STATIC  # vlen holds a FUNC's linkage
+                    raw[rec + 4 : rec + 8] = info.to_bytes(4, self.btf.byteorder)
         if raw == self.btf.raw:  # nothing to fix (no DATASEC, no extern): parsed already
             return self.btf
         return BTF.parse(bytes(raw), file=self.file)

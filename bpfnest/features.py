@@ -15,7 +15,14 @@ import sys
 from ._sys import ops
 from .constants import MapType
 
-__all__ = ["batch_refused", "inner_max_entries_types", "refuse_batch"]
+__all__ = [
+    "batch_refused",
+    "has_bpf_cookie",
+    "has_syscall_wrapper",
+    "inner_max_entries_types",
+    "refuse_batch",
+    "syscall_prefix",
+]
 
 # (map type, batch command) pairs the kernel answered ENOTSUPP for.
 _batch_refused: set[tuple[int, str]] = set()
@@ -78,3 +85,71 @@ def _percpu_array_compares_max_entries() -> bool:
                 return True
             raise
     return False
+
+
+# The arch's prefix of syscall wrappers (__<pfx>_sys_NAME), as libbpf names them.
+_SYSCALL_PREFIX = {
+    "x86_64": "x64",
+    "i386": "ia32",
+    "i686": "ia32",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "s390x": "s390x",
+    "s390": "s390",
+    "ppc64le": "powerpc64",
+    "ppc64": "powerpc64",
+    "mips": "mips",
+    "riscv64": "riscv",
+    "loongarch64": "loongarch",
+}
+
+
+def syscall_prefix(machine: str | None = None) -> str | None:
+    """``__<prefix>_sys_NAME``'s prefix on this machine (``"x64"``), None where unknown."""
+    import platform
+
+    return _SYSCALL_PREFIX.get(machine or platform.machine())
+
+
+@functools.cache
+def has_syscall_wrapper() -> bool:
+    """libbpf's ``LINUX_HAS_SYSCALL_WRAPPER``: whether syscalls enter the kernel
+    through ``__<arch>_sys_NAME`` wrappers taking a ``struct pt_regs *`` (4.17+
+    on x86_64 and arm64).
+
+    Asked of ``/proc/kallsyms`` (``__<arch>_sys_bpf`` is there or not). libbpf
+    asks by opening a kprobe on that symbol, so where a kernel has no kprobes
+    it answers False; this answer is the kernel's either way. Unreadable
+    kallsyms or an unknown architecture: False, as libbpf.
+    """
+    prefix = syscall_prefix()
+    if prefix is None:
+        return False
+    wanted = f" __{prefix}_sys_bpf"
+    try:
+        with open("/proc/kallsyms", encoding="ascii", errors="replace") as f:
+            return any(line.rstrip("\n").endswith(wanted) for line in f)
+    except OSError:
+        return False
+
+
+@functools.cache
+def has_bpf_cookie() -> bool:
+    """libbpf's ``LINUX_HAS_BPF_COOKIE``: whether programs have
+    ``bpf_get_attach_cookie`` (5.15). The probe loads, as libbpf does, a
+    TRACEPOINT program that calls it and closes it. Cannot load (no bpf(2),
+    no permission): False, as libbpf.
+    """
+    call_get_attach_cookie = bytes([0x85, 0, 0, 0]) + (174).to_bytes(4, sys.byteorder)
+    exit_ = bytes([0x95, 0, 0, 0, 0, 0, 0, 0])
+    try:
+        fd, _ = ops.prog_load(
+            prog_type=5,  # BPF_PROG_TYPE_TRACEPOINT
+            insns=call_get_attach_cookie + exit_,
+            license=b"GPL",
+        )
+    except OSError:
+        return False
+    fd.close()
+    return True
