@@ -7,17 +7,29 @@ the latter), take its value (a virtual address in executables and shared
 objects alike) and turn it into a file offset through the ``PT_LOAD``
 program header that maps it (``vaddr - p_vaddr + p_offset``). Several
 symbols of one name at one address (aliases, versions) are one answer;
-at different addresses, the name is ambiguous. Pure: reads the file, no
-syscall beyond that.
+at different addresses, the name is ambiguous.
+
+:func:`resolve_binary` turns a bare name into a path as libbpf's
+``resolve_full_path`` does, plus the dynamic linker's cache: a name with a
+``/`` is used as it is; a library name (one holding ``.so``) is looked up in
+``LD_LIBRARY_PATH``, then in ``/etc/ld.so.cache`` (what ``ldconfig -p``
+lists), then in the standard directories; any other name in ``PATH``, then
+``/usr/bin`` and ``/usr/sbin``. Only a file of this process's ELF class and
+machine is taken (a 32-bit ``libc.so.6`` in the cache is skipped).
+
+Pure: reads files, no syscall beyond that.
 """
 
 from __future__ import annotations
+
+import os
+import struct
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-__all__ = ["symbol_offset"]
+__all__ = ["ld_so_cache", "resolve_binary", "symbol_offset"]
 
 _FUNC_TYPES = ("STT_FUNC", "STT_GNU_IFUNC")
 
@@ -71,3 +83,95 @@ def _addresses(elf: ELFFile, name: str) -> set[int]:
         if found:
             return found
     return set()
+
+
+_LD_SO_CACHE = "/etc/ld.so.cache"
+_CACHE_MAGIC = b"glibc-ld.so.cache1.1"
+_CACHE_HEADER = struct.Struct("=20sII4xI12x")  # magic+version, nlibs, len_strings, ext
+_CACHE_ENTRY = struct.Struct("=iIIIQ")  # flags, key, value, osversion, hwcap
+
+
+def _library_dirs() -> list[str]:
+    machine = os.uname().machine
+    return [
+        "/lib64",
+        "/usr/lib64",
+        f"/lib/{machine}-linux-gnu",
+        f"/usr/lib/{machine}-linux-gnu",
+        "/lib",
+        "/usr/lib",
+    ]
+
+
+def _elf_kind(path: str) -> bytes | None:
+    """The ELF class, data encoding and machine of ``path``; None when not ELF."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(20)
+    except OSError:
+        return None
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    return head[4:6] + head[18:20]
+
+
+def ld_so_cache(path: str = _LD_SO_CACHE) -> list[tuple[str, str]]:
+    """The (name, path) entries of the dynamic linker's cache, in its order
+    (glibc's format "1.1", alone or after the old one); [] when absent or unknown."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return []
+    start = data.find(_CACHE_MAGIC)
+    if start < 0 or len(data) < start + _CACHE_HEADER.size:
+        return []
+    _, nlibs, _, _ = _CACHE_HEADER.unpack_from(data, start)
+    entries = []
+    for i in range(nlibs):
+        at = start + _CACHE_HEADER.size + i * _CACHE_ENTRY.size
+        if at + _CACHE_ENTRY.size > len(data):
+            break
+        _, key, value, _, _ = _CACHE_ENTRY.unpack_from(data, at)
+        name, lib = _cstr(data, start + key), _cstr(data, start + value)
+        if name and lib:
+            entries.append((name, lib))
+    return entries
+
+
+def _cstr(data: bytes, at: int) -> str:
+    end = data.find(b"\0", at)
+    return os.fsdecode(data[at:end]) if 0 <= at < end else ""
+
+
+def resolve_binary(name: str) -> str:
+    """The path of executable or library ``name`` for an uprobe (see the module).
+
+    Raises:
+        ValueError: no file of that name is found; the message says where it looked.
+    """
+    if "/" in name:
+        return name
+    mine = _elf_kind("/proc/self/exe")
+
+    def usable(path: str) -> bool:
+        return os.path.isfile(path) and (mine is None or _elf_kind(path) == mine)
+
+    if ".so" in name:
+        env = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+        for path in [os.path.join(d, name) for d in env]:
+            if usable(path):
+                return path
+        for key, path in ld_so_cache():
+            if key == name and usable(path):
+                return path
+        dirs = _library_dirs()
+        where = f"LD_LIBRARY_PATH, {_LD_SO_CACHE} or {':'.join(dirs)}"
+    else:
+        dirs = [d for d in os.environ.get("PATH", "").split(":") if d]
+        dirs += ["/usr/bin", "/usr/sbin"]
+        where = "PATH or /usr/bin:/usr/sbin"
+    for path in [os.path.join(d, name) for d in dirs]:
+        if usable(path) and (".so" in name or os.access(path, os.X_OK)):
+            return path
+    raise ValueError(f"no {name!r} in {where} (give its path)")
