@@ -258,11 +258,18 @@ def perf_perm_hint(release: str, caps: int | None = None) -> str:
     The kernel asks for ``perfmon_capable()``: CAP_PERFMON (5.8) or
     CAP_SYS_ADMIN. When ``caps`` (as for :func:`perm_hint`) hold one, the
     hint says the kernel refused anyway (``perf_event_paranoid`` does not
-    apply to a capable process: lockdown, an LSM or a sandbox).
+    apply to a capable process: lockdown, an LSM or a sandbox); with
+    CAP_PERFMON alone it suggests CAP_SYS_ADMIN, which a 6.18 kernel here
+    wanted for an uprobe event (measured: EACCES with CAP_PERFMON and CAP_BPF).
     """
     version = kernel_version(release)
     old = version is not None and version < CAP_BPF_SINCE
     held = None if caps is None else _held(caps, ["CAP_SYS_ADMIN" if old else "CAP_PERFMON"])
+    if held == ["CAP_PERFMON"]:
+        return (
+            "the kernel refused although this process has CAP_PERFMON: try CAP_SYS_ADMIN"
+            " (some kernels, LSMs or sandbox policies want it for probe events)"
+        )
     if held is not None:
         return (
             f"the kernel refused although this process has {held[0]}:"

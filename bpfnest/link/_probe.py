@@ -143,12 +143,20 @@ def attach_kprobe(
     if retprobe and offset:
         raise ValueError(f"{what}: a kretprobe is on the function's return: offset must be 0")
     if not perf.has_pmu("kprobe") and perf.probe_events("kprobe") is None:
+        try:
+            perf.tracefs()
+            unmounted = ""
+        except OSError:
+            unmounted = (
+                "; tracefs is not mounted either (mount -t tracefs nodev /sys/kernel/tracing)"
+            )
         raise NotSupportedError(
             f"{what} '{symbol}': this kernel has no kprobes (no kprobe PMU in"
-            " /sys/bus/event_source/devices, no kprobe_events in tracefs): it was built"
-            " without CONFIG_KPROBES (kprobe PMU: Linux 4.17; BPF links on it: 5.15)",
+            " /sys/bus/event_source/devices, no kprobe_events in tracefs): it was built without"
+            " CONFIG_KPROBES (attach_kprobe needs Linux 5.15: a perf-event link on a kprobe)"
+            + unmounted,
             feature="CONFIG_KPROBES",
-            min_kernel="4.17",
+            min_kernel="5.15",
         )
     kind = "kretprobe" if retprobe else "kprobe"
     at = f"+{offset:#x}" if offset else ""
@@ -159,7 +167,10 @@ def attach_kprobe(
         if code == errno.EINVAL and offset:
             return f"offset {offset:#x} is not an instruction of '{symbol}'"
         if code in (errno.EINVAL, errno.EADDRNOTAVAIL):
-            return f"'{symbol}' cannot be probed (not traceable, or blacklisted for kprobes)"
+            return (
+                f"'{symbol}' is not a kernel function kprobes may probe"
+                " (see /proc/kallsyms and the kprobes blacklist)"
+            )
         return None
 
     hook = f"{kind} '{symbol}{at}'"
