@@ -6,8 +6,11 @@ function up in ``.symtab`` and then ``.dynsym`` (a stripped library has only
 the latter), take its value (a virtual address in executables and shared
 objects alike) and turn it into a file offset through the ``PT_LOAD``
 program header that maps it (``vaddr - p_vaddr + p_offset``). Several
-symbols of one name at one address (aliases, versions) are one answer;
-at different addresses, the name is ambiguous.
+symbols of one name at one address (aliases, versions) are one answer.
+Symbol versions (``.gnu.version``, ``.gnu.version_d``) pick among several
+addresses: ``name@@VER`` is the default version, ``name@VER`` that one, and
+a bare ``name`` the default (what the dynamic linker binds), as libbpf; two
+addresses left after that make the name ambiguous.
 
 :func:`resolve_binary` turns a bare name into a path as libbpf's
 ``resolve_full_path`` does, plus the dynamic linker's cache: a name with a
@@ -24,9 +27,11 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerDefSection, GNUVerSymSection
 from elftools.elf.sections import SymbolTableSection
 
 __all__ = ["ld_so_cache", "resolve_binary", "symbol_offset"]
@@ -36,7 +41,8 @@ _FUNC_TYPES = ("STT_FUNC", "STT_GNU_IFUNC")
 
 def symbol_offset(path: str, symbol: str) -> int:
     """The file offset of function ``symbol`` in the ELF executable or shared
-    library at ``path`` (``getpid`` and ``getpid@@GLIBC_2.2.5`` alike).
+    library at ``path`` (``getpid`` and ``getpid@@GLIBC_2.2.5`` alike;
+    ``realpath@GLIBC_2.2.5`` the old version, a bare ``realpath`` the default).
 
     Raises:
         OSError: the file cannot be read.
@@ -44,11 +50,10 @@ def symbol_offset(path: str, symbol: str) -> int:
             (the message names both), the name has several addresses, or no
             loadable segment holds the address.
     """
-    wanted = symbol.split("@", 1)[0]
     with open(path, "rb") as f:
         try:
             elf = ELFFile(f)
-            addresses = _addresses(elf, wanted)
+            addresses = _addresses(elf, symbol)
             if not addresses:
                 raise ValueError(f"no function {symbol!r} in {path}")
             if len(addresses) > 1:
@@ -66,23 +71,65 @@ def symbol_offset(path: str, symbol: str) -> int:
     raise ValueError(f"function {symbol!r} in {path}: no executable segment maps {vaddr:#x}")
 
 
-def _addresses(elf: ELFFile, name: str) -> set[int]:
-    """Addresses of the defined functions called ``name`` (``.symtab`` first)."""
+def _addresses(elf: ELFFile, symbol: str) -> set[int]:
+    """Addresses of the defined functions ``symbol`` names (``.symtab`` first).
+
+    ``name@@VER`` is the default version, ``name@VER`` that version; a bare
+    ``name`` whose versions lie at several addresses means the default one
+    (what the dynamic linker binds), as libbpf's ``elf_find_func_offset``.
+    """
+    name, _, version = symbol.partition("@")
+    default = version.startswith("@")
+    version = version.lstrip("@")
     for section_name in (".symtab", ".dynsym"):
         table = elf.get_section_by_name(section_name)
         if not isinstance(table, SymbolTableSection):
             continue
-        found = {
-            int(sym["st_value"])
-            for sym in table.iter_symbols()
-            if sym.name.split("@", 1)[0] == name
-            and sym["st_info"]["type"] in _FUNC_TYPES
-            and sym["st_shndx"] != "SHN_UNDEF"
-            and sym["st_value"] != 0
-        }
-        if found:
-            return found
+        versions = _versions(elf) if section_name == ".dynsym" else None
+        found: list[tuple[int, str | None, bool]] = []  # address, version, hidden
+        for i, sym in enumerate(table.iter_symbols()):
+            base, _, in_name = sym.name.partition("@")
+            if (
+                base != name
+                or sym["st_info"]["type"] not in _FUNC_TYPES
+                or sym["st_shndx"] == "SHN_UNDEF"
+                or sym["st_value"] == 0
+            ):
+                continue
+            if versions is not None:
+                ver, hidden = versions(i)
+            else:  # .symtab spells it: name@@VER (default), name@VER (hidden)
+                ver, hidden = in_name.lstrip("@") or None, bool(in_name) and in_name[:2] != "@@"
+            found.append((int(sym["st_value"]), ver, hidden))
+        if version:
+            found = [f for f in found if f[1] == version and not (default and f[2])]
+        addresses = {f[0] for f in found}
+        if len(addresses) > 1 and not version:
+            addresses = {f[0] for f in found if not f[2]} or addresses
+        if addresses:
+            return addresses
     return set()
+
+
+def _versions(elf: ELFFile) -> Callable[[int], tuple[str | None, bool]] | None:
+    """``(version name, hidden)`` of each ``.dynsym`` entry by index, from
+    ``.gnu.version`` and ``.gnu.version_d``; None when the file has no versions."""
+    versym = elf.get_section_by_name(".gnu.version")
+    verdef = elf.get_section_by_name(".gnu.version_d")
+    if not isinstance(versym, GNUVerSymSection):
+        return None
+    names: dict[int, str] = {}
+    if isinstance(verdef, GNUVerDefSection):
+        for entry, aux in verdef.iter_versions():
+            names[int(entry["vd_ndx"])] = next(aux).name
+
+    def lookup(index: int) -> tuple[str | None, bool]:
+        ndx = versym.get_symbol(index).entry["ndx"]
+        if not isinstance(ndx, int):  # VER_NDX_LOCAL, VER_NDX_GLOBAL: unversioned
+            return None, False
+        return names.get(ndx & 0x7FFF), bool(ndx & 0x8000)
+
+    return lookup
 
 
 _LD_SO_CACHE = "/etc/ld.so.cache"

@@ -576,3 +576,34 @@ def test_ld_library_path_comes_first(
     monkeypatch.setenv("LD_LIBRARY_PATH", str(tmp_path))
     with pytest.raises(ValueError):
         resolve_binary("libnotelf.so")
+
+
+def test_symbol_versions_as_libbpf() -> None:
+    """libc defines some functions in two versions at two addresses (readelf
+    shows ``name@@NEW`` and ``name@OLD``): a bare name means the default."""
+    readelf = shutil.which("readelf")
+    if readelf is None:
+        skip_or_fail("readelf is not installed (apt-get install binutils)")
+    libc = libc_path()
+    out = subprocess.run(
+        [readelf, "--dyn-syms", "-W", libc], capture_output=True, text=True, check=True
+    ).stdout
+    seen: dict[str, dict[str, int]] = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 8 and parts[3] == "FUNC" and parts[6] != "UND" and "@" in parts[7]:
+            seen.setdefault(parts[7].split("@", 1)[0], {})[parts[7]] = int(parts[1], 16)
+    pairs = [
+        (name, v)
+        for name, v in sorted(seen.items())
+        if len(set(v.values())) == 2 and sum("@@" in k for k in v) == 1
+    ]
+    if not pairs:
+        skip_or_fail(f"no function of {libc} has two versions at two addresses")
+    name, versions = pairs[0]
+    (new,) = [k for k in versions if "@@" in k]
+    (old,) = [k for k in versions if "@@" not in k]
+    assert symbol_offset(libc, name) == symbol_offset(libc, new)
+    assert symbol_offset(libc, old) - symbol_offset(libc, new) == versions[old] - versions[new]
+    with pytest.raises(ValueError, match="no function"):
+        symbol_offset(libc, f"{name}@BPFNEST_NO_SUCH_VERSION")
