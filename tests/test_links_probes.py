@@ -607,3 +607,33 @@ def test_symbol_versions_as_libbpf() -> None:
     assert symbol_offset(libc, old) - symbol_offset(libc, new) == versions[old] - versions[new]
     with pytest.raises(ValueError, match="no function"):
         symbol_offset(libc, f"{name}@BPFNEST_NO_SUCH_VERSION")
+
+
+@pytest.mark.parametrize(
+    ("args", "retprobe", "line"),
+    [
+        (("kprobe", "g", "n", "do_sys_openat2", 0), False, "p:g/n do_sys_openat2"),
+        (("kprobe", "g", "n", "do_sys_openat2", 16), False, "p:g/n do_sys_openat2+16"),
+        (("kprobe", "g", "n", "do_sys_openat2", 0), True, "r:g/n do_sys_openat2"),
+        (("uprobe", "g", "n", "/bin/x", 0x1169), False, "p:g/n /bin/x:0x1169"),
+        (("uprobe", "g", "n", "/bin/x", 0x1169), True, "r:g/n /bin/x:0x1169"),
+    ],
+)
+def test_probe_event_lines(args: tuple[str, str, str, str, int], retprobe: bool, line: str) -> None:
+    """The legacy definitions (kprobe_events cannot be exercised where the
+    kernel has no kprobes; uprobe_events is, by the tracefs tests above)."""
+    assert perf.probe_event_line(*args, retprobe=retprobe) == line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("uprobe", "g", "n", "/a b", 1), "probe target '/a b' cannot be written to uprobe_events"),
+        (("uprobe", "g", "n/x", "/a", 1), "probe event name 'n/x' is not an event name"),
+        (("fprobe", "g", "n", "f", 0), "probe kind must be 'kprobe' or 'uprobe', got 'fprobe'"),
+    ],
+)
+def test_probe_event_lines_refused(args: tuple[str, str, str, str, int], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        perf.probe_event_line(*args)
+    assert str(caught.value) == message

@@ -46,6 +46,7 @@ __all__ = [
     "perf_event_open",
     "pmu_type",
     "probe_event_add",
+    "probe_event_line",
     "probe_event_remove",
     "probe_events",
     "probe_open",
@@ -299,21 +300,16 @@ def _write_events(kind: str, line: str) -> None:
         os.close(fd)
 
 
-def probe_event_add(
+def probe_event_line(
     kind: str, group: str, name: str, target: str, offset: int = 0, *, retprobe: bool = False
-) -> None:
-    """Define probe event ``group/name`` in tracefs ``<kind>_events``: a kprobe
-    on kernel function ``target`` (+``offset``) or an uprobe on file ``target``
-    at file offset ``offset``; ``retprobe`` for the return. The event stays
-    until :func:`probe_event_remove` (also after this process exits): the
-    caller removes it.
+) -> str:
+    """The line that defines probe event ``group/name`` in tracefs
+    ``<kind>_events``: ``p:G/N func+off`` (kprobe), ``p:G/N /path:0xoff``
+    (uprobe), ``r:`` for a return probe.
 
     Raises:
         ValueError: ``group``, ``name`` or ``target`` cannot be written in the
-            format (whitespace, an unknown ``kind``).
-        OSError: ``ENOENT`` when there is no such file; the kernel's errno
-            otherwise (``ENOENT``/``EINVAL`` for an unknown function or a bad
-            offset, ``EEXIST`` when the name is taken).
+            format (whitespace, a NUL), or an unknown ``kind``.
     """
     for what, part in (("group", group), ("name", name)):
         if not _EVENT_NAME.fullmatch(part) or part in (".", ".."):
@@ -326,7 +322,26 @@ def probe_event_add(
         where = f"{target}:{offset:#x}"
     else:
         raise ValueError(f"probe kind must be 'kprobe' or 'uprobe', got {kind!r}")
-    _write_events(kind, f"{'r' if retprobe else 'p'}:{group}/{name} {where}")
+    return f"{'r' if retprobe else 'p'}:{group}/{name} {where}"
+
+
+def probe_event_add(
+    kind: str, group: str, name: str, target: str, offset: int = 0, *, retprobe: bool = False
+) -> None:
+    """Define probe event ``group/name`` in tracefs ``<kind>_events``: a kprobe
+    on kernel function ``target`` (+``offset``) or an uprobe on file ``target``
+    at file offset ``offset``; ``retprobe`` for the return (the line of
+    :func:`probe_event_line`). The event stays until
+    :func:`probe_event_remove` (also after this process exits): the caller
+    removes it.
+
+    Raises:
+        ValueError: from :func:`probe_event_line`.
+        OSError: ``ENOENT`` when there is no such file; the kernel's errno
+            otherwise (``ENOENT``/``EINVAL`` for an unknown function or a bad
+            offset, ``EEXIST`` when the name is taken).
+    """
+    _write_events(kind, probe_event_line(kind, group, name, target, offset, retprobe=retprobe))
 
 
 def probe_event_remove(kind: str, group: str, name: str) -> None:
