@@ -120,7 +120,7 @@ def _check_offset(offset: object, what: str) -> int:
     return offset
 
 
-def _check_bool(value: object, what: str) -> bool:
+def _check_retprobe(value: object, what: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{what}: retprobe must be a bool, got {type(value).__name__}")
     return value
@@ -139,7 +139,7 @@ def attach_kprobe(
             f"{what}: symbol {symbol!r} is not a kernel function name (see /proc/kallsyms)"
         )
     _check_offset(offset, what)
-    _check_bool(retprobe, what)
+    _check_retprobe(retprobe, what)
     if retprobe and offset:
         raise ValueError(f"{what}: a kretprobe is on the function's return: offset must be 0")
     if not perf.has_pmu("kprobe") and perf.probe_events("kprobe") is None:
@@ -208,7 +208,7 @@ def attach_uprobe(
     what = "attach_uprobe"
     check_type(program, _TYPES, "an uprobe")
     _check_offset(offset, what)
-    _check_bool(retprobe, what)
+    _check_retprobe(retprobe, what)
     if symbol is not None and not isinstance(symbol, str):
         raise TypeError(f"{what}: symbol must be a str or None, got {type(symbol).__name__}")
     if symbol == "":
