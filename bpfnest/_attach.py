@@ -112,3 +112,69 @@ class Attachable:
         from .link import attach_raw_tracepoint
 
         return attach_raw_tracepoint(self._program(), name)
+
+    def attach_kprobe(self, symbol: str, *, retprobe: bool = False, offset: int = 0) -> Link:
+        """Attach this KPROBE program to kernel function ``symbol`` (at ``offset``
+        bytes into it), or to its return with ``retprobe``: a kprobe perf event
+        and a perf-event link.
+
+        The kprobe PMU is used where the kernel has it (4.17); else a uniquely
+        named event in tracefs ``kprobe_events``, removed again when the link
+        is closed. The returned :class:`Link` owns the perf event's fd (and
+        that event); the caller closes it (closing detaches unless it is
+        pinned). Needs CAP_PERFMON or CAP_SYS_ADMIN. Minimum kernel: 5.15
+        (perf-event links), built with ``CONFIG_KPROBES``.
+
+        Raises:
+            TypeError: the program is not KPROBE (naming both), or an argument
+                has the wrong type; before any syscall.
+            ValueError: ``symbol`` is not a function name, ``offset`` < 0, an
+                offset with ``retprobe``, or the program is closed.
+            NotSupportedError: the kernel has no kprobes (no kprobe PMU, no
+                ``kprobe_events``: ``CONFIG_KPROBES`` is unset); before any syscall.
+            BPFError: ``ENOENT`` for an unknown function; ``EPERM``/``EACCES``
+                with a hint on capabilities; the kernel refused.
+        """
+        from .link import attach_kprobe
+
+        return attach_kprobe(self._program(), symbol, retprobe=retprobe, offset=offset)
+
+    def attach_uprobe(
+        self,
+        path: str | os.PathLike[str],
+        symbol: str | None = None,
+        *,
+        offset: int = 0,
+        pid: int | None = None,
+        retprobe: bool = False,
+    ) -> Link:
+        """Attach this KPROBE program as an uprobe on function ``symbol`` of the
+        executable or shared library ``path`` (plus ``offset`` bytes), or on
+        its return with ``retprobe``.
+
+        ``path`` with a ``/`` is used as it is; a bare library name
+        (``"libc.so.6"``) is looked up as libbpf does, in ``LD_LIBRARY_PATH``,
+        then ``/etc/ld.so.cache``, then the standard library directories; a
+        bare program name in ``PATH``. Without ``symbol``, ``offset`` is the
+        file offset of the instruction. ``pid`` limits the probe to one
+        process; None is every process that maps the file. The uprobe PMU
+        is used (4.17), else tracefs ``uprobe_events``. The returned
+        :class:`Link` owns the perf event's fd (and link fd); the caller
+        closes it (closing detaches unless it is pinned). Needs CAP_PERFMON
+        or CAP_SYS_ADMIN. Minimum kernel: 5.15 (perf-event links).
+
+        Raises:
+            TypeError: the program is not KPROBE (naming both), or an argument
+                has the wrong type; before any syscall.
+            ValueError: the file is not found, ``symbol`` is not a function of
+                it, ``offset`` < 0, ``pid`` <= 0, neither ``symbol`` nor
+                ``offset`` given, or the program is closed; before
+                ``perf_event_open``.
+            BPFError: ``ESRCH`` for a process that does not exist;
+                ``EPERM``/``EACCES`` with a hint on capabilities; the kernel refused.
+        """
+        from .link import attach_uprobe
+
+        return attach_uprobe(
+            self._program(), path, symbol, offset=offset, pid=pid, retprobe=retprobe
+        )

@@ -27,6 +27,8 @@ __all__ = [
     "kernel_version",
     "map_perm_hint",
     "memlock_note",
+    "perf_eperm_hint",
+    "perf_perm_hint",
     "perm_hint",
     "prog_eperm_hint",
     "prog_perm_hint",
@@ -247,6 +249,40 @@ def prog_eperm_hint(prog_type: ProgType | int) -> str:
     """:func:`prog_perm_hint` for the running kernel, this process's limit
     and its capabilities."""
     return prog_perm_hint(prog_type, *running_kernel(), caps=effective_caps())
+
+
+def perf_perm_hint(release: str, caps: int | None = None) -> str:
+    """The hint for an ``EPERM``/``EACCES`` from opening a kprobe or uprobe
+    perf event (``perf_event_open``) or attaching a program to it.
+
+    The kernel asks for ``perfmon_capable()``: CAP_PERFMON (5.8) or
+    CAP_SYS_ADMIN. When ``caps`` (as for :func:`perm_hint`) hold one, the
+    hint says the kernel refused anyway (``perf_event_paranoid`` does not
+    apply to a capable process: lockdown, an LSM or a sandbox); with
+    CAP_PERFMON alone it suggests CAP_SYS_ADMIN, which a 6.18 kernel here
+    wanted for an uprobe event (measured: EACCES with CAP_PERFMON and CAP_BPF).
+    """
+    version = kernel_version(release)
+    old = version is not None and version < CAP_BPF_SINCE
+    held = None if caps is None else _held(caps, ["CAP_SYS_ADMIN" if old else "CAP_PERFMON"])
+    if held == ["CAP_PERFMON"]:
+        return (
+            "the kernel refused although this process has CAP_PERFMON: try CAP_SYS_ADMIN"
+            " (some kernels, LSMs or sandbox policies want it for probe events)"
+        )
+    if held is not None:
+        return (
+            f"the kernel refused although this process has {held[0]}:"
+            " kernel lockdown, an LSM or a sandbox policy forbids it"
+        )
+    if old and version is not None:
+        return f"needs root (CAP_SYS_ADMIN: Linux {version[0]}.{version[1]} predates CAP_PERFMON)"
+    return "needs root, or CAP_PERFMON (or CAP_SYS_ADMIN) for kprobe and uprobe events"
+
+
+def perf_eperm_hint() -> str:
+    """:func:`perf_perm_hint` for the running kernel and this process's capabilities."""
+    return perf_perm_hint(running_kernel()[0], effective_caps())
 
 
 def btf_eperm_hint() -> str:

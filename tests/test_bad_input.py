@@ -581,6 +581,18 @@ ROWS: list[Row] = [
         TypeError,
         "takes RAW_TRACEPOINT",
     ),
+    Row(
+        "Program.attach_kprobe",
+        lambda w: w.prog.attach_kprobe("do_sys_openat2"),
+        TypeError,
+        "takes KPROBE",
+    ),
+    Row(
+        "Program.attach_uprobe",
+        lambda w: w.prog.attach_uprobe("libc.so.6", "getpid"),
+        TypeError,
+        "takes KPROBE",
+    ),
     # Links: openers, and what a link of a kind that can neither swap nor detach says.
     Row("Link.from_id", lambda w: Link.from_id(0), BPFError, "no link has this id"),
     Row("Link.from_id", lambda w: Link.from_id(2.0), TypeError, "float"),  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import test_sys_links
+from test_links_probes import probed, probes  # noqa: F401  (the uprobe conformance row)
 from test_perf import tracefs  # noqa: F401  (mounts tracefs when it is not)
 
 import bpfnest
@@ -419,7 +420,7 @@ def cgroup_progs(objs: Callable[[str], str]) -> Iterator[bpfnest.Collection]:
         yield coll
 
 
-@pytest.mark.parametrize("kind", ["xdp", "tcx", "cgroup", "raw_tp", "tracepoint"])
+@pytest.mark.parametrize("kind", ["xdp", "tcx", "cgroup", "raw_tp", "tracepoint", "uprobe"])
 def test_every_link_kind_pins_reopens_updates_detaches_closes(
     kind: str, request: pytest.FixtureRequest, bpffs: str,
 ) -> None:  # fmt: skip
@@ -438,6 +439,10 @@ def test_every_link_kind_pins_reopens_updates_detaches_closes(
         coll = request.getfixturevalue("trace")
         link, other = coll.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter"), ""
         same = coll.programs["raw_sys_enter"]
+    elif kind == "uprobe":  # the fixtures of test_links_probes
+        coll, target = request.getfixturevalue("probes"), request.getfixturevalue("probed")
+        link = coll.programs["on_entry"].attach_uprobe(target, "bpfnest_probe_me")
+        other, same = "", coll.programs["on_entry"]
     else:
         request.getfixturevalue("tracefs")
         coll = request.getfixturevalue("trace")

@@ -17,6 +17,10 @@ What the tracing hooks need below the link layer:
   gets ``OSError(ENOENT)`` naming the option, for the upper layer to turn into
   ``NotSupportedError``. :func:`probe_open` opens a kprobe or uprobe through its
   PMU.
+* :func:`has_pmu` and :func:`probe_events` say which of the two ways a kernel
+  offers; :func:`probe_event_add` / :func:`probe_event_remove` write the
+  legacy definitions into tracefs ``kprobe_events`` / ``uprobe_events`` (for
+  kernels before 4.17, whose probes are then opened as tracepoints).
 
 Failures raise plain :class:`OSError` with the kernel's errno.
 """
@@ -38,8 +42,13 @@ __all__ = [
     "PERF_TYPE_TRACEPOINT",
     "disable",
     "enable",
+    "has_pmu",
     "perf_event_open",
     "pmu_type",
+    "probe_event_add",
+    "probe_event_line",
+    "probe_event_remove",
+    "probe_events",
     "probe_open",
     "retprobe_bit",
     "set_bpf",
@@ -263,3 +272,83 @@ def probe_open(
     attr.sample_period = 1
     attr.wakeup_events = 1
     return perf_event_open(attr, pid, 0 if pid == -1 else -1)
+
+
+def has_pmu(pmu: str) -> bool:
+    """Whether the kernel has the dynamic PMU ``pmu`` (``"kprobe"``, ``"uprobe"``; 4.17)."""
+    return os.path.exists(os.path.join(_PMU_DIR, pmu, "type"))
+
+
+def probe_events(kind: str) -> str | None:
+    """The path of tracefs ``<kind>_events`` (``kind`` ``"kprobe"`` or
+    ``"uprobe"``) when tracefs is mounted and the kernel has it, else None."""
+    try:
+        path = os.path.join(tracefs(), f"{kind}_events")
+    except OSError:
+        return None
+    return path if os.path.exists(path) else None
+
+
+def _write_events(kind: str, line: str) -> None:
+    path = probe_events(kind)
+    if path is None:
+        raise OSError(errno.ENOENT, f"no {kind}_events in tracefs (or tracefs is not mounted)")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+    try:
+        os.write(fd, line.encode() + b"\n")
+    finally:
+        os.close(fd)
+
+
+def probe_event_line(
+    kind: str, group: str, name: str, target: str, offset: int = 0, *, retprobe: bool = False
+) -> str:
+    """The line that defines probe event ``group/name`` in tracefs
+    ``<kind>_events``: ``p:G/N func+off`` (kprobe), ``p:G/N /path:0xoff``
+    (uprobe), ``r:`` for a return probe.
+
+    Raises:
+        ValueError: ``group``, ``name`` or ``target`` cannot be written in the
+            format (whitespace, a NUL), or an unknown ``kind``.
+    """
+    for what, part in (("group", group), ("name", name)):
+        if not _EVENT_NAME.fullmatch(part) or part in (".", ".."):
+            raise ValueError(f"probe event {what} {part!r} is not an event name")
+    if not target or any(c.isspace() for c in target) or "\0" in target:
+        raise ValueError(f"probe target {target!r} cannot be written to {kind}_events")
+    if kind == "kprobe":
+        where = f"{target}+{offset}" if offset else target
+    elif kind == "uprobe":
+        where = f"{target}:{offset:#x}"
+    else:
+        raise ValueError(f"probe kind must be 'kprobe' or 'uprobe', got {kind!r}")
+    return f"{'r' if retprobe else 'p'}:{group}/{name} {where}"
+
+
+def probe_event_add(
+    kind: str, group: str, name: str, target: str, offset: int = 0, *, retprobe: bool = False
+) -> None:
+    """Define probe event ``group/name`` in tracefs ``<kind>_events``: a kprobe
+    on kernel function ``target`` (+``offset``) or an uprobe on file ``target``
+    at file offset ``offset``; ``retprobe`` for the return (the line of
+    :func:`probe_event_line`). The event stays until
+    :func:`probe_event_remove` (also after this process exits): the caller
+    removes it.
+
+    Raises:
+        ValueError: from :func:`probe_event_line`.
+        OSError: ``ENOENT`` when there is no such file; the kernel's errno
+            otherwise (``ENOENT``/``EINVAL`` for an unknown function or a bad
+            offset, ``EEXIST`` when the name is taken).
+    """
+    _write_events(kind, probe_event_line(kind, group, name, target, offset, retprobe=retprobe))
+
+
+def probe_event_remove(kind: str, group: str, name: str) -> None:
+    """Remove probe event ``group/name`` from tracefs ``<kind>_events``.
+
+    Raises:
+        OSError: ``EBUSY`` while a perf event (or a pinned link) still uses it,
+            ``ENOENT`` when there is no such event; the kernel's errno otherwise.
+    """
+    _write_events(kind, f"-:{group}/{name}")

@@ -2,11 +2,12 @@
 
 :class:`Link` is the attachment (a :class:`~bpfnest._object.KernelObject`);
 one small module per hook makes them: ``_xdp``, ``_tcx``, ``_cgroup``,
-``_tracepoint``. ``Program.attach_*`` call these.
+``_tracepoint``, ``_probe`` (kprobes, uprobes). ``Program.attach_*`` call these.
 """
 
 from ._cgroup import attach_cgroup
 from ._link import Link, LinkInfo, link_ids
+from ._probe import attach_kprobe, attach_uprobe
 from ._tcx import attach_tcx
 from ._tracepoint import attach_raw_tracepoint, attach_tracepoint
 from ._xdp import attach_xdp
@@ -15,9 +16,11 @@ __all__ = [
     "Link",
     "LinkInfo",
     "attach_cgroup",
+    "attach_kprobe",
     "attach_raw_tracepoint",
     "attach_tcx",
     "attach_tracepoint",
+    "attach_uprobe",
     "attach_xdp",
     "link_ids",
 ]

@@ -11,6 +11,7 @@ import errno
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from .._object import KernelObject, iter_ids
 from .._sys import link_ops
@@ -35,6 +36,14 @@ _UPDATABLE = frozenset(
         LinkType.SOCKMAP,
     }
 )
+
+
+class Closer(Protocol):
+    """What a link owns besides its fd: an :class:`FD`, or anything closed with it."""
+
+    def close(self) -> None: ...
+
+
 _PERF_EVENT_KINDS = {1: "uprobe", 2: "uretprobe", 3: "kprobe", 4: "kretprobe", 5: "tracepoint"}
 
 
@@ -59,6 +68,8 @@ class LinkInfo:
     #: A tracing link's target: the BTF object id and type id.
     target_obj_id: int | None = None
     target_btf_id: int | None = None
+    #: A kprobe's offset into its function, an uprobe's file offset.
+    offset: int | None = None
 
 
 def _enum(kind: type[AttachType] | type[LinkType], value: int) -> AttachType | LinkType | int:
@@ -90,7 +101,12 @@ def _decode(raw: BpfLinkInfo, name: str) -> LinkInfo:
         )
     if kind == LinkType.PERF_EVENT:
         sub = _PERF_EVENT_KINDS.get(int(raw.perf_event.type), "event")
-        return replace(base, name=name, perf_event=sub)
+        got = replace(base, name=name, perf_event=sub)
+        if sub in ("uprobe", "uretprobe"):
+            return replace(got, offset=int(raw.perf_event.uprobe.offset))
+        if sub in ("kprobe", "kretprobe"):
+            return replace(got, offset=int(raw.perf_event.kprobe.offset))
+        return got
     if kind in (LinkType.RAW_TRACEPOINT, LinkType.ITER, LinkType.UPROBE_MULTI):
         return replace(base, name=name)
     return base
@@ -116,7 +132,7 @@ def attach(
     program: Program,
     types: Collection[ProgType],
     hook: str,
-    make: Callable[[int], tuple[FD, Sequence[FD]]],
+    make: Callable[[int], tuple[FD, Sequence[Closer]]],
     hints: Mapping[int, str] | Callable[[int], str | None] | None = None,
 ) -> Link:
     """Attach ``program`` to ``hook`` (named in errors) by ``make(prog_fd)``,
@@ -160,7 +176,7 @@ class Link(KernelObject):
     _kind = "link"
     _get_fd_by_id = Cmd.LINK_GET_FD_BY_ID
 
-    def __init__(self, fd: FD, info: LinkInfo, *, extra: Sequence[FD] = ()) -> None:
+    def __init__(self, fd: FD, info: LinkInfo, *, extra: Sequence[Closer] = ()) -> None:
         """Wrap ``fd`` (now owned, with ``extra``). Use ``Program.attach_*`` or the openers."""
         self._fd = fd
         self._info = info
@@ -172,7 +188,7 @@ class Link(KernelObject):
         return cls(fd, _info_of(fd))
 
     @classmethod
-    def _made(cls, fd: FD, what: str, extra: Sequence[FD] = ()) -> Link:
+    def _made(cls, fd: FD, what: str, extra: Sequence[Closer] = ()) -> Link:
         """Wrap a link fd just created (``extra`` fds closed with it, also on failure)."""
         try:
             return cls._adopt(fd, what, lambda f: cls(f, _info_of(f), extra=extra))
