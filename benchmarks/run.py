@@ -210,9 +210,24 @@ def _fd_count() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _ours(ids: set[int], names: set[str]) -> set[int]:
+    """The maps of ``ids`` still alive that have one of ``names`` (this run's own):
+    maps another process creates meanwhile are not this run's leak."""
+    found = set()
+    for map_id in ids:
+        try:
+            with Map.from_id(map_id) as m:
+                if m.name in names:
+                    found.add(map_id)
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return found
+
+
 def churn(n: int) -> Result:
     fds, maps = _fd_count(), set(map_ids())
-    inner = MapSpec(MapType.ARRAY, 4, 4, 8, name="b_churn")
+    tag = f"b_ch{os.getpid()}"[:15]  # this run's maps, whatever else runs
+    inner = MapSpec(MapType.ARRAY, 4, 4, 8, name=tag)
     with Map.create(MapSpec(MapType.HASH_OF_MAPS, 4, 4, 1024, name="b_outer", inner=inner)) as o:
 
         def op(i: int) -> None:
@@ -222,7 +237,7 @@ def churn(n: int) -> Result:
 
         result = timed(n, op)
     deadline = time.monotonic() + 5
-    while (leaked := set(map_ids()) - maps) and time.monotonic() < deadline:
+    while (leaked := _ours(set(map_ids()) - maps, {tag})) and time.monotonic() < deadline:
         time.sleep(0.01)
     result["leaked_fds"] = _fd_count() - fds
     result["leaked_maps"] = len(leaked)

@@ -67,8 +67,7 @@ def test_run_py_reports_every_workload() -> None:
 
 
 # The workloads both peers have; items_rss, parse_maps and the object-cost ones
-# are bpfnest's own extras (map_list's peer is bpftool, measured in run.py),
-# and the event workloads have no bcc twin yet.
+# are bpfnest's own extras (map_list's peer is bpftool, measured in run.py).
 PEER_WORKLOADS = [
     name
     for name in WORKLOADS
@@ -76,8 +75,6 @@ PEER_WORKLOADS = [
     not in (
         "items_rss",
         "parse_maps",
-        "ringbuf_read",
-        "perfbuf_read",
         "map_list",
         "map_create",
         "map_open_id",
