@@ -22,7 +22,7 @@ import bpfnest
 from bpfnest import AttachType, BPFError, Link, LinkType, ProgType
 from bpfnest._hints import effective_caps, prog_eperm_hint
 from bpfnest._kernel_btf import VMLINUX, kernel_btf, kernel_type_id
-from bpfnest._sys import ops
+from bpfnest._sys import link_ops, ops
 from bpfnest.btf import Func, Struct
 from bpfnest.errors import NotSupportedError
 from bpfnest.sections import kernel_btf_target, program_type
@@ -234,9 +234,21 @@ def test_tp_btf_loads_with_the_kernel_type_id(
 # ------------------------------------------------------------ attach_tracing
 
 
-def test_tp_btf_counts_this_process_getpgid_calls(tp_btf: bpfnest.Collection) -> None:
+def test_tp_btf_counts_this_process_getpgid_calls(
+    tp_btf: bpfnest.Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[str, Any]] = []
+    for name in ("link_create", "raw_tracepoint_open"):
+        real = getattr(link_ops, name)
+        monkeypatch.setattr(
+            link_ops,
+            name,
+            lambda *a, _n=name, _f=real, **k: calls.append((_n, a[1:])) or _f(*a, **k),
+        )
     prog = tp_btf.programs["tp_btf_sys_enter"]
     with prog.attach_tracing() as link:
+        # A link with the program's attach type, as libbpf makes on 5.13+.
+        assert calls == [("link_create", (0, AttachType.TRACE_RAW_TP))]
         info = link.info()
         assert (info.type, info.program_id, info.name) == (
             LinkType.RAW_TRACEPOINT, prog.id, "sys_enter",
