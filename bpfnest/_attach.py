@@ -15,6 +15,7 @@ from .constants import AttachType
 
 if TYPE_CHECKING:
     from .link import Link
+    from .maps import Map
     from .programs import Program
 
 __all__ = ["Attachable"]
@@ -178,3 +179,49 @@ class Attachable:
         return attach_uprobe(
             self._program(), path, symbol, offset=offset, pid=pid, retprobe=retprobe
         )
+    def attach_tracing(self) -> Link:
+        """Attach this fentry, fexit, fmod_ret, tp_btf or lsm program to its target.
+
+        The target (a kernel function, BTF tracepoint or LSM hook) was fixed
+        at load from the section name (``fentry/F``, ``tp_btf/N``, ``lsm/H``,
+        ...). A ``BPF_LINK_CREATE`` link with the program's attach type
+        (5.13), or ``BPF_RAW_TRACEPOINT_OPEN`` without a name on older
+        kernels and for a program opened by id. The caller owns the returned
+        :class:`Link` and closes it (closing detaches unless it is pinned).
+        Needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN). Minimum kernel:
+        5.5 (fmod_ret 5.6, lsm 5.7).
+
+        Raises:
+            TypeError: the program is not TRACING or LSM (naming both), or is
+                an iter/* or lsm_cgroup/* program (naming the method that
+                attaches it); before any syscall.
+            ValueError: the program is closed.
+            BPFError: the kernel refused (``EBUSY`` when attached already).
+        """
+        from .link import attach_tracing
+
+        return attach_tracing(self._program())
+
+    def attach_iter(self, *, map: Map | int | None = None, pid: int | None = None) -> Link:
+        """Make an iterator link of this ``iter/*`` program; read it with :meth:`Link.read`.
+
+        ``map`` (a ``Map`` or an fd) is the map a map iterator walks
+        (``iter/bpf_map_elem``, ``iter/sockmap``, ...; 5.9); the link holds
+        its own reference, so the map may be closed afterwards. ``pid``
+        limits a task iterator (``iter/task``, ``iter/task_file``, ...) to
+        the threads of that process (6.1). The caller owns the returned
+        :class:`Link` and closes it (closing detaches unless it is pinned).
+        Needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN). Minimum kernel: 5.8.
+
+        Raises:
+            TypeError: the program is not TRACING (naming both), or not an
+                iter/* program (naming attach_tracing); ``map``/``pid`` of a
+                wrong type; before any syscall.
+            ValueError: both ``map`` and ``pid``, a non-positive one, or the
+                program (or ``map``) is closed.
+            BPFError: the kernel refused (``EBADF`` when a map iterator got
+                no ``map``).
+        """
+        from .link import attach_iter
+
+        return attach_iter(self._program(), map=map, pid=pid)

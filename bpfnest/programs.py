@@ -32,6 +32,7 @@ from ._sys.fd import FD
 from ._sys.uapi import BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BpfProgInfo, Cmd
 from .constants import ENOTSUPP, AttachType, ProgType
 from .errors import BPFError, NotSupportedError, VerifierError, error, strerror
+from .sections import BTF_TARGET_SECTIONS, kernel_btf_target
 from .spec import MapRef, ProgramSpec
 
 __all__ = ["Program", "ProgramInfo", "TestRun", "link_maps", "program_ids", "unknown_type"]
@@ -246,6 +247,37 @@ def _kernel_name(name: str) -> bytes:
     return _NAME_CHARS.sub("_", name)[:15].encode()
 
 
+def _attach_btf_id(spec: ProgramSpec) -> int:
+    """The kernel BTF id of the target a TRACING or LSM program names, else 0.
+
+    ``fentry/F`` names FUNC ``F``, ``tp_btf/N`` TYPEDEF ``btf_trace_N``,
+    ``lsm/H`` FUNC ``bpf_lsm_H``, ``iter/T`` FUNC ``bpf_iter_T`` (libbpf's
+    rule), looked up in ``/sys/kernel/btf/vmlinux`` before anything is loaded.
+    """
+    if spec.type not in (ProgType.TRACING, ProgType.LSM):
+        return 0
+    from ._kernel_btf import VMLINUX, kernel_type_id
+
+    who = f"load program '{spec.name}' ({spec.type.name})"
+    target = kernel_btf_target(spec.attach_type, spec.attach_to)
+    if target is None or not target[0]:
+        section = f"section '{spec.section}'" if spec.section else "no section"
+        raise ValueError(
+            f"{who}: it needs a kernel target from its section ({BTF_TARGET_SECTIONS});"
+            f" {section}, attach type {spec.attach_type.name if spec.attach_type else None}"
+            " names none (set attach_type and attach_to)"
+        )
+    name, kind = target
+    type_id = kernel_type_id(name, kind)
+    if type_id is None:
+        raise BPFError(
+            errno.ESRCH,
+            f"{who}: no {kind} '{name}' in the kernel's BTF ({VMLINUX}): this kernel has no"
+            f" {spec.attach_to!r} to attach to (check the name in section '{spec.section}')",
+        )
+    return type_id
+
+
 # ------------------------------------------------------------------- errors
 
 
@@ -377,18 +409,29 @@ class Program(KernelObject, Attachable):
         load is repeated with ``log_level`` 1 (or the one given) and a log
         buffer that starts at ``log_size`` (default 64 KiB) and grows up to
         16 MiB until the whole log fits. A ``log_level`` > 0 asks for the log
-        from the start and keeps it on :attr:`verifier_log`.
-        Minimum kernel: 3.18 (program types and helpers have their own).
+        from the start and keeps it on :attr:`verifier_log`. TRACING and LSM
+        programs (``fentry/F``, ``fexit/F``, ``fmod_ret/F``, ``tp_btf/N``,
+        ``lsm/H``, ``iter/T``) get their target's id in the kernel's BTF
+        (``attach_btf_id``), found in ``/sys/kernel/btf/vmlinux`` before the
+        load (parsed once per process).
+        Minimum kernel: 3.18 (program types and helpers have their own;
+        fentry/fexit/tp_btf 5.5, fmod_ret 5.6, lsm 5.7, iter 5.8).
 
         Raises:
             NotSupportedError: the spec is of a foreign byte order or has
                 CO-RE relocations; nothing was sent to the kernel.
             ValueError: a map reference that is not an ``ld_imm64``, or to a
                 map missing from ``maps``; bad ``log_level``/``log_size``; a
-                spec whose type is ``UNSPEC`` (its section names no type).
+                spec whose type is ``UNSPEC`` (its section names no type); a
+                TRACING or LSM program whose section names no kernel target.
+            NotSupportedError: a kernel target is needed and the kernel has
+                no BTF (``/sys/kernel/btf/vmlinux``).
             VerifierError: the kernel refused the program; ``log`` holds the
                 verifier's whole log and ``str()`` its last meaningful line.
-            BPFError: ``EPERM`` without CAP_SYS_ADMIN.
+            BPFError: ``EPERM`` without CAP_SYS_ADMIN (or, with it, when a
+                policy refuses the type, as for fentry on some sandboxes);
+                ``ESRCH`` when the kernel's BTF has no such target (naming
+                it), before anything is loaded.
         """
         if not isinstance(spec, ProgramSpec):
             raise TypeError(f"spec must be a ProgramSpec, got {type(spec).__name__}")
@@ -414,6 +457,7 @@ class Program(KernelObject, Attachable):
             raise ValueError(
                 f"{what}: code is {len(spec.instructions)} bytes, not a non-zero multiple of 8"
             )
+        btf_id = _attach_btf_id(spec)
         given = maps if maps is not None else {}
         with contextlib.ExitStack() as held:
             fds: dict[str, int] = {}
@@ -425,7 +469,7 @@ class Program(KernelObject, Attachable):
                         fds[ref.map] = held.enter_context(m._use())
                     else:
                         fds[ref.map] = m if isinstance(m, int) else m.fd
-            return cls._load_linked(spec, fds, what, btf_fd, log_level, log_size)
+            return cls._load_linked(spec, fds, what, btf_fd, log_level, log_size, btf_id)
 
     @classmethod
     def _load_linked(
@@ -436,6 +480,7 @@ class Program(KernelObject, Attachable):
         btf_fd: int,
         log_level: int,
         log_size: int | None,
+        attach_btf_id: int = 0,
     ) -> Program:
         """The rest of :meth:`load`, with the maps' fds held open."""
         insns = link_maps(spec.instructions, spec.map_refs, fds, spec.byteorder, program=spec.name)
@@ -459,6 +504,7 @@ class Program(KernelObject, Attachable):
                 line_info=line_info,
                 line_info_rec_size=_LINE_INFO.size if line_info else 0,
                 line_info_cnt=len(spec.line_info) if line_info else 0,
+                attach_btf_id=attach_btf_id,
                 log_level=level,
                 log_size=size,
             )

@@ -12,7 +12,14 @@ from typing import NamedTuple
 from .constants import AttachType as A
 from .constants import ProgType as P
 
-__all__ = ["SectionDef", "F_SLEEPABLE", "F_XDP_HAS_FRAGS", "program_type"]
+__all__ = [
+    "SectionDef",
+    "F_SLEEPABLE",
+    "F_XDP_HAS_FRAGS",
+    "BTF_TARGET_SECTIONS",
+    "kernel_btf_target",
+    "program_type",
+]
 
 F_SLEEPABLE = 1 << 4  # BPF_F_SLEEPABLE
 F_XDP_HAS_FRAGS = 1 << 5  # BPF_F_XDP_HAS_FRAGS
@@ -143,3 +150,39 @@ def program_type(section: str) -> SectionDef | None:
         elif section == pattern:
             return SectionDef(ptype, attach, "", flags)
     return None
+
+
+#: The sections whose programs name a kernel BTF target, for error messages.
+BTF_TARGET_SECTIONS = (
+    "fentry/FUNC, fexit/FUNC, fmod_ret/FUNC, tp_btf/TRACEPOINT, lsm/HOOK, iter/TARGET"
+)
+
+# Attach type -> (prefix of the kernel BTF name, its BTF kind), as libbpf's
+# btf_get_kernel_prefix_kind: tp_btf/N is the typedef btf_trace_N, lsm/H the
+# function bpf_lsm_H, iter/T the function bpf_iter_T, fentry/F the function F.
+_BTF_TARGETS: dict[A, tuple[str, str]] = {
+    A.TRACE_FENTRY: ("", "FUNC"),
+    A.TRACE_FEXIT: ("", "FUNC"),
+    A.MODIFY_RETURN: ("", "FUNC"),
+    A.TRACE_RAW_TP: ("btf_trace_", "TYPEDEF"),
+    A.LSM_MAC: ("bpf_lsm_", "FUNC"),
+    A.LSM_CGROUP: ("bpf_lsm_", "FUNC"),
+    A.TRACE_ITER: ("bpf_iter_", "FUNC"),
+}
+
+
+def kernel_btf_target(attach_type: A | None, target: str) -> tuple[str, str] | None:
+    """The kernel BTF type a program of ``attach_type`` attached to ``target``
+    must name in ``attach_btf_id`` at load: ``(name, kind)`` with ``kind``
+    ``"FUNC"`` or ``"TYPEDEF"``; None for attach types that name none.
+
+    ``target`` is the rest of the section name (``fentry/do_unlinkat`` ->
+    ``do_unlinkat``, ``tp_btf/sys_enter`` -> ``btf_trace_sys_enter``,
+    ``lsm/file_open`` -> ``bpf_lsm_file_open``, ``iter/task`` ->
+    ``bpf_iter_task``), as libbpf's ``libbpf_find_attach_btf_id`` does. An
+    empty ``target`` gives ``("", kind)``: the caller says what is missing.
+    """
+    if attach_type is None or attach_type not in _BTF_TARGETS:
+        return None
+    prefix, kind = _BTF_TARGETS[attach_type]
+    return (prefix + target if target else "", kind)

@@ -593,6 +593,9 @@ ROWS: list[Row] = [
         TypeError,
         "takes KPROBE",
     ),
+    Row("Program.attach_tracing", lambda w: w.prog.attach_tracing(), TypeError, "TRACING or LSM"),
+    Row("Program.attach_iter", lambda w: w.prog.attach_iter(), TypeError, "takes TRACING"),
+    Row("Link.read", lambda w: w.link.read(), TypeError, "only ITER links can be read"),
     # Links: openers, and what a link of a kind that can neither swap nor detach says.
     Row("Link.from_id", lambda w: Link.from_id(0), BPFError, "no link has this id"),
     Row("Link.from_id", lambda w: Link.from_id(2.0), TypeError, "float"),  # type: ignore[arg-type]

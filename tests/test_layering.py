@@ -321,6 +321,7 @@ LAYERS: list[frozenset[str]] = [
     frozenset({"_sys"}),  # the kernel boundary
     frozenset(  # objects that own kernel resources
         {"_object", "_pins", "features", "_hints", "_attach", "maps", "programs", "events", "link"}
+        | {"_kernel_btf"}
     ),
     frozenset({"collection"}),
     frozenset({"cli", "view", "demo", "__main__", "__init__"}),  # the command line

@@ -167,9 +167,11 @@ CHILD = textwrap.dedent(
         return run
 
     def fentry():
-        # attach_btf_id 0: where a policy refuses fentry the EPERM comes first.
+        # A real target (loading looks it up in the kernel's BTF); where a
+        # policy refuses fentry the EPERM comes before the verifier.
         spec = prog(ProgType.TRACING)
         spec.attach_type = AttachType.TRACE_FENTRY
+        spec.attach_to = "bpf_fentry_test1"
         with Program.load(spec) as p:
             return p.type.name
 

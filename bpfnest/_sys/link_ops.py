@@ -24,6 +24,7 @@ from .uapi import (
     BpfLinkInfo,
     Cmd,
     InfoAttr,
+    IterCreateAttr,
     LinkCreateAttr,
     LinkDetachAttr,
     LinkUpdateAttr,
@@ -33,6 +34,8 @@ from .uapi import (
 
 __all__ = [
     "LinkInfo",
+    "iter_create",
+    "iter_read",
     "link_create",
     "link_detach",
     "link_get_fd_by_id",
@@ -65,6 +68,7 @@ def link_create(
     relative_fd: int = 0,
     relative_id: int = 0,
     expected_revision: int = 0,
+    iter_info: bytes = b"",
 ) -> FD:
     """BPF_LINK_CREATE (5.7): attach ``prog_fd`` to ``target`` (an ifindex for
     XDP/tcx, a cgroup fd, a perf event fd, 0 for tracing) as ``attach_type``;
@@ -74,7 +78,9 @@ def link_create(
     ``bpf_cookie`` is ``perf_event.bpf_cookie`` (perf-event links, 5.15);
     ``target_btf_id`` the tracing target; ``relative_fd``/``relative_id`` and
     ``expected_revision`` the ordering options of tcx, netkit and cgroup links
-    (6.6; the three share one layout in ``union bpf_attr``).
+    (6.6; the three share one layout in ``union bpf_attr``); ``iter_info``
+    the bytes of ``union bpf_iter_link_info`` for an iterator link (5.9:
+    ``map.map_fd``; 6.1: ``task``; 6.1: ``cgroup``).
 
     Raises:
         OSError: with the kernel's errno (``EEXIST``/``EBUSY`` when the hook is
@@ -88,7 +94,54 @@ def link_create(
     if relative_fd or relative_id or expected_revision:
         attr.tcx.relative_fd = relative_fd or relative_id
         attr.tcx.expected_revision = expected_revision
+    info = ctypes.create_string_buffer(iter_info, len(iter_info)) if iter_info else None
+    if info is not None:  # kept alive by ``info`` until the call returns
+        attr.iter_info = ctypes.addressof(info)
+        attr.iter_info_len = len(iter_info)
     return bpf_fd(Cmd.LINK_CREATE, attr)
+
+
+def iter_create(link_fd: int) -> FD:
+    """BPF_ITER_CREATE (5.8): a new iterator of an iterator link; reading the
+    returned fd runs the program over the objects, from the start (the caller
+    closes it).
+
+    Raises:
+        OSError: with the kernel's errno (``EINVAL`` when ``link_fd`` is not
+            an iterator link).
+    """
+    return bpf_fd(Cmd.ITER_CREATE, IterCreateAttr(link_fd=link_fd))
+
+
+_EAGAIN = 11
+_READ_CHUNK = 64 * 1024
+
+
+def iter_read(link_fd: int) -> bytes:
+    """Create an iterator of the link (:func:`iter_create`), read it to the end
+    and close it; return everything the program wrote.
+
+    A read that ends with ``EAGAIN`` (the kernel stops after a million objects
+    without output, to yield the CPU) is repeated: the iterator goes on where
+    it was.
+
+    Raises:
+        OSError: with the kernel's errno (from BPF_ITER_CREATE, or from a read:
+            ``E2BIG`` when one object's output is larger than the kernel's
+            buffer of 8 pages).
+    """
+    with iter_create(link_fd) as it, it.borrow("iterator") as raw:
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = os.read(raw, _READ_CHUNK)
+            except OSError as err:
+                if err.errno == _EAGAIN:
+                    continue
+                raise
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
 
 def link_update(link_fd: int, new_prog_fd: int, *, old_prog_fd: int | None = None) -> None:

@@ -648,6 +648,12 @@ class LinkDetachAttr(ctypes.Structure):
     _fields_ = [("link_fd", c_uint32)]
 
 
+class IterCreateAttr(ctypes.Structure):
+    """BPF_ITER_CREATE (``union bpf_attr.iter_create``)."""
+
+    _fields_ = [("link_fd", c_uint32), ("flags", c_uint32)]
+
+
 # --- struct bpf_link_info ------------------------------------------------------
 
 
@@ -1063,6 +1069,7 @@ ATTR_CLASSES: dict[str, tuple[type[ctypes.Structure], str]] = {
     "LinkCreateCgroup": (LinkCreateCgroup, "union bpf_attr.link_create.cgroup"),
     "LinkUpdateAttr": (LinkUpdateAttr, "union bpf_attr.link_update"),
     "LinkDetachAttr": (LinkDetachAttr, "union bpf_attr.link_detach"),
+    "IterCreateAttr": (IterCreateAttr, "union bpf_attr.iter_create"),
     "BpfLinkInfo": (BpfLinkInfo, "struct bpf_link_info"),
     "LinkInfoRawTracepoint": (LinkInfoRawTracepoint, "struct bpf_link_info.raw_tracepoint"),
     "LinkInfoTracing": (LinkInfoTracing, "struct bpf_link_info.tracing"),

@@ -70,6 +70,8 @@ class LinkInfo:
     target_btf_id: int | None = None
     #: A kprobe's offset into its function, an uprobe's file offset.
     offset: int | None = None
+    #: An ITER link's map (a map iterator made with ``attach_iter(map=...)``); 0 for others.
+    map_id: int | None = None
 
 
 def _enum(kind: type[AttachType] | type[LinkType], value: int) -> AttachType | LinkType | int:
@@ -107,7 +109,9 @@ def _decode(raw: BpfLinkInfo, name: str) -> LinkInfo:
         if sub in ("kprobe", "kretprobe"):
             return replace(got, offset=int(raw.perf_event.kprobe.offset))
         return got
-    if kind in (LinkType.RAW_TRACEPOINT, LinkType.ITER, LinkType.UPROBE_MULTI):
+    if kind == LinkType.ITER:
+        return replace(base, name=name, map_id=int(raw.iter.map.map_id))
+    if kind in (LinkType.RAW_TRACEPOINT, LinkType.UPROBE_MULTI):
         return replace(base, name=name)
     return base
 
@@ -288,6 +292,23 @@ class Link(KernelObject):
                 else None
             )
             raise self._error("detach", err, hint=hint) from None
+
+    def read(self) -> bytes:
+        """Run this ITER link's program over its objects once and return all it wrote.
+
+        Each call creates a new iterator (``BPF_ITER_CREATE``), reads it to
+        the end and closes it, so two calls see the objects as they are at
+        each. The link stays open. Minimum kernel: 5.8.
+
+        Raises:
+            TypeError: the link is not an ITER link (before any syscall).
+            ValueError: the link is closed.
+            BPFError: the kernel refused (``E2BIG`` when one object's output
+                exceeds the kernel's buffer).
+        """
+        from ._iter import read_iter
+
+        return read_iter(self)
 
     def close(self) -> None:
         """Close the link's fd (and the fds it owns); idempotent.
