@@ -581,6 +581,12 @@ ROWS: list[Row] = [
         TypeError,
         "takes RAW_TRACEPOINT",
     ),
+    Row(
+        "Program.attach",
+        lambda w: w.prog.attach(iface="lo"),
+        ValueError,
+        "no section name is known",
+    ),
     # Links: openers, and what a link of a kind that can neither swap nor detach says.
     Row("Link.from_id", lambda w: Link.from_id(0), BPFError, "no link has this id"),
     Row("Link.from_id", lambda w: Link.from_id(2.0), TypeError, "float"),  # type: ignore[arg-type]
