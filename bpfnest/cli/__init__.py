@@ -19,14 +19,17 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .. import __version__, view
+from .. import __version__, _pins, view
 from ..errors import BPFError
 from ..maps import Map
 from ..spec import MapSpec
 from ._common import Usage, count, emit, selector
 from ._events import map_events, seconds
+from ._links import attach_all, link_command, pin_links, plan_attach, wait_for_stop
 
 if TYPE_CHECKING:
+    from ..collection import Collection
+    from ..link import Link
     from ..spec import CollectionSpec
 
 __all__ = ["main"]
@@ -210,16 +213,18 @@ def _prog(args: argparse.Namespace, out: TextIO) -> None:
         how, what = selector(args.prog, "program", ("id", "pinned"))
         opened = Program.from_id(int(what)) if how == "id" else Program.from_pinned(what)
         with opened as p:
-            rows = [view.prog_show(p)]
+            rows = [view.prog_show(p, view.links_by_program())]
     else:
         rows = []
+        links = view.links_by_program()
         for p in view.each_program():
             with p:
-                rows.append(view.prog_show(p))
+                rows.append(view.prog_show(p, links))
     data: Any = rows[0] if args.prog_command == "show" else rows
     lines = [
         f"{r['id']}: {r['type']}  name {r['name']}  tag {r['tag']}"
         + (f"  map_ids {','.join(map(str, r['map_ids']))}" if r["map_ids"] else "")
+        + (f"  link_ids {','.join(map(str, r['link_ids']))}" if r["link_ids"] else "")
         for r in rows
     ]
     emit(out, data, args.json, lines)
@@ -330,10 +335,37 @@ def _pinned_by_name(specs: dict[str, MapSpec], maps_dir: str) -> dict[str, Map[A
     return found
 
 
+def _pin_everything(
+    coll: Collection,
+    links: list[tuple[str, Link]],
+    top: str,
+    keep: set[str],
+    check: Callable[[], None],
+) -> list[str]:
+    """Pin the maps and programs of ``coll`` (``pin_all``) and ``links`` at
+    ``top/links/NAME``; all or nothing: on any failure (a held signal
+    included) what was pinned here is removed, but the pins in ``keep``.
+    Returns the paths of the pins."""
+    made_dirs = _missing_dirs(top)
+    paths = coll.pin_all(top)
+    pins = _pins.PinSet()
+    with contextlib.ExitStack() as dirs:
+        try:
+            link_paths = pin_links(links, top, pins, made_dirs, dirs) if links else []
+            check()
+        except BaseException:
+            pins.rollback()
+            _unpin(paths, keep, made_dirs)
+            raise
+    return paths + link_paths
+
+
 def _load_object(args: argparse.Namespace, out: TextIO, check: Callable[[], None]) -> None:
     from ..collection import pin_name
     from ..spec import PIN_BY_NAME, CollectionSpec
 
+    if not args.attach and (args.iface is not None or args.cgroup is not None):
+        raise Usage("--iface and --cgroup are the targets of --attach: add --attach")
     spec = CollectionSpec.from_file(args.object)
     _need_inner(spec, args.inner or [])
     given: list[Map[Any]] = []
@@ -355,25 +387,32 @@ def _load_object(args: argparse.Namespace, out: TextIO, check: Callable[[], None
         if args.pin and by_name:
             replace = _pinned_by_name(by_name, os.path.join(args.pin, "maps"))
             given += replace.values()
-        with spec.load(replace=replace) as coll:
+        with spec.load(replace=replace) as coll, contextlib.ExitStack() as held:
             check()
+            links: list[tuple[str, Link]] = []
+            if args.attach:  # every program checked first; closing `held` detaches
+                links = attach_all(plan_attach(coll, args.iface, args.cgroup), held, check)
             if args.pin:
-                made_dirs = _missing_dirs(args.pin)
-                paths = coll.pin_all(args.pin)
-                try:
-                    check()
-                except _Signalled:
-                    keep = {os.path.join(args.pin, "maps", pin_name(n)) for n in replace}
-                    _unpin(paths, keep, made_dirs)
-                    raise
-                for path in paths:
+                keep = {os.path.join(args.pin, "maps", pin_name(n)) for n in replace}
+                for path in _pin_everything(coll, links, args.pin, keep, check):
                     out.write(f"pinned {path}\n")
             for name, m in coll.maps.items():
                 reused = " (reused its pin)" if name in replace else ""
                 out.write(f"map {name}: {view.type_name(m.type)} id {m.id}{reused}\n")
             for name, p in coll.programs.items():
                 out.write(f"program {name}: {view.type_name(p.type)} id {p.id}\n")
-            if not args.pin:
+            for name, link in links:
+                kind = getattr(link.type, "name", f"type {link.type}").lower()
+                out.write(f"link {name}: {kind} id {link.id}\n")
+            if not args.pin and links:
+                out.write(
+                    "not pinned: the links detach when this command exits;"
+                    " waiting for SIGINT or SIGTERM (Ctrl-C)\n"
+                )
+                out.flush()
+                came = wait_for_stop(_STOPS)
+                out.write(f"{came}: detaching {len(links)} link{'s' * (len(links) > 1)}\n")
+            elif not args.pin:
                 out.write("not pinned: everything is released when this command exits")
                 if by_name:
                     names = ", ".join(by_name)
@@ -444,8 +483,25 @@ def _parser() -> argparse.ArgumentParser:
     ps = psub.add_parser("show", help="one program")
     ps.add_argument("prog", nargs="+", metavar="ID | pinned PATH")
     ps.add_argument("--json", action="store_true")
+    lk = sub.add_parser("link", help="inspect links (programs attached to hooks)")
+    lsub = lk.add_subparsers(dest="link_command", required=True)
+    lsub.add_parser("list", help="every link in the system").add_argument(
+        "--json", action="store_true"
+    )
+    lshow = lsub.add_parser("show", help="one link")
+    lshow.add_argument("link", nargs="+", metavar="ID | pinned PATH")
+    lshow.add_argument("--json", action="store_true")
     ld = sub.add_parser("load", help="load an object's maps and programs")
     ld.add_argument("object")
+    ld.add_argument(
+        "--attach",
+        action="store_true",
+        help="attach every program by its section name (all or nothing); with --pin the"
+        " links are pinned under DIR/links and stay, without it they detach when the"
+        " command exits on SIGINT or SIGTERM",
+    )
+    ld.add_argument("--iface", metavar="NAME", help="the interface of xdp, tcx and tc programs")
+    ld.add_argument("--cgroup", metavar="PATH", help="the cgroup2 directory of cgroup programs")
     ld.add_argument(
         "--pin",
         metavar="DIR",
@@ -484,6 +540,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             handlers[("map", args.map_command)](args, out)
         elif args.command == "prog":
             _prog(args, out)
+        elif args.command == "link":
+            link_command(args, out)
         elif args.command == "load":
             _load(args, out)
         elif args.command == "demo":
