@@ -624,6 +624,15 @@ ROWS: list[Row] = [
     Row("cli prog show", cli("prog", "show", "4294967295"), SystemExit, "status 1: bpfnest: "),
     Row("cli load", cli("load", "{w.tmp}/missing.o"), SystemExit, "status 1: bpfnest: .*missing.o"),
     Row("cli demo", cli("demo", "--bogus"), SystemExit, "status 2"),
+    Row("cli link show", cli("link", "show", "4294967295"), SystemExit, "status 1: bpfnest: "),
+    Row("cli link show", cli("link", "show", "name", "x"), SystemExit, "status 2"),
+    Row("cli link list", cli("link", "list", "--bogus"), SystemExit, "status 2"),
+    Row(
+        "cli load --attach",
+        cli("load", "{w.tmp}/missing.o", "--iface", "lo"),
+        SystemExit,
+        "status 2: .*add --attach",
+    ),
 ]
 
 # Public methods with no input to get wrong, or whose errors are rows of the

@@ -165,6 +165,39 @@ def test_link_show_refuses_what_is_not_a_link(
     assert code == 1 and err.startswith("bpfnest: open link id 4294967295: ")
 
 
+@pytest.mark.parametrize("retprobe", [False, True])
+def test_link_show_of_an_uprobe(objs: Objs, retprobe: bool) -> None:
+    from test_perf import libc_path
+
+    from bpfnest._sys import link_ops, perf
+    from bpfnest._uprobe import symbol_offset
+    from bpfnest.constants import AttachType
+
+    path = libc_path()
+    with (
+        bpfnest.CollectionSpec.from_file(objs("trace_count")).load() as coll,
+        perf.probe_open(
+            "uprobe", path, symbol_offset(path, "getpid"), retprobe=retprobe, pid=os.getpid()
+        ) as event,
+    ):
+        prog = coll.programs["uprobe_hit"]
+        with link_ops.link_create(prog.fd, event.raw, AttachType.PERF_EVENT) as fd:
+            link_id = int(link_ops.link_info(fd.raw).info.id)
+            row = shown(["link", "show", str(link_id), "--json"])
+            assert isinstance(row, dict)
+            assert os.path.realpath(row.pop("file")) == os.path.realpath(path)
+            assert row == {
+                "id": link_id,
+                "type": "perf_event",
+                "prog_id": prog.id,
+                "retprobe": retprobe,
+            }
+            out = io.StringIO()
+            assert main(["link", "show", str(link_id)], out) == 0
+            kind = "uretprobe" if retprobe else "uprobe"
+            assert out.getvalue().splitlines()[1].startswith(f"\t{kind} /")
+
+
 @pytest.mark.usefixtures("tracefs")
 def test_prog_show_lists_its_links(objs: Objs, bpffs: str, made: list[Link]) -> None:
     with bpfnest.CollectionSpec.from_file(objs("trace_count")).load() as coll:

@@ -48,12 +48,10 @@ def _detail(row: dict[str, Any]) -> list[str]:
         parts.append(f"target_name {row['target_name']}")
     if "tracepoint" in row:
         parts.append(f"tracepoint {row['tracepoint']}")
-    for key in ("func", "file"):
+    for key, kind in (("func", "kprobe"), ("file", "uprobe")):
         if key in row:
-            kind = ("kretprobe" if row["retprobe"] else "kprobe") if key == "func" else "uprobe"
-            parts.append(
-                f"{'uretprobe' if kind == 'uprobe' and row['retprobe'] else kind} {row[key]}"
-            )
+            ret = kind.replace("probe", "retprobe") if row["retprobe"] else kind
+            parts.append(f"{ret} {row[key]}")
     if "path" in row:
         parts.append(f"path {row['path']}")
     lines = ["\t" + "  ".join(parts)] if parts else []
