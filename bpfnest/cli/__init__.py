@@ -4,7 +4,9 @@
 stderr, never a traceback), 2 for a usage error, 141 when the reader of the
 output went away (``| head``; quiet, as coreutils). ``map dump`` streams:
 memory stays bounded by one entry however large the map. What is shown comes from
-:mod:`bpfnest.view` (and ``--json`` prints exactly that data).
+:mod:`bpfnest.view` (and ``--json`` prints exactly that data). ``load
+--attach`` without ``--pin`` holds its links until SIGINT or SIGTERM, then
+detaches them and returns 0.
 """
 
 from __future__ import annotations
@@ -520,8 +522,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status: 0, 1 for an error (one
-    line on stderr), 2 for a usage error, 130 on Ctrl-C, 141 (128 + SIGPIPE)
-    when the reader of ``out`` went away (nothing is printed then)."""
+    line on stderr), 2 for a usage error, 130 on Ctrl-C (0 for the Ctrl-C or
+    SIGTERM that ``load --attach`` waits for), 141 (128 + SIGPIPE) when the
+    reader of ``out`` went away (nothing is printed then)."""
     out = out or sys.stdout
     parser = _parser()
     try:
