@@ -9,7 +9,7 @@ carry the documentation a user reads.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .constants import AttachType
 
@@ -179,6 +179,7 @@ class Attachable:
         return attach_uprobe(
             self._program(), path, symbol, offset=offset, pid=pid, retprobe=retprobe
         )
+
     def attach_tracing(self) -> Link:
         """Attach this fentry, fexit, fmod_ret, tp_btf or lsm program to its target.
 
@@ -225,3 +226,29 @@ class Attachable:
         from .link import attach_iter
 
         return attach_iter(self._program(), map=map, pid=pid)
+
+    def attach(self, **target: Any) -> Link:
+        """Attach this program to the hook its section names, as libbpf's auto-attach does.
+
+        ``tracepoint/G/N`` and ``tp/G/N`` (:meth:`attach_tracepoint`),
+        ``raw_tp/N`` and ``raw_tracepoint/N`` (:meth:`attach_raw_tracepoint`)
+        need no keyword; ``xdp`` needs ``iface=`` (and takes ``mode=``,
+        :meth:`attach_xdp`); ``tcx/ingress``, ``tcx/egress``, ``tc/ingress``,
+        ``tc/egress`` need ``iface=``, a bare ``tc`` also ``direction=``
+        (:meth:`attach_tcx`); ``cgroup/*``, ``cgroup_skb/*`` and ``sockops``
+        need ``cgroup=`` (and take ``attach_type=``, :meth:`attach_cgroup`).
+        The keywords are those of the method called. The caller owns the
+        returned :class:`Link` and closes it (closing detaches unless it is
+        pinned). Minimum kernel and capabilities: those of the method called.
+
+        Raises:
+            ValueError: the program has no section name (opened by id, pin or
+                fd), or its section is not one ``attach()`` knows (naming the
+                ``attach_*`` method to call instead); before any syscall.
+            TypeError: a keyword the section's hook does not take (naming the
+                ones it takes), or one it needs is missing; before any syscall.
+            BPFError: as the method called raises.
+        """
+        from .link._auto import auto_attach
+
+        return auto_attach(self._program(), target)

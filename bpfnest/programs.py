@@ -358,12 +358,14 @@ class Program(KernelObject, Attachable):
         name: str | None = None,
         attach_type: AttachType | None = None,
         verifier_log: str | None = None,
+        section: str = "",
     ) -> None:
         """Wrap ``fd`` (now owned by this object). Use the class methods instead."""
         self._fd = fd
         self._info = info
         self._name = info.name if name is None else name
         self._attach_type = attach_type
+        self._section = section
         self.verifier_log = verifier_log
 
     # ----------------------------------------------------------- construction
@@ -380,12 +382,17 @@ class Program(KernelObject, Attachable):
     def _loaded(
         cls, fd: FD, what: str, spec: ProgramSpec, verifier_log: str | None = None
     ) -> Program:
-        """Wrap ``fd`` just loaded from ``spec`` (its name and attach type kept)."""
+        """Wrap ``fd`` just loaded from ``spec`` (its name, attach type and section kept)."""
 
         def make(fd: FD) -> Program:
             info = _info_from_kernel(ops.prog_info(fd.raw))
             return cls(
-                fd, info, name=spec.name, attach_type=spec.attach_type, verifier_log=verifier_log
+                fd,
+                info,
+                name=spec.name,
+                attach_type=spec.attach_type,
+                verifier_log=verifier_log,
+                section=spec.section,
             )
 
         return cls._adopt(fd, what, make)
@@ -558,6 +565,14 @@ class Program(KernelObject, Attachable):
     def tag(self) -> str:
         """The kernel's tag (a hash of the code) as 16 hex digits."""
         return self._info.tag
+
+    @property
+    def section(self) -> str:
+        """The ELF section name the program was loaded from (``"xdp"``,
+        ``"tracepoint/syscalls/sys_enter_getpgid"``): what :meth:`attach`
+        goes by; "" for a program opened by id, pin or fd (the kernel does
+        not keep it)."""
+        return self._section
 
     def info(self) -> ProgramInfo:
         """Return what the kernel reports about this program now. Minimum kernel: 4.13.

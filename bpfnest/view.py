@@ -9,8 +9,10 @@ Opening maps by id needs CAP_SYS_ADMIN.
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +25,19 @@ from .maps._elements import _info_from_kernel
 from .spec import MapInfo
 
 if TYPE_CHECKING:  # imported where used: `map list` and `map show` need no program code
+    from .link import Link
     from .programs import Program
 
 __all__ = [
+    "each_link",
     "each_map",
     "each_program",
+    "find_link_pins",
     "find_pins",
     "iter_dump",
+    "link_list",
+    "link_show",
+    "links_by_program",
     "map_dump",
     "map_list",
     "map_show",
@@ -164,6 +172,27 @@ def find_pins(root: str = BPFFS) -> dict[int, list[str]]:
     meanwhile) stops the walk: that part is left out. Paths are returned as
     found; print them through :func:`printable`. Never raises.
     """
+
+    def map_id(path: str) -> int:
+        with Map.from_pinned(path, readonly=True) as m:
+            return m.id
+
+    return _walk_pins(root, map_id)
+
+
+def find_link_pins(root: str = BPFFS) -> dict[int, list[str]]:
+    """Link id -> paths of the links pinned under ``root``, walked as
+    :func:`find_pins` walks. Never raises."""
+    from .link import Link
+
+    def link_id(path: str) -> int:
+        with Link.from_pinned(path) as link:
+            return link.id
+
+    return _walk_pins(root, link_id)
+
+
+def _walk_pins(root: str, id_of: Callable[[str], int]) -> dict[int, list[str]]:
     pins: dict[int, list[str]] = {}
     todo = [root]
     while todo:
@@ -177,10 +206,9 @@ def find_pins(root: str = BPFFS) -> dict[int, list[str]]:
                 if e.is_dir(follow_symlinks=False):
                     todo.append(e.path)
                 elif e.is_file(follow_symlinks=False):
-                    with Map.from_pinned(e.path, readonly=True) as m:
-                        pins.setdefault(m.id, []).append(e.path)
+                    pins.setdefault(id_of(e.path), []).append(e.path)
             except (OSError, ValueError):
-                continue  # a program, a link, or gone meanwhile (BPFError is an OSError)
+                continue  # of another kind, or gone meanwhile (BPFError is an OSError)
     return pins
 
 
@@ -464,10 +492,12 @@ def _count(m: Map[Any]) -> int | None:
     return sum(1 for _ in m.items())
 
 
-def prog_show(p: Program) -> dict[str, Any]:
-    """One program as ``bpftool -j prog show`` has it (id, type, name, tag, map_ids ...)."""
+def prog_show(p: Program, links: dict[int, list[int]] | None = None) -> dict[str, Any]:
+    """One program as ``bpftool -j prog show`` has it (id, type, name, tag, map_ids ...),
+    and ``link_ids`` (the links that run it) when ``links`` (from
+    :func:`links_by_program`) is given."""
     info = p.info()
-    return {
+    out = {
         "id": info.id,
         "type": type_name(info.type),
         "name": info.name,
@@ -478,6 +508,9 @@ def prog_show(p: Program) -> dict[str, Any]:
         "map_ids": p.map_ids(),
         "btf_id": info.btf_id,
     }
+    if links is not None:
+        out["link_ids"] = links.get(info.id, [])
+    return out
 
 
 def each_program() -> Iterator[Program]:
@@ -490,3 +523,107 @@ def each_program() -> Iterator[Program]:
         except BPFError as err:
             if err.errno != errno.ENOENT:
                 raise
+
+
+def each_link() -> Iterator[Link]:
+    """Open every link in the system in turn (skipping links that vanish);
+    the caller closes each."""
+    from .link import Link, link_ids
+
+    for link_id in link_ids():
+        try:
+            yield Link.from_id(link_id)
+        except BPFError as err:
+            if err.errno != errno.ENOENT:
+                raise
+
+
+def links_by_program() -> dict[int, list[int]]:
+    """Program id -> the ids of the links that run it, for every link in the system."""
+    found: dict[int, list[int]] = {}
+    for link in each_link():
+        with link:
+            found.setdefault(link.program_id, []).append(link.id)
+    return found
+
+
+def _link_type(t: int) -> str | int:
+    """bpftool's spelling of a link or attach type; an unknown one stays a number."""
+    return t.name.lower() if isinstance(t, enum.IntEnum) else t
+
+
+def _devname(ifindex: int) -> str:
+    """bpftool's ``devname``: the interface's name in this network namespace."""
+    if not ifindex:
+        return "(detached)"
+    try:
+        return socket.if_indextoname(ifindex)
+    except OSError:
+        return "(unknown)"
+
+
+def link_show(link: Link, pins: dict[int, list[str]] | None = None) -> dict[str, Any]:
+    """One link as ``bpftool -j link show`` has it: ``id``, ``type``,
+    ``prog_id``, then the type's own fields under bpftool's names (``tp_name``,
+    ``cgroup_id``, ``attach_type``, ``devname`` and ``ifindex``, ...), and
+    ``pinned`` when ``pins`` (from :func:`find_link_pins`) has it."""
+    from .constants import LinkType
+
+    info = link.info()
+    out: dict[str, Any] = {
+        "id": info.id,
+        "type": _link_type(info.type),
+        "prog_id": info.program_id,
+    }
+    kind = info.type
+    if kind == LinkType.RAW_TRACEPOINT:
+        out["tp_name"] = info.name
+    elif kind == LinkType.TRACING:
+        out["prog_type"] = _prog_type(info.program_id)
+        out["attach_type"] = _link_type(info.attach_type or 0)
+        out["target_obj_id"] = info.target_obj_id
+        out["target_btf_id"] = info.target_btf_id
+    elif kind == LinkType.CGROUP:
+        out["cgroup_id"] = info.cgroup_id
+        out["attach_type"] = _link_type(info.attach_type or 0)
+    elif kind == LinkType.ITER:
+        out["target_name"] = info.name
+    elif kind in (LinkType.XDP, LinkType.TCX, LinkType.NETKIT):
+        out["devname"] = _devname(info.ifindex or 0)
+        out["ifindex"] = info.ifindex
+        if kind != LinkType.XDP:
+            out["attach_type"] = _link_type(info.attach_type or 0)
+    elif kind == LinkType.PERF_EVENT and info.perf_event is not None:
+        if info.perf_event == "tracepoint":
+            out["tracepoint"] = info.name
+        elif info.perf_event != "event":
+            out["retprobe"] = info.perf_event.startswith(("kret", "uret"))
+            out["func" if "kprobe" in info.perf_event else "file"] = info.name
+    elif kind == LinkType.UPROBE_MULTI:
+        out["path"] = info.name
+    return _pinned(out, info.id, pins)
+
+
+def _prog_type(prog_id: int) -> str:
+    """bpftool's ``prog_type`` of a tracing link: its program's type."""
+    from .programs import Program
+
+    try:
+        with Program.from_id(prog_id) as p:
+            return type_name(p.type)
+    except BPFError:
+        return "unknown"
+
+
+def link_list(pins: dict[int, list[str]] | None = None) -> list[dict[str, Any]]:
+    """:func:`link_show` of every link in the system, in id order (links that
+    vanish meanwhile are left out)."""
+    rows = []
+    for link in each_link():
+        with link:
+            try:
+                rows.append(link_show(link, pins))
+            except BPFError as err:
+                if err.errno != errno.ENOENT:
+                    raise
+    return rows

@@ -596,6 +596,12 @@ ROWS: list[Row] = [
     Row("Program.attach_tracing", lambda w: w.prog.attach_tracing(), TypeError, "TRACING or LSM"),
     Row("Program.attach_iter", lambda w: w.prog.attach_iter(), TypeError, "takes TRACING"),
     Row("Link.read", lambda w: w.link.read(), TypeError, "only ITER links can be read"),
+    Row(
+        "Program.attach",
+        lambda w: w.prog.attach(iface="lo"),
+        ValueError,
+        "no section name is known",
+    ),
     # Links: openers, and what a link of a kind that can neither swap nor detach says.
     Row("Link.from_id", lambda w: Link.from_id(0), BPFError, "no link has this id"),
     Row("Link.from_id", lambda w: Link.from_id(2.0), TypeError, "float"),  # type: ignore[arg-type]
@@ -633,6 +639,15 @@ ROWS: list[Row] = [
     Row("cli prog show", cli("prog", "show", "4294967295"), SystemExit, "status 1: bpfnest: "),
     Row("cli load", cli("load", "{w.tmp}/missing.o"), SystemExit, "status 1: bpfnest: .*missing.o"),
     Row("cli demo", cli("demo", "--bogus"), SystemExit, "status 2"),
+    Row("cli link show", cli("link", "show", "4294967295"), SystemExit, "status 1: bpfnest: "),
+    Row("cli link show", cli("link", "show", "name", "x"), SystemExit, "status 2"),
+    Row("cli link list", cli("link", "list", "--bogus"), SystemExit, "status 2"),
+    Row(
+        "cli load --attach",
+        cli("load", "{w.tmp}/missing.o", "--iface", "lo"),
+        SystemExit,
+        "status 2: .*add --attach",
+    ),
 ]
 
 # Public methods with no input to get wrong, or whose errors are rows of the

@@ -4,7 +4,9 @@
 stderr, never a traceback), 2 for a usage error, 141 when the reader of the
 output went away (``| head``; quiet, as coreutils). ``map dump`` streams:
 memory stays bounded by one entry however large the map. What is shown comes from
-:mod:`bpfnest.view` (and ``--json`` prints exactly that data).
+:mod:`bpfnest.view` (and ``--json`` prints exactly that data). ``load
+--attach`` without ``--pin`` holds its links until SIGINT or SIGTERM, then
+detaches them and returns 0.
 """
 
 from __future__ import annotations
@@ -19,64 +21,20 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from . import __version__, view
-from .errors import BPFError
-from .maps import Map
-from .spec import MapSpec
+from .. import __version__, _pins, view
+from ..errors import BPFError
+from ..maps import Map
+from ..spec import MapSpec
+from ._common import Usage, count, emit, selector
+from ._events import map_events, seconds
+from ._links import attach_all, link_command, pin_links, plan_attach, wait_for_stop
 
 if TYPE_CHECKING:
-    from .spec import CollectionSpec
+    from ..collection import Collection
+    from ..link import Link
+    from ..spec import CollectionSpec
 
 __all__ = ["main"]
-
-
-class _Usage(Exception):
-    pass
-
-
-def _selector(
-    words: list[str], what: str = "map", hows: Sequence[str] = ("id", "pinned", "name")
-) -> tuple[str, str]:
-    """``ID``, ``id ID``, ``pinned PATH`` or ``name NAME`` (the ``hows`` given)
-    -> (how, what); anything else, an id that is not a number included, is
-    a usage error."""
-    if len(words) == 1 and words[0].isascii() and words[0].isdigit():
-        return "id", str(int(words[0]))
-    if len(words) == 2 and words[0] in hows:
-        if words[0] != "id":
-            return words[0], words[1]
-        n = _parse_id(words[1])
-        if n is not None:
-            return "id", str(n)
-    forms = ", ".join(f"{how} {_ARG[how]}" for how in hows[:-1])
-    raise _Usage(
-        f"name a {what} as ID, {forms} or {hows[-1]} {_ARG[hows[-1]]}, not {' '.join(words)!r}"
-    )
-
-
-_ARG = {"id": "ID", "pinned": "PATH", "name": "NAME"}
-
-
-def _parse_id(text: str) -> int | None:
-    """An id as ``id ID`` takes it (decimal, or 0x.. hex); None when it is not one."""
-    if text.isascii() and text.isdigit():
-        return int(text)
-    try:
-        n = int(text, 0)
-    except ValueError:
-        return None
-    return n if n >= 0 else None
-
-
-def _count(text: str) -> int:
-    """argparse type of --depth, --limit and --count: an int >= 0."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
-    return n
 
 
 def _show_line(s: dict[str, Any]) -> str:
@@ -176,14 +134,6 @@ def _tree_lines(trees: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _emit(out: TextIO, data: Any, as_json: bool, lines: list[str]) -> None:
-    if as_json:
-        out.write(json.dumps(data) + "\n")
-    else:
-        for line in lines:
-            out.write(line + "\n")
-
-
 _LIST_COLUMNS = (
     ("ID", "id"),
     ("TYPE", "type"),
@@ -230,17 +180,17 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
 
 def _map_list(args: argparse.Namespace, out: TextIO) -> None:
     rows = view.map_list(view.find_pins())
-    _emit(out, rows, args.json, _table(rows))
+    emit(out, rows, args.json, _table(rows))
 
 
 def _map_show(args: argparse.Namespace, out: TextIO) -> None:
-    with view.open_map(*_selector(args.map)) as m:
+    with view.open_map(*selector(args.map)) as m:
         s = view.map_show(m, view.find_pins())
-    _emit(out, s, args.json, [_show_line(s)])
+    emit(out, s, args.json, [_show_line(s)])
 
 
 def _map_dump(args: argparse.Namespace, out: TextIO) -> None:
-    with view.open_map(*_selector(args.map)) as m:
+    with view.open_map(*selector(args.map)) as m:
         entries = view.iter_dump(m, depth=args.depth, limit=args.limit)
         if args.json:
             _write_json(out, entries)
@@ -251,147 +201,35 @@ def _map_dump(args: argparse.Namespace, out: TextIO) -> None:
 
 def _map_tree(args: argparse.Namespace, out: TextIO) -> None:
     if args.map:
-        with view.open_map(*_selector(args.map)) as m:
+        with view.open_map(*selector(args.map)) as m:
             trees = view.map_tree(m)
     else:
         trees = view.map_tree()
-    _emit(out, trees, args.json, _tree_lines(trees) or ["no outer maps"])
-
-
-def _seconds(text: str) -> float:
-    """argparse type of --timeout: a number of seconds >= 0."""
-    try:
-        n = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not n >= 0 or n == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {text}")
-    return n
-
-
-_Decode = Callable[[bytes], Any]
-
-_KINDS = {"struct": "Struct", "union": "Union", "enum": "Enum"}
-
-
-def _event_decoder(type_name: str | None, obj: str | None) -> _Decode | None:
-    """``--type NAME --object OBJ.o``: a function decoding a record by that BTF
-    type of the object (None without them). ``NAME`` may say ``struct``,
-    ``union`` or ``enum``; typedefs and base types are found too."""
-    if type_name is None and obj is None:
-        return None
-    if type_name is None or obj is None:
-        raise _Usage("--type NAME and --object OBJECT.o go together")
-    from . import btf as btf_types
-    from .btf.format import decode
-    from .spec import CollectionSpec
-
-    btf = CollectionSpec.from_file(obj).btf
-    if btf is None:
-        raise ValueError(f"{obj} has no BTF to decode records with (compile it with clang -g)")
-    kind, _, name = type_name.strip().rpartition(" ")
-    if kind in _KINDS:
-        wanted: tuple[type, ...] = (getattr(btf_types, _KINDS[kind]),)
-    else:  # "event", "__u64", "unsigned int"
-        name = type_name.strip()
-        wanted = (btf_types.Composite, btf_types.Typedef, btf_types.Int, btf_types.Enum)
-    found = [t for t in btf.named(name) if isinstance(t, wanted)]
-    if not found:
-        raise ValueError(
-            f"{obj} has no BTF type named {type_name!r} (clang -g emits the types of"
-            " maps, globals and function arguments, not those only used by local variables)"
-        )
-    t = found[0]
-    size = btf.sizeof(t)
-
-    def decoder(raw: bytes) -> Any:
-        if len(raw) < size:
-            raise ValueError(f"{len(raw)} bytes, {type_name} needs {size}")
-        return decode(btf, t, raw)
-
-    return decoder
-
-
-def _event_line(record: Any, as_json: bool, decoder: _Decode | None = None) -> str:
-    """One record as ``map events`` prints it: a ring buffer's bytes in hex
-    (or decoded by ``decoder``), a perf buffer's with its CPU and the records
-    lost before it. A record that does not decode is printed in hex with why."""
-    from .events import PerfRecord
-
-    fields: dict[str, Any] = {}
-    if isinstance(record, PerfRecord):
-        fields = {"cpu": record.cpu, "lost": record.lost}
-        raw = record.data
-    else:
-        raw = bytes(record)
-    fields["data"] = view.hex_bytes(raw) if as_json else raw.hex(" ")
-    if decoder is not None:
-        try:
-            fields["formatted"] = decoder(raw)
-        except ValueError as err:
-            fields["error"] = str(err)
-    if as_json:
-        return json.dumps(fields)
-    head = "".join(f"{k} {fields[k]}  " for k in ("cpu", "lost") if k in fields)
-    if "formatted" in fields:
-        return head + json.dumps(fields["formatted"])
-    tail = f"  (not decoded: {fields['error']})" if "error" in fields else ""
-    return f"{head}{fields['data']}{tail}".rstrip()
-
-
-def _open_reader(m: Map[Any]) -> Any:
-    """The reader of ``m``'s records: a RingBuffer or a PerfBuffer; the caller
-    closes it. Any other map type: one line naming it and what is read."""
-    from .constants import MapType
-    from .events import PerfBuffer, RingBuffer
-
-    if m.type == MapType.RINGBUF:
-        return RingBuffer(m)
-    if m.type == MapType.PERF_EVENT_ARRAY:
-        return PerfBuffer(m)
-    raise ValueError(
-        f"map events reads ringbuf and perf_event_array maps; map {m.id} '{m.name}'"
-        f" is {view.type_name(m.type)}"
-    )
-
-
-def _map_events(args: argparse.Namespace, out: TextIO) -> None:
-    how_what = _selector(args.map)
-    decoder = _event_decoder(args.type, args.object)
-    with view.open_map(*how_what) as m, _open_reader(m) as reader:
-        left = args.count
-        while left is None or left > 0:
-            record = reader.read(0)
-            if record is None:  # idle: show what was printed, then wait
-                out.flush()
-                record = reader.read(args.timeout)
-                if record is None:
-                    return
-            out.write(_event_line(record, args.json, decoder) + "\n")
-            if left is not None:
-                left -= 1
+    emit(out, trees, args.json, _tree_lines(trees) or ["no outer maps"])
 
 
 def _prog(args: argparse.Namespace, out: TextIO) -> None:
-    from .programs import Program
+    from ..programs import Program
 
     if args.prog_command == "show":
-        how, what = _selector(args.prog, "program", ("id", "pinned"))
+        how, what = selector(args.prog, "program", ("id", "pinned"))
         opened = Program.from_id(int(what)) if how == "id" else Program.from_pinned(what)
         with opened as p:
-            rows = [view.prog_show(p)]
+            rows = [view.prog_show(p, view.links_by_program())]
     else:
         rows = []
+        links = view.links_by_program()
         for p in view.each_program():
             with p:
-                rows.append(view.prog_show(p))
+                rows.append(view.prog_show(p, links))
     data: Any = rows[0] if args.prog_command == "show" else rows
     lines = [
         f"{r['id']}: {r['type']}  name {r['name']}  tag {r['tag']}"
         + (f"  map_ids {','.join(map(str, r['map_ids']))}" if r["map_ids"] else "")
+        + (f"  link_ids {','.join(map(str, r['link_ids']))}" if r["link_ids"] else "")
         for r in rows
     ]
-    _emit(out, data, args.json, lines)
+    emit(out, data, args.json, lines)
 
 
 def _need_inner(spec: CollectionSpec, inner: list[str]) -> None:
@@ -475,8 +313,8 @@ def _unpin(paths: list[str], keep: set[str], made_dirs: list[str]) -> None:
 def _pinned_by_name(specs: dict[str, MapSpec], maps_dir: str) -> dict[str, Map[Any]]:
     """The maps of ``specs`` already pinned in ``maps_dir``, each checked against
     its spec; the caller closes them."""
-    from . import _pins
-    from .collection import _check_compatible, pin_name
+    from .. import _pins
+    from ..collection import _check_compatible, pin_name
 
     found: dict[str, Map[Any]] = {}
     dir_fd = _pins.open_dir(maps_dir, create=False)
@@ -499,10 +337,37 @@ def _pinned_by_name(specs: dict[str, MapSpec], maps_dir: str) -> dict[str, Map[A
     return found
 
 
-def _load_object(args: argparse.Namespace, out: TextIO, check: Callable[[], None]) -> None:
-    from .collection import pin_name
-    from .spec import PIN_BY_NAME, CollectionSpec
+def _pin_everything(
+    coll: Collection,
+    links: list[tuple[str, Link]],
+    top: str,
+    keep: set[str],
+    check: Callable[[], None],
+) -> list[str]:
+    """Pin the maps and programs of ``coll`` (``pin_all``) and ``links`` at
+    ``top/links/NAME``; all or nothing: on any failure (a held signal
+    included) what was pinned here is removed, but the pins in ``keep``.
+    Returns the paths of the pins."""
+    made_dirs = _missing_dirs(top)
+    paths = coll.pin_all(top)
+    pins = _pins.PinSet()
+    with contextlib.ExitStack() as dirs:
+        try:
+            link_paths = pin_links(links, top, pins, made_dirs, dirs) if links else []
+            check()
+        except BaseException:
+            pins.rollback()
+            _unpin(paths, keep, made_dirs)
+            raise
+    return paths + link_paths
 
+
+def _load_object(args: argparse.Namespace, out: TextIO, check: Callable[[], None]) -> None:
+    from ..collection import pin_name
+    from ..spec import PIN_BY_NAME, CollectionSpec
+
+    if not args.attach and (args.iface is not None or args.cgroup is not None):
+        raise Usage("--iface and --cgroup are the targets of --attach: add --attach")
     spec = CollectionSpec.from_file(args.object)
     _need_inner(spec, args.inner or [])
     given: list[Map[Any]] = []
@@ -511,7 +376,7 @@ def _load_object(args: argparse.Namespace, out: TextIO, check: Callable[[], None
         for item in args.inner or []:
             name, sep, where = item.partition("=")
             if not sep or name not in spec.maps:
-                raise _Usage(f"--inner takes MAP=ID|PATH with a map of the object, not {item!r}")
+                raise Usage(f"--inner takes MAP=ID|PATH with a map of the object, not {item!r}")
             m = Map.from_id(int(where)) if where.isdigit() else Map.from_pinned(where)
             given.append(m)
             spec.maps[name].inner = m
@@ -524,25 +389,32 @@ def _load_object(args: argparse.Namespace, out: TextIO, check: Callable[[], None
         if args.pin and by_name:
             replace = _pinned_by_name(by_name, os.path.join(args.pin, "maps"))
             given += replace.values()
-        with spec.load(replace=replace) as coll:
+        with spec.load(replace=replace) as coll, contextlib.ExitStack() as held:
             check()
+            links: list[tuple[str, Link]] = []
+            if args.attach:  # every program checked first; closing `held` detaches
+                links = attach_all(plan_attach(coll, args.iface, args.cgroup), held, check)
             if args.pin:
-                made_dirs = _missing_dirs(args.pin)
-                paths = coll.pin_all(args.pin)
-                try:
-                    check()
-                except _Signalled:
-                    keep = {os.path.join(args.pin, "maps", pin_name(n)) for n in replace}
-                    _unpin(paths, keep, made_dirs)
-                    raise
-                for path in paths:
+                keep = {os.path.join(args.pin, "maps", pin_name(n)) for n in replace}
+                for path in _pin_everything(coll, links, args.pin, keep, check):
                     out.write(f"pinned {path}\n")
             for name, m in coll.maps.items():
                 reused = " (reused its pin)" if name in replace else ""
                 out.write(f"map {name}: {view.type_name(m.type)} id {m.id}{reused}\n")
             for name, p in coll.programs.items():
                 out.write(f"program {name}: {view.type_name(p.type)} id {p.id}\n")
-            if not args.pin:
+            for name, link in links:
+                kind = getattr(link.type, "name", f"type {link.type}").lower()
+                out.write(f"link {name}: {kind} id {link.id}\n")
+            if not args.pin and links:
+                out.write(
+                    "not pinned: the links detach when this command exits;"
+                    " waiting for SIGINT or SIGTERM (Ctrl-C)\n"
+                )
+                out.flush()
+                came = wait_for_stop(_STOPS)
+                out.write(f"{came}: detaching {len(links)} link{'s' * (len(links) > 1)}\n")
+            elif not args.pin:
                 out.write("not pinned: everything is released when this command exits")
                 if by_name:
                     names = ", ".join(by_name)
@@ -567,9 +439,9 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--json", action="store_true")
         if name == "dump":
             c.add_argument(
-                "--depth", type=_count, default=1, help="levels of inner maps (default 1)"
+                "--depth", type=count, default=1, help="levels of inner maps (default 1)"
             )
-            c.add_argument("--limit", type=_count, default=None, help="entries per map at most")
+            c.add_argument("--limit", type=count, default=None, help="entries per map at most")
     ev = msub.add_parser(
         "events",
         help="print a ring buffer's or perf buffer's records as they arrive",
@@ -589,10 +461,10 @@ def _parser() -> argparse.ArgumentParser:
         help='one JSON object per line: {"data": ["0x01", ...]}, with "cpu" and "lost"'
         " for a perf buffer",
     )
-    ev.add_argument("--count", type=_count, default=None, metavar="N", help="stop after N records")
+    ev.add_argument("--count", type=count, default=None, metavar="N", help="stop after N records")
     ev.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="S",
         help="stop after S seconds without a record (default: wait for ever)",
@@ -613,8 +485,25 @@ def _parser() -> argparse.ArgumentParser:
     ps = psub.add_parser("show", help="one program")
     ps.add_argument("prog", nargs="+", metavar="ID | pinned PATH")
     ps.add_argument("--json", action="store_true")
+    lk = sub.add_parser("link", help="inspect links (programs attached to hooks)")
+    lsub = lk.add_subparsers(dest="link_command", required=True)
+    lsub.add_parser("list", help="every link in the system").add_argument(
+        "--json", action="store_true"
+    )
+    lshow = lsub.add_parser("show", help="one link")
+    lshow.add_argument("link", nargs="+", metavar="ID | pinned PATH")
+    lshow.add_argument("--json", action="store_true")
     ld = sub.add_parser("load", help="load an object's maps and programs")
     ld.add_argument("object")
+    ld.add_argument(
+        "--attach",
+        action="store_true",
+        help="attach every program by its section name (all or nothing); with --pin the"
+        " links are pinned under DIR/links and stay, without it they detach when the"
+        " command exits on SIGINT or SIGTERM",
+    )
+    ld.add_argument("--iface", metavar="NAME", help="the interface of xdp, tcx and tc programs")
+    ld.add_argument("--cgroup", metavar="PATH", help="the cgroup2 directory of cgroup programs")
     ld.add_argument(
         "--pin",
         metavar="DIR",
@@ -633,8 +522,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the command line; returns the exit status: 0, 1 for an error (one
-    line on stderr), 2 for a usage error, 130 on Ctrl-C, 141 (128 + SIGPIPE)
-    when the reader of ``out`` went away (nothing is printed then)."""
+    line on stderr), 2 for a usage error, 130 on Ctrl-C (0 for the Ctrl-C or
+    SIGTERM that ``load --attach`` waits for), 141 (128 + SIGPIPE) when the
+    reader of ``out`` went away (nothing is printed then)."""
     out = out or sys.stdout
     parser = _parser()
     try:
@@ -646,21 +536,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         ("map", "show"): _map_show,
         ("map", "dump"): _map_dump,
         ("map", "tree"): _map_tree,
-        ("map", "events"): _map_events,
+        ("map", "events"): map_events,
     }
     try:
         if args.command == "map":
             handlers[("map", args.map_command)](args, out)
         elif args.command == "prog":
             _prog(args, out)
+        elif args.command == "link":
+            link_command(args, out)
         elif args.command == "load":
             _load(args, out)
         elif args.command == "demo":
-            from .demo import run
+            from ..demo import run
 
             run(out)
         out.flush()  # a reader gone away shows here, inside the try
-    except _Usage as err:
+    except Usage as err:
         print(f"bpfnest: {err}", file=sys.stderr)
         return 2
     except BPFError as err:
