@@ -100,6 +100,11 @@ _LINK_FIELDS_AFTER_6_1 = (
     "ProgAttachAttr.relative_id",
     "ProgAttachAttr.expected_revision",
     "RawTracepointAttr.cookie",
+    "ProgQueryAttr.target_ifindex",  # 6.6: the query of tcx/netkit hooks
+    "ProgQueryAttr.count",
+    "ProgQueryAttr.link_ids",
+    "ProgQueryAttr.link_attach_flags",
+    "ProgQueryAttr.revision",
     "LinkCreateAttr.map_fd",
     "LinkCreateAttr.netfilter",
     "LinkCreateAttr.tcx",

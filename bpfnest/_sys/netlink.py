@@ -5,8 +5,9 @@
   (``RTM_GETLINK``: mode and program ids).
 * tc: the ``clsact`` qdisc (add, delete, list) and ``cls_bpf`` filters in
   direct-action mode on its ingress or egress hook (add with ``TCA_BPF_FD``,
-  ``TCA_BPF_NAME``, ``TCA_BPF_FLAGS``, priority and handle; delete; list with
-  the program id of each).
+  ``TCA_BPF_NAME``, ``TCA_BPF_FLAGS``, priority and handle; replace; delete;
+  list with the program id of each), and the kind, priority and handle of
+  every filter of any classifier (to know whether a hook is empty).
 
 Why a private module and not a library (pyroute2): this is about 300 lines
 covering five message types, written from ``include/uapi/linux/rtnetlink.h``
@@ -48,6 +49,7 @@ __all__ = [
     "clsact_del",
     "filter_add",
     "filter_del",
+    "filter_kinds",
     "filter_list",
     "qdisc_kinds",
     "xdp_query",
@@ -414,6 +416,35 @@ def filter_list(ifindex: int, parent: int) -> list[TcFilter]:
     Raises:
         OSError: ``EINVAL`` when there is no clsact qdisc; the kernel's errno otherwise.
     """
+    found = []
+    for kind, priority, handle, top in _filter_dump(ifindex, parent):
+        if kind != "bpf":
+            continue
+        options = attrs(top.get(TCA_OPTIONS, b""))
+        found.append(
+            TcFilter(
+                priority=priority,
+                handle=handle,
+                prog_id=_u32(options.get(TCA_BPF_ID)),
+                name=_cstr(options.get(TCA_BPF_NAME)),
+                direct_action=bool(_u32(options.get(TCA_BPF_FLAGS)) & TCA_BPF_FLAG_ACT_DIRECT),
+            )
+        )
+    return found
+
+
+def filter_kinds(ifindex: int, parent: int) -> list[tuple[str, int, int]]:
+    """``(classifier kind, priority, handle)`` of every filter on ``parent`` of
+    ``ifindex``, of any classifier (``bpf``, ``u32``, ``flower``, ...).
+
+    Raises:
+        OSError: ``EINVAL`` when there is no clsact qdisc; the kernel's errno otherwise.
+    """
+    return [(kind, priority, handle) for kind, priority, handle, _ in _filter_dump(ifindex, parent)]
+
+
+def _filter_dump(ifindex: int, parent: int) -> list[tuple[str, int, int, dict[int, bytes]]]:
+    """(kind, priority, handle, attributes) of each filter on ``parent`` (all chains)."""
     body = _TCMSG.pack(socket.AF_UNSPEC, ifindex, 0, parent, 0)
     with Rtnetlink() as nl:
         replies = nl.request("RTM_GETTFILTER", RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, body)
@@ -422,17 +453,8 @@ def filter_list(ifindex: int, parent: int) -> list[TcFilter]:
         if mtype != RTM_NEWTFILTER or len(reply) < _TCMSG.size:
             continue
         _, index, handle, _, info = _TCMSG.unpack_from(reply)
-        top = attrs(reply[_TCMSG.size :])
-        if index != ifindex or handle == 0 or _cstr(top.get(TCA_KIND)) != "bpf":
+        if index != ifindex or handle == 0:
             continue  # handle 0: the classifier itself, not one of its filters
-        options = attrs(top.get(TCA_OPTIONS, b""))
-        found.append(
-            TcFilter(
-                priority=info >> 16,
-                handle=handle,
-                prog_id=_u32(options.get(TCA_BPF_ID)),
-                name=_cstr(options.get(TCA_BPF_NAME)),
-                direct_action=bool(_u32(options.get(TCA_BPF_FLAGS)) & TCA_BPF_FLAG_ACT_DIRECT),
-            )
-        )
+        top = attrs(reply[_TCMSG.size :])
+        found.append((_cstr(top.get(TCA_KIND)), info >> 16, handle, top))
     return found
