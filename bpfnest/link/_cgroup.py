@@ -91,12 +91,22 @@ def attach_cgroup(
 
 
 def _attach_legacy(program: Program, fd: int, name: str, kind: AttachType) -> Link:
-    hints = {
-        errno.EEXIST: f"{program._describe()} is attached there as {kind.name} already",
-        errno.EPERM: "a program attached there without BPF_F_ALLOW_MULTI does not share the"
-        " hook (or this needs root)",
-        errno.EINVAL: f"the kernel refused {kind.name} for this program",
-    }
+    def hints(code: int) -> str | None:
+        if code == errno.EPERM:
+            return (
+                "a program attached there without BPF_F_ALLOW_MULTI does not share the hook"
+                " (or this needs root)"
+            )
+        if code != errno.EINVAL:
+            return None
+        try:
+            there = program.id in link_ops.prog_query(fd, kind)
+        except OSError:
+            there = False
+        if there:  # the kernel takes a program once per cgroup and attach type
+            return f"{program._describe()} is attached there as {kind.name} already"
+        return f"the kernel refused {kind.name} for this program"
+
     cgroup = dup_owned(fd)  # the hook's own, for detaching later
     try:
 

@@ -49,32 +49,38 @@ def attach_tc(
         return None
 
     def make(prog_fd: int) -> TcHook:
-        created = _ensure_clsact(ifindex, iface)
-        hook = TcHook(ifindex, iface, direction, priority, created)
+        sock = netlink.Rtnetlink()  # of this namespace: the hook keeps it
         try:
-            if any(prio == priority for _, prio, _ in netlink.filter_kinds(ifindex, parent)):
-                raise OSError(
-                    errno.EEXIST, _taken_hint(ifindex, iface, direction, parent, priority)
-                )
-            netlink.filter_add(
-                ifindex, parent, prog_fd, program.name, priority=priority, handle=_HANDLE
-            )
+            created = _ensure_clsact(ifindex, iface, sock)
+            hook = TcHook(ifindex, iface, direction, priority, created, sock)
+            try:
+                held = netlink.filter_kinds(ifindex, parent, sock=sock)
+                if any(prio == priority for _, prio, _ in held):
+                    hint = _taken_hint(ifindex, iface, direction, parent, priority)
+                    raise OSError(errno.EEXIST, hint)
+                netlink.filter_add(
+                    ifindex, parent, prog_fd, program.name, priority=priority, handle=_HANDLE,
+                    sock=sock,
+                )  # fmt: skip
+            except BaseException:
+                hook.tidy()  # the qdisc, when made here and empty
+                raise
         except BaseException:
-            hook.tidy()  # the qdisc, when made here and empty
+            sock.close()
             raise
         return hook
 
     return attach_legacy(program, _TYPES, where, make, taken)
 
 
-def _ensure_clsact(ifindex: int, iface: str | int) -> bool:
+def _ensure_clsact(ifindex: int, iface: str | int, sock: netlink.Rtnetlink) -> bool:
     """Add the clsact qdisc unless it is there; True when it was made here."""
     try:
-        netlink.clsact_add(ifindex)
+        netlink.clsact_add(ifindex, sock=sock)
     except OSError as err:
         if err.errno != errno.EEXIST:
             raise
-        if "clsact" not in netlink.qdisc_kinds(ifindex):
+        if "clsact" not in netlink.qdisc_kinds(ifindex, sock=sock):
             raise OSError(
                 errno.EEXIST,
                 f"another qdisc holds the place clsact needs (an 'ingress' qdisc?):"
@@ -119,9 +125,17 @@ class TcHook(Hook):
     link_feature = ("tcx links", "6.6")
 
     def __init__(
-        self, ifindex: int, iface: str | int, direction: str, priority: int, created: bool
+        self,
+        ifindex: int,
+        iface: str | int,
+        direction: str,
+        priority: int,
+        created: bool,
+        sock: netlink.Rtnetlink,
     ) -> None:
-        """The place; ``created``: the clsact qdisc was made for it."""
+        """The place; ``created``: the clsact qdisc was made for it; ``sock`` (owned
+        from here): a netlink socket of the interface's namespace."""
+        self.sock = sock
         self.ifindex = ifindex
         self.iface = iface
         self.direction = direction
@@ -139,7 +153,7 @@ class TcHook(Hook):
     def current(self, ours: int) -> int:
         """The program of the filter at this priority and handle (0: none, or no qdisc)."""
         try:
-            filters = netlink.filter_list(self.ifindex, self.parent)
+            filters = netlink.filter_list(self.ifindex, self.parent, sock=self.sock)
         except OSError as err:
             if err.errno in (errno.EINVAL, errno.ENODEV, errno.ENOENT):
                 return 0  # the qdisc or the interface is gone
@@ -172,11 +186,14 @@ class TcHook(Hook):
             priority=self.priority,
             handle=_HANDLE,
             replace=True,
+            sock=self.sock,
         )
 
     def remove(self, ours_fd: int) -> None:
         """Delete the filter."""
-        netlink.filter_del(self.ifindex, self.parent, priority=self.priority, handle=_HANDLE)
+        netlink.filter_del(
+            self.ifindex, self.parent, priority=self.priority, handle=_HANDLE, sock=self.sock
+        )
 
     def tidy(self) -> None:
         """Delete the clsact qdisc if it was made here and no filter is left on it."""
@@ -184,10 +201,14 @@ class TcHook(Hook):
             return
         try:
             for parent in _PARENTS.values():
-                if netlink.filter_kinds(self.ifindex, parent):
+                if netlink.filter_kinds(self.ifindex, parent, sock=self.sock):
                     return  # someone's filter: the qdisc stays (and is theirs now)
-            netlink.clsact_del(self.ifindex)
+            netlink.clsact_del(self.ifindex, sock=self.sock)
         except OSError as err:
             if err.errno not in (errno.EINVAL, errno.ENODEV, errno.ENOENT):
                 raise
         self.created = False
+
+    def close(self) -> None:
+        """Close the netlink socket; idempotent."""
+        self.sock.close()

@@ -4,6 +4,7 @@ asks, as a :class:`~bpfnest.link._legacy.LegacyLink` holding an :class:`XdpHook`
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import socket
 from collections.abc import Callable
@@ -63,14 +64,23 @@ def _attached_already(ifindex: int, iface: str | int) -> str:
 
 
 def _held_by_link(ifindex: int) -> tuple[int, int] | None:
-    """(link id, program id) of the XDP link on ``ifindex``, if one is visible."""
+    """(link id, program id) of the XDP link on ``ifindex``, if one is visible.
+
+    Links of every network namespace are listed, and an ifindex is only unique
+    within one: the link must also run the program netlink reports here.
+    """
+    try:
+        here = netlink.xdp_query(ifindex)
+    except OSError:
+        return None
+    running = {here.prog_id, here.drv_prog_id, here.skb_prog_id, here.hw_prog_id} - {0}
     for lid in _safe_link_ids():
         try:
             with Link.from_id(lid) as other:
                 info = other.info()
         except (OSError, ValueError):
             continue  # gone meanwhile, or not ours to open
-        if info.type == LinkType.XDP and info.ifindex == ifindex:
+        if info.type == LinkType.XDP and info.ifindex == ifindex and info.program_id in running:
             return lid, info.program_id
     return None
 
@@ -141,19 +151,27 @@ def _attach_netlink(
         return link_hints(code)
 
     def make(prog_fd: int) -> XdpHook:
-        noexist = netlink.XDP_FLAGS_UPDATE_IF_NOEXIST
-        netlink.xdp_set(ifindex, prog_fd, noexist | (_MODES[mode] if mode else 0))
-        hook = XdpHook(ifindex, iface, mode or "")
-        if mode is None:  # the kernel picked: learn which
-            hook.mode = _mode_of(ifindex, program.id)
-        return hook
+        sock = netlink.Rtnetlink()  # of this namespace: the hook keeps it
+        try:
+            noexist = netlink.XDP_FLAGS_UPDATE_IF_NOEXIST
+            netlink.xdp_set(ifindex, prog_fd, noexist | (_MODES[mode] if mode else 0), sock=sock)
+            try:
+                found = mode or _mode_of(ifindex, program.id, sock)  # None: the kernel picked
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    netlink.xdp_set(ifindex, -1, expected_fd=prog_fd, sock=sock)
+                raise
+        except BaseException:
+            sock.close()
+            raise
+        return XdpHook(ifindex, iface, found, sock)
 
     where = f"XDP of interface '{iface}' (ifindex {ifindex}) by netlink"
     return attach_legacy(program, (ProgType.XDP,), where, make, hints)
 
 
-def _mode_of(ifindex: int, prog_id: int) -> str:
-    state = netlink.xdp_query(ifindex)
+def _mode_of(ifindex: int, prog_id: int, sock: netlink.Rtnetlink) -> str:
+    state = netlink.xdp_query(ifindex, sock=sock)
     ids = {"native": state.drv_prog_id, "generic": state.skb_prog_id, "offload": state.hw_prog_id}
     for mode, held in ids.items():
         if held == prog_id:
@@ -181,11 +199,13 @@ class XdpHook(Hook):
     )
     link_feature = ("XDP BPF links", "5.9")
 
-    def __init__(self, ifindex: int, iface: str | int, mode: str) -> None:
-        """The place: ``ifindex`` (named ``iface``), ``mode`` native/generic/offload."""
+    def __init__(self, ifindex: int, iface: str | int, mode: str, sock: netlink.Rtnetlink) -> None:
+        """The place: ``ifindex`` (named ``iface``), ``mode`` native/generic/offload,
+        and ``sock`` (owned from here), a netlink socket of the interface's namespace."""
         self.ifindex = ifindex
         self.iface = iface
         self.mode = mode
+        self.sock = sock
 
     def describe(self) -> str:
         """E.g. ``netlink XDP (generic) of interface 'eth0' (ifindex 2)``."""
@@ -194,7 +214,7 @@ class XdpHook(Hook):
     def current(self, ours: int) -> int:
         """The program attached in this mode now (0 when none, or the interface is gone)."""
         try:
-            state = netlink.xdp_query(self.ifindex)
+            state = netlink.xdp_query(self.ifindex, sock=self.sock)
         except OSError as err:
             if err.errno == errno.ENODEV:
                 return 0
@@ -216,13 +236,18 @@ class XdpHook(Hook):
 
     def replace(self, new_fd: int, old_fd: int, name: str) -> None:
         """Attach ``new_fd`` in place of ``old_fd`` (``XDP_FLAGS_REPLACE``, 5.7)."""
-        netlink.xdp_set(self.ifindex, new_fd, _MODES[self.mode], expected_fd=old_fd)
+        netlink.xdp_set(self.ifindex, new_fd, _MODES[self.mode], expected_fd=old_fd, sock=self.sock)
 
     def remove(self, ours_fd: int) -> None:
         """Detach ``ours_fd`` only if it is still the one attached (5.7; before, as checked)."""
+        flag = _MODES[self.mode]
         try:
-            netlink.xdp_set(self.ifindex, -1, _MODES[self.mode], expected_fd=ours_fd)
+            netlink.xdp_set(self.ifindex, -1, flag, expected_fd=ours_fd, sock=self.sock)
         except OSError as err:
             if err.errno != errno.EINVAL:  # before 5.7: no XDP_FLAGS_REPLACE
                 raise
-            netlink.xdp_set(self.ifindex, -1, _MODES[self.mode])
+            netlink.xdp_set(self.ifindex, -1, flag, sock=self.sock)
+
+    def close(self) -> None:
+        """Close the netlink socket; idempotent."""
+        self.sock.close()
