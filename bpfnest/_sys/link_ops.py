@@ -29,10 +29,9 @@ from .uapi import (
     LinkDetachAttr,
     LinkUpdateAttr,
     ProgAttachAttr,
-    ProgQueryAttr,
     RawTracepointAttr,
-    TaskFdQueryAttr,
 )
+from .uapi_query import ProgQueryAttr, TaskFdQueryAttr
 
 __all__ = [
     "LinkInfo",

@@ -26,6 +26,8 @@ import ctypes
 import enum
 from ctypes import c_char, c_int32, c_uint8, c_uint16, c_uint32, c_uint64
 
+from .uapi_query import ProgQueryAttr, TaskFdQueryAttr
+
 __all__ = [
     "ATTR_CLASSES",
     "BPF_F_ALLOW_MULTI",
@@ -91,10 +93,8 @@ __all__ = [
     "ObjAttr",
     "PerfEventAttr",
     "ProgAttachAttr",
-    "ProgQueryAttr",
     "ProgLoadAttr",
     "RawTracepointAttr",
-    "TaskFdQueryAttr",
     "TestRunAttr",
 ]
 
@@ -480,49 +480,6 @@ class ProgAttachAttr(ctypes.Structure):
         ("replace_bpf_fd", c_uint32),
         ("_u_relative", _Relative),
         ("expected_revision", c_uint64),
-    ]
-
-
-class _ProgCnt(ctypes.Union):
-    _fields_ = [
-        ("prog_cnt", c_uint32),
-        ("count", c_uint32),
-    ]
-
-
-class ProgQueryAttr(ctypes.Structure):
-    """BPF_PROG_QUERY (``union bpf_attr.query``): the programs attached to a
-    cgroup (or, 6.6, a tcx/netkit hook), with their ids in ``prog_ids``."""
-
-    _anonymous_ = ("_u_target", "_u_count")
-    _fields_ = [
-        ("_u_target", _TargetFd),
-        ("attach_type", c_uint32),
-        ("query_flags", c_uint32),
-        ("attach_flags", c_uint32),
-        ("prog_ids", c_uint64),
-        ("_u_count", _ProgCnt),
-        ("prog_attach_flags", c_uint64),  # after 4 bytes of padding (`__u32 :32`)
-        ("link_ids", c_uint64),
-        ("link_attach_flags", c_uint64),
-        ("revision", c_uint64),
-    ]
-
-
-class TaskFdQueryAttr(ctypes.Structure):
-    """BPF_TASK_FD_QUERY (``union bpf_attr.task_fd_query``, 4.18): what program a
-    perf event fd of a task runs, and on which tracepoint or probe."""
-
-    _fields_ = [
-        ("pid", c_uint32),
-        ("fd", c_uint32),
-        ("flags", c_uint32),
-        ("buf_len", c_uint32),
-        ("buf", c_uint64),
-        ("prog_id", c_uint32),
-        ("fd_type", c_uint32),
-        ("probe_offset", c_uint64),
-        ("probe_addr", c_uint64),
     ]
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, NoReturn
+from typing import TYPE_CHECKING, ClassVar
 
 from .._sys.fd import FD, dup_owned
 from ..constants import LinkType, ProgType
@@ -131,7 +131,8 @@ class LegacyLink(Link):
     legacy=True)`` (or without cgroup links) and ``Program.attach_tracepoint``
     on a kernel without perf-event links; the caller owns it. Closing removes
     the program from the hook unless someone else's program is there now.
-    It cannot be pinned or opened by id: there is no kernel object.
+    It cannot be pinned or opened (``from_id``, ``from_pinned``, ``from_fd``
+    raise ``TypeError``): there is no kernel object.
     """
 
     def __init__(self, hook: Hook, prog: FD, program: Program) -> None:
@@ -141,34 +142,17 @@ class LegacyLink(Link):
         self._prog_id = program.id
         self._prog_name = program.name
 
-    # ------------------------------------------------------------- openers
-
     @classmethod
-    def from_id(cls, obj_id: int) -> NoReturn:
-        """Refused: an attachment without a BPF link has no id to open it by.
+    def _from_owned(cls, fd: FD) -> LegacyLink:
+        """Refused: the openers give a :class:`~bpfnest.Link`; nothing opens as this.
 
-        Raises:
-            NotSupportedError: always.
+        Raises ``TypeError`` (``from_id``/``from_pinned``/``from_fd`` close the fd).
         """
-        raise _no_object("from_id")
-
-    @classmethod
-    def from_pinned(cls, path: PathArg, *, dir_fd: int | None = None) -> NoReturn:
-        """Refused: an attachment without a BPF link is never pinned.
-
-        Raises:
-            NotSupportedError: always.
-        """
-        raise _no_object("from_pinned")
-
-    @classmethod
-    def from_fd(cls, fd: int) -> NoReturn:
-        """Refused: an attachment without a BPF link has no fd of its own.
-
-        Raises:
-            NotSupportedError: always.
-        """
-        raise _no_object("from_fd")
+        raise TypeError(
+            "LegacyLink cannot be opened: an attachment without a BPF link (netlink XDP,"
+            " tc, cgroup BPF_PROG_ATTACH, perf-event ioctl) is no kernel object; open links"
+            " with Link.from_id, Link.from_pinned or Link.from_fd"
+        )
 
     # ------------------------------------------------------------- attributes
 
@@ -331,14 +315,6 @@ class LegacyLink(Link):
 
     def _refused(self, op: str, code: int, hint: str) -> BPFError:
         return error(op, self._describe(), code, hint)
-
-
-def _no_object(op: str) -> NotSupportedError:
-    why = (
-        f"LegacyLink.{op}: an attachment without a BPF link (netlink XDP, tc, cgroup"
-        " BPF_PROG_ATTACH, perf-event ioctl) is no kernel object to open"
-    )
-    return NotSupportedError(why, feature="BPF link", code=errno.EOPNOTSUPP)
 
 
 def attach_legacy(
