@@ -270,20 +270,14 @@ def test_tc_counts_drops_and_removes_its_qdisc(
         veth.send(12)
         assert wait_for(lambda: counter(tc, 0) == 12), counter(tc, 0)
         assert veth.received() == 12
-        if direction == "egress":
-            with veth.peer():
-                link.update(dropping)
-        else:
-            link.update(dropping)
+        # Back in the host namespace: the link reads, swaps and removes its filter
+        # through the netlink socket of the namespace it attached in.
+        link.update(dropping)
         veth.send(7)
         assert wait_for(lambda: counter(tc, 1) == 7), counter(tc, 1)
         assert veth.received() == 0
     finally:
-        if direction == "egress":
-            with veth.peer():
-                link.close()
-        else:
-            link.close()
+        link.close()
     assert "clsact" not in qdiscs(side_ns, side_if)  # we made it, nothing is left on it
     veth.send(3)
     assert veth.received() == 3
@@ -564,6 +558,10 @@ def test_every_legacy_kind_behaves_as_a_link(
         link.info()
     with pytest.raises(ValueError):
         link.pin(os.path.join(bpffs, "closed"))
+    for call in (lambda: link.update(first), link.detach):
+        with pytest.raises(ValueError) as closed:
+            call()
+        assert str(closed.value).endswith(" is closed"), str(closed.value)
 
 
 def test_nothing_opens_as_a_legacy_link(trace: bpfnest.Collection) -> None:

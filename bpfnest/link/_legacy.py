@@ -219,6 +219,7 @@ class LegacyLink(Link):
                 got = type(value).__name__
                 raise TypeError(f"update {self._describe()}: {arg} must be a Program, got {got}")
         check_type(program, self._hook.types, self._hook.describe())
+        self._raw()  # a closed link says so first
         if self._hook.no_update is not None:
             raise self._refused("update", errno.EOPNOTSUPP, self._hook.no_update)
         try:
@@ -250,6 +251,7 @@ class LegacyLink(Link):
             ValueError: the link is closed.
             BPFError: the kernel refused; ``EOPNOTSUPP`` for a perf-event ioctl.
         """
+        self._raw()  # a closed link says so first
         if self._hook.no_detach is not None:
             raise self._refused("detach", errno.EOPNOTSUPP, self._hook.no_detach)
         try:
