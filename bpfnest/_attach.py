@@ -27,24 +27,33 @@ class Attachable:
     def _program(self) -> Program:
         return cast("Program", self)
 
-    def attach_xdp(self, iface: str | int, *, mode: str | None = None) -> Link:
-        """Attach this XDP program to interface ``iface`` (a name or an ifindex) with a BPF link.
+    def attach_xdp(
+        self, iface: str | int, *, mode: str | None = None, netlink: bool = False
+    ) -> Link:
+        """Attach this XDP program to interface ``iface`` (a name or an ifindex).
 
         ``mode`` is ``"native"``, ``"generic"``, ``"offload"`` or None (the
-        kernel picks). The caller owns the returned :class:`Link` and closes
-        it (closing detaches unless it is pinned). Needs CAP_NET_ADMIN.
-        Minimum kernel: 5.9.
+        kernel picks). A BPF link (5.9) where the kernel has XDP links; over
+        netlink (``IFLA_XDP``, 4.8) where it has not (a probe, run once) or
+        when ``netlink=True``: then the :class:`Link` is a ``LegacyLink``
+        (id 0, type ``LinkType.UNSPEC``) that cannot be pinned, and it never
+        replaces a program already attached (``XDP_FLAGS_UPDATE_IF_NOEXIST``);
+        its ``update()`` swaps in place (5.7). The caller owns the returned
+        :class:`Link` and closes it (closing detaches unless it is pinned; a
+        netlink attachment is removed only while it still runs this
+        object's program). Needs CAP_NET_ADMIN.
+        Minimum kernel: 5.9 (links), 4.8 (netlink).
 
         Raises:
             TypeError: the program is not XDP (naming both), or ``iface`` is
                 neither a str nor an int; before any syscall.
             ValueError: no such interface, an unknown ``mode``, or the program is closed.
             BPFError: the kernel refused (``EBUSY`` when an XDP program is
-                attached there already, naming how to replace it).
+                attached there already, naming it and how to replace it).
         """
         from .link import attach_xdp
 
-        return attach_xdp(self._program(), iface, mode=mode)
+        return attach_xdp(self._program(), iface, mode=mode, netlink=netlink)
 
     def attach_tcx(self, iface: str | int, direction: str) -> Link:
         """Attach this SCHED_CLS program to ``iface``'s ``"ingress"`` or ``"egress"`` (tcx link).
@@ -62,33 +71,48 @@ class Attachable:
         return attach_tcx(self._program(), iface, direction)
 
     def attach_cgroup(
-        self, cgroup: str | os.PathLike[str] | int, attach_type: AttachType | None = None
+        self,
+        cgroup: str | os.PathLike[str] | int,
+        attach_type: AttachType | None = None,
+        *,
+        legacy: bool = False,
     ) -> Link:
         """Attach this program to ``cgroup`` (a cgroup2 directory path or an open fd).
 
         ``attach_type`` defaults to the program's expected attach type (from
         its section name). A path is opened and closed here; an fd stays the
-        caller's. The caller owns the returned :class:`Link` and closes it
-        (closing detaches unless it is pinned). Minimum kernel: 5.7.
+        caller's. A cgroup link (5.7) where the kernel has them; else, or with
+        ``legacy=True``, ``BPF_PROG_ATTACH`` with ``BPF_F_ALLOW_MULTI`` (4.15):
+        then the :class:`Link` is a ``LegacyLink`` (id 0, type
+        ``LinkType.UNSPEC``, owns a duplicate of the cgroup fd) that cannot be
+        pinned, whose ``update()`` swaps in place (``BPF_F_REPLACE``, 5.6) and
+        whose ``close()`` detaches exactly its program. The caller owns the
+        returned :class:`Link` and closes it (closing detaches unless it is
+        pinned). Minimum kernel: 5.7 (links), 4.15 (legacy).
 
         Raises:
             TypeError: the program is not a cgroup program (naming both), or
                 ``cgroup`` is neither a path nor an int; before any syscall.
             ValueError: the path is not a directory, no attach type is known,
                 or the program is closed.
-            BPFError: the kernel refused (``EINVAL`` for a wrong attach type).
+            BPFError: the kernel refused (``EINVAL`` for a wrong attach type;
+                legacy: ``EEXIST`` when this program is attached there already).
         """
         from .link import attach_cgroup
 
-        return attach_cgroup(self._program(), cgroup, attach_type)
+        return attach_cgroup(self._program(), cgroup, attach_type, legacy=legacy)
 
     def attach_tracepoint(self, group: str, name: str) -> Link:
         """Attach this TRACEPOINT program to tracepoint ``group/name`` (e.g. ``syscalls``,
-        ``sys_enter_getpgid``): a perf event and a perf-event link.
+        ``sys_enter_getpgid``): a perf event and a perf-event link (5.15), or,
+        on a kernel without perf-event links (a probe, run once),
+        ``PERF_EVENT_IOC_SET_BPF`` (4.1): then the :class:`Link` is a
+        ``LegacyLink`` that cannot be pinned, updated or detached.
 
         The returned :class:`Link` owns the perf event's fd too; the caller
-        closes it (closing detaches unless it is pinned). Needs CAP_PERFMON
-        or CAP_SYS_ADMIN. Minimum kernel: 5.15.
+        closes it (closing detaches unless it is pinned; the ioctl path
+        disables and closes the event). Needs CAP_PERFMON
+        or CAP_SYS_ADMIN. Minimum kernel: 5.15 (links), 4.1 (ioctl).
 
         Raises:
             TypeError: the program is not TRACEPOINT (naming both); before any syscall.
@@ -252,3 +276,28 @@ class Attachable:
         from .link._auto import auto_attach
 
         return auto_attach(self._program(), target)
+
+    def attach_tc(self, iface: str | int, direction: str, *, priority: int = 1) -> Link:
+        """Attach this SCHED_CLS program to ``iface``'s ``"ingress"`` or ``"egress"``
+        the way before tcx: a ``cls_bpf`` filter in direct-action mode (handle 1,
+        at ``priority``) on the ``clsact`` qdisc, over rtnetlink.
+
+        The qdisc is added when absent. The returned :class:`Link` is a
+        ``LegacyLink`` (id 0, type ``LinkType.UNSPEC``) the caller owns:
+        ``close()`` removes the filter (unless another program replaced it),
+        and the qdisc when it was added here and no filter is left on it;
+        ``update()`` replaces the filter's program; ``pin()`` refuses (use
+        :meth:`attach_tcx` on 6.6). Needs CAP_NET_ADMIN. Minimum kernel: 4.5.
+
+        Raises:
+            TypeError: the program is not SCHED_CLS (naming both), or
+                ``priority`` is not an int; before any syscall.
+            ValueError: no such interface, a bad ``direction``, ``priority``
+                outside 1..65535, or the program is closed.
+            BPFError: ``EEXIST`` when a filter is at that priority already
+                (naming it and how to remove it); the kernel refused. Nothing
+                is left behind on failure.
+        """
+        from .link import attach_tc
+
+        return attach_tc(self._program(), iface, direction, priority=priority)

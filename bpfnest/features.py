@@ -12,12 +12,14 @@ import errno
 import functools
 import sys
 
-from ._sys import ops
-from .constants import MapType
+from ._sys import link_ops, ops
+from .constants import AttachType, MapType, ProgType
 
 __all__ = [
+    "LINK_KINDS",
     "batch_refused",
     "has_bpf_cookie",
+    "has_links",
     "has_syscall_wrapper",
     "inner_max_entries_types",
     "refuse_batch",
@@ -153,3 +155,69 @@ def has_bpf_cookie() -> bool:
         return False
     fd.close()
     return True
+
+
+# ------------------------------------------------------------------ BPF links
+
+#: The hooks whose BPF links came after their older attach path, with the
+#: program type, attach type and first kernel of the link:
+#: XDP links 5.9 (netlink before), cgroup links 5.7 (BPF_PROG_ATTACH before),
+#: perf-event links 5.15 (PERF_EVENT_IOC_SET_BPF before).
+LINK_KINDS: dict[str, tuple[ProgType, AttachType, str]] = {
+    "xdp": (ProgType.XDP, AttachType.XDP, "5.9"),
+    "cgroup": (ProgType.CGROUP_SKB, AttachType.CGROUP_INET_INGRESS, "5.7"),
+    "perf_event": (ProgType.TRACEPOINT, AttachType.PERF_EVENT, "5.15"),
+}
+
+#: The answers of :func:`has_links`, by kind, once probed. A test may set an
+#: answer (and restore it) to drive the older path on a newer kernel.
+link_support: dict[str, bool] = {}
+
+_LOOPBACK = 1  # LOOPBACK_IFINDEX
+_XDP_FLAGS_HW_MODE = 1 << 3
+# BPF_MOV64_IMM(R0, 0); BPF_EXIT_INSN()
+_RETURN_0 = bytes.fromhex("b7000000000000009500000000000000")
+
+
+def has_links(kind: str) -> bool:
+    """True when the kernel makes BPF links for ``kind`` (a key of
+    :data:`LINK_KINDS`): ``"xdp"``, ``"cgroup"`` or ``"perf_event"``.
+
+    Probed once and cached in :data:`link_support`, as cilium's
+    ``haveBPFLink``: a two-instruction program of the hook's type is loaded
+    and ``BPF_LINK_CREATE`` is asked for an attach that cannot succeed. A
+    kernel without such links refuses the attach type first, with
+    ``EINVAL``; one with them goes on to the target and fails there: a cgroup
+    or perf event fd of -1 gives ``EBADF``, XDP in offload mode on ``lo``
+    (ifindex 1 in every network namespace, no XDP driver) ``EOPNOTSUPP``.
+    Nothing is attached; the program is closed. When
+    the probe cannot run (no bpf(2), no privilege), links are assumed and the
+    attach itself reports the kernel's answer.
+
+    Raises:
+        KeyError: ``kind`` is not one of :data:`LINK_KINDS`.
+    """
+    known = link_support.get(kind)
+    if known is None:
+        known = link_support[kind] = _probe_links(*LINK_KINDS[kind][:2])
+    return known
+
+
+def _probe_links(prog_type: ProgType, attach_type: AttachType) -> bool:
+    try:
+        prog, _ = ops.prog_load(
+            prog_type=int(prog_type),
+            insns=_RETURN_0,
+            license=b"GPL",
+            expected_attach_type=int(attach_type) if prog_type == ProgType.CGROUP_SKB else 0,
+        )
+    except OSError:
+        return True
+    xdp = attach_type == AttachType.XDP
+    target, flags = (_LOOPBACK, _XDP_FLAGS_HW_MODE) if xdp else (0xFFFFFFFF, 0)
+    with prog:
+        try:
+            link_ops.link_create(prog.raw, target, int(attach_type), flags=flags).close()
+        except OSError as err:
+            return err.errno != errno.EINVAL
+    return True  # not reached: nothing has this target

@@ -546,6 +546,30 @@ ROWS: list[Row] = [
         "takes SCHED_CLS",
     ),
     Row(
+        "Program.attach_xdp",
+        lambda w: w.prog.attach_xdp("lo", netlink="yes"),  # type: ignore[arg-type]
+        TypeError,
+        "netlink must be a bool",
+    ),
+    Row(
+        "Program.attach_tc",
+        lambda w: w.prog.attach_tc("lo", "up"),
+        ValueError,
+        "direction must be",
+    ),
+    Row(
+        "Program.attach_tc",
+        lambda w: w.prog.attach_tc("lo", "ingress", priority=70000),
+        ValueError,
+        "priority must be 1..65535",
+    ),
+    Row(
+        "Program.attach_tc",
+        lambda w: w.prog.attach_tc("lo", "ingress"),
+        TypeError,
+        "takes SCHED_CLS",
+    ),
+    Row(
         "Program.attach_cgroup",
         lambda w: w.prog.attach_cgroup(w.tmp, AttachType.CGROUP_INET_EGRESS),
         TypeError,

@@ -142,7 +142,7 @@ def test_flag_values() -> None:
 
 # Modules allowed over the limit, each with why; a listed module may not grow.
 OVERSIZE = {
-    "_sys/uapi.py": (1100, "one ctypes Structure per bpf(2) command: a table, to be generated"),
+    "_sys/uapi.py": (990, "one ctypes Structure per bpf(2) command: a table, to be generated"),
 }
 MAX_LINES = 800
 MAX_PUBLIC_METHODS = 30

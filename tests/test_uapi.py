@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from bpfnest._sys import uapi
+from bpfnest._sys import uapi, uapi_perf, uapi_query
 
 from support import skip_or_fail
 
@@ -100,6 +100,11 @@ _LINK_FIELDS_AFTER_6_1 = (
     "ProgAttachAttr.relative_id",
     "ProgAttachAttr.expected_revision",
     "RawTracepointAttr.cookie",
+    "ProgQueryAttr.target_ifindex",  # 6.6: the query of tcx/netkit hooks
+    "ProgQueryAttr.count",
+    "ProgQueryAttr.link_ids",
+    "ProgQueryAttr.link_attach_flags",
+    "ProgQueryAttr.revision",
     "LinkCreateAttr.map_fd",
     "LinkCreateAttr.netfilter",
     "LinkCreateAttr.tcx",
@@ -365,10 +370,11 @@ def kernel_uapi(tmp_path_factory: pytest.TempPathFactory) -> KernelUapi:
 def test_attr_classes_cover_every_structure() -> None:
     defined = {
         obj
-        for obj in vars(uapi).values()
+        for module in (uapi, uapi_query, uapi_perf)  # the query attrs and perf_event_attr: apart
+        for obj in vars(module).values()
         if isinstance(obj, type)
         and issubclass(obj, ctypes.Structure)
-        and obj.__module__ == uapi.__name__
+        and obj.__module__ == module.__name__
     }
     listed = {cls for cls, _ in uapi.ATTR_CLASSES.values()}
     # An anonymous struct (link_create's iter_info) has no C path of its own: its

@@ -2,7 +2,8 @@
 
 ``BPF_LINK_CREATE``, ``BPF_LINK_UPDATE``, ``BPF_LINK_DETACH``,
 ``BPF_LINK_GET_FD_BY_ID`` / ``GET_NEXT_ID``, ``BPF_RAW_TRACEPOINT_OPEN``,
-``BPF_PROG_ATTACH`` / ``DETACH`` and ``BPF_OBJ_GET_INFO_BY_FD`` on a link.
+``BPF_PROG_ATTACH`` / ``DETACH`` / ``QUERY``, ``BPF_TASK_FD_QUERY`` and
+``BPF_OBJ_GET_INFO_BY_FD`` on a link.
 As in :mod:`bpfnest._sys.ops`: plain ints in, owned
 :class:`~bpfnest._sys.fd.FD` out for every command that creates a descriptor
 (the caller closes it), plain :class:`OSError` with the kernel's errno on
@@ -31,9 +32,11 @@ from .uapi import (
     ProgAttachAttr,
     RawTracepointAttr,
 )
+from .uapi_query import ProgQueryAttr, TaskFdQueryAttr
 
 __all__ = [
     "LinkInfo",
+    "TaskFd",
     "iter_create",
     "iter_read",
     "link_create",
@@ -44,7 +47,9 @@ __all__ = [
     "link_update",
     "prog_attach",
     "prog_detach",
+    "prog_query",
     "raw_tracepoint_open",
+    "task_fd_query",
 ]
 
 # enum bpf_link_type and enum bpf_perf_event_type values whose info carries a
@@ -321,3 +326,51 @@ def prog_detach(target_fd: int, attach_type: int, prog_fd: int = 0) -> None:
     """
     attr = ProgAttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type)
     bpf(Cmd.PROG_DETACH, attr)
+
+
+def prog_query(target_fd: int, attach_type: int) -> list[int]:
+    """BPF_PROG_QUERY (4.15): the ids of the programs attached to ``target_fd``
+    (a cgroup fd) as ``attach_type``, in the order they run (links included).
+
+    Raises:
+        OSError: with the kernel's errno (``EINVAL`` for an attach type that
+            cannot be queried, ``EBADF`` for a closed fd).
+    """
+    size = 8
+    while True:
+        ids = (ctypes.c_uint32 * size)()
+        attr = ProgQueryAttr(target_fd=target_fd, attach_type=attach_type, prog_cnt=size)
+        attr.prog_ids = ctypes.addressof(ids)
+        try:
+            bpf(Cmd.PROG_QUERY, attr)
+        except OSError as err:
+            if err.errno == _ENOSPC and size < 1 << 16:  # more attached than room
+                size = max(size * 2, int(attr.prog_cnt))
+                continue
+            raise
+        return list(ids[: int(attr.prog_cnt)])
+
+
+class TaskFd(NamedTuple):
+    """What BPF_TASK_FD_QUERY says of one fd of a task."""
+
+    prog_id: int
+    #: ``enum bpf_task_fd_type``: 0 raw tracepoint, 1 tracepoint, 2 kprobe,
+    #: 3 kretprobe, 4 uprobe, 5 uretprobe.
+    fd_type: int
+    #: The tracepoint's name, the function or the file.
+    name: str
+
+
+def task_fd_query(pid: int, fd: int) -> TaskFd:
+    """BPF_TASK_FD_QUERY (4.18): which program the perf event (or raw
+    tracepoint) ``fd`` of process ``pid`` runs, and where.
+
+    Raises:
+        OSError: ``ENOENT`` when the fd has no program, ``ENOTSUPP`` (524)
+            when it is not such an fd; the kernel's errno otherwise.
+    """
+    buf = ctypes.create_string_buffer(256)
+    attr = TaskFdQueryAttr(pid=pid, fd=fd, buf_len=len(buf), buf=ctypes.addressof(buf))
+    bpf(Cmd.TASK_FD_QUERY, attr)
+    return TaskFd(int(attr.prog_id), int(attr.fd_type), buf.value.decode(errors="replace"))

@@ -5,8 +5,9 @@
   (``RTM_GETLINK``: mode and program ids).
 * tc: the ``clsact`` qdisc (add, delete, list) and ``cls_bpf`` filters in
   direct-action mode on its ingress or egress hook (add with ``TCA_BPF_FD``,
-  ``TCA_BPF_NAME``, ``TCA_BPF_FLAGS``, priority and handle; delete; list with
-  the program id of each).
+  ``TCA_BPF_NAME``, ``TCA_BPF_FLAGS``, priority and handle; replace; delete;
+  list with the program id of each), and the kind, priority and handle of
+  every filter of any classifier (to know whether a hook is empty).
 
 Why a private module and not a library (pyroute2): this is about 300 lines
 covering five message types, written from ``include/uapi/linux/rtnetlink.h``
@@ -20,7 +21,10 @@ with the kernel's errno out, now with the kernel's extended ack message
 Each call opens one ``AF_NETLINK`` socket, owned by a :class:`Rtnetlink`
 (closed on every path), numbers its requests, and reads replies until the
 kernel's ack (or ``NLMSG_DONE`` for a dump), checking sequence and port.
-The socket talks to the network namespace of the calling thread.
+A socket talks to the network namespace of the thread that made it: each
+call takes ``sock=``, an open :class:`Rtnetlink` of the caller's, so that an
+attachment made in one namespace is read and removed there later, whatever
+namespace the thread is in by then.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import errno
 import os
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -48,6 +53,7 @@ __all__ = [
     "clsact_del",
     "filter_add",
     "filter_del",
+    "filter_kinds",
     "filter_list",
     "qdisc_kinds",
     "xdp_query",
@@ -160,6 +166,7 @@ class Rtnetlink:
             self._sock.close()
             raise
         self._seq = int.from_bytes(os.urandom(2), "little")
+        self._lock = threading.Lock()  # one request at a time on a shared socket
 
     def close(self) -> None:
         """Close the socket; idempotent."""
@@ -178,6 +185,12 @@ class Rtnetlink:
         Raises:
             OSError: with the kernel's errno and ``"<what>: <strerror>[ (<ext ack>)]"``.
         """
+        with self._lock:
+            return self._request(what, msg_type, flags, body)
+
+    def _request(
+        self, what: str, msg_type: int, flags: int, body: bytes
+    ) -> list[tuple[int, bytes]]:
         self._seq = (self._seq + 1) & 0xFFFFFFFF
         seq = self._seq
         header = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), msg_type, flags, seq, 0)
@@ -199,6 +212,16 @@ class Rtnetlink:
                 replies.append((mtype, body_))
                 if not mflags & NLM_F_MULTI and not flags & NLM_F_ACK:
                     return replies
+
+
+@contextlib.contextmanager
+def _socket(sock: Rtnetlink | None) -> Iterator[Rtnetlink]:
+    """``sock`` (the caller's), or a new socket closed at the end of the block."""
+    if sock is not None:
+        yield sock
+        return
+    with Rtnetlink() as own:
+        yield own
 
 
 def _messages(data: bytes) -> Iterator[tuple[int, int, int, int, bytes]]:
@@ -248,7 +271,14 @@ class XdpState:
     hw_prog_id: int
 
 
-def xdp_set(ifindex: int, prog_fd: int, flags: int = 0, *, expected_fd: int | None = None) -> None:
+def xdp_set(
+    ifindex: int,
+    prog_fd: int,
+    flags: int = 0,
+    *,
+    expected_fd: int | None = None,
+    sock: Rtnetlink | None = None,
+) -> None:
     """Attach XDP program ``prog_fd`` to ``ifindex`` over netlink (4.8); ``prog_fd``
     -1 detaches (with the mode flag of the attached program). ``flags`` are
     ``XDP_FLAGS_*``: a mode, ``UPDATE_IF_NOEXIST`` to refuse replacing;
@@ -267,18 +297,18 @@ def xdp_set(ifindex: int, prog_fd: int, flags: int = 0, *, expected_fd: int | No
     if flags:
         parts.append(attr(IFLA_XDP_FLAGS, struct.pack("=I", flags)))
     body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, ifindex, 0, 0) + nested(IFLA_XDP, *parts)
-    with Rtnetlink() as nl:
+    with _socket(sock) as nl:
         nl.request("RTM_SETLINK IFLA_XDP", RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, body)
 
 
-def xdp_query(ifindex: int) -> XdpState:
+def xdp_query(ifindex: int, *, sock: Rtnetlink | None = None) -> XdpState:
     """What XDP program ``ifindex`` runs, by netlink (any XDP, link or not).
 
     Raises:
         OSError: ``ENODEV`` when there is no such interface.
     """
     body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, ifindex, 0, 0)
-    with Rtnetlink() as nl:
+    with _socket(sock) as nl:
         replies = nl.request("RTM_GETLINK", RTM_GETLINK, NLM_F_REQUEST, body)
     for mtype, reply in replies:
         if mtype != RTM_NEWLINK or len(reply) < _IFINFOMSG.size:
@@ -300,39 +330,39 @@ def xdp_query(ifindex: int) -> XdpState:
 # ---------------------------------------------------------------- tc
 
 
-def clsact_add(ifindex: int) -> None:
+def clsact_add(ifindex: int, *, sock: Rtnetlink | None = None) -> None:
     """Add the ``clsact`` qdisc to ``ifindex`` (4.5).
 
     Raises:
         OSError: ``EEXIST`` when it is already there; the kernel's errno otherwise.
     """
-    _qdisc(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex, "RTM_NEWQDISC clsact")
+    _qdisc(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, ifindex, "RTM_NEWQDISC clsact", sock)
 
 
-def clsact_del(ifindex: int) -> None:
+def clsact_del(ifindex: int, *, sock: Rtnetlink | None = None) -> None:
     """Delete the ``clsact`` qdisc of ``ifindex`` (and every filter on it).
 
     Raises:
         OSError: ``ENOENT``/``EINVAL`` when there is none; the kernel's errno otherwise.
     """
-    _qdisc(RTM_DELQDISC, 0, ifindex, "RTM_DELQDISC clsact")
+    _qdisc(RTM_DELQDISC, 0, ifindex, "RTM_DELQDISC clsact", sock)
 
 
-def _qdisc(msg_type: int, flags: int, ifindex: int, what: str) -> None:
+def _qdisc(msg_type: int, flags: int, ifindex: int, what: str, sock: Rtnetlink | None) -> None:
     body = _TCMSG.pack(socket.AF_UNSPEC, ifindex, CLSACT_HANDLE, TC_H_CLSACT, 0)
     body += attr(TCA_KIND, b"clsact\0")
-    with Rtnetlink() as nl:
+    with _socket(sock) as nl:
         nl.request(what, msg_type, NLM_F_REQUEST | NLM_F_ACK | flags, body)
 
 
-def qdisc_kinds(ifindex: int) -> list[str]:
+def qdisc_kinds(ifindex: int, *, sock: Rtnetlink | None = None) -> list[str]:
     """The kinds of the qdiscs on ``ifindex`` (e.g. ``["noqueue", "clsact"]``).
 
     Raises:
         OSError: with the kernel's errno.
     """
     body = _TCMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-    with Rtnetlink() as nl:
+    with _socket(sock) as nl:
         replies = nl.request("RTM_GETQDISC", RTM_GETQDISC, NLM_F_REQUEST | NLM_F_DUMP, body)
     kinds = []
     for mtype, reply in replies:
@@ -366,6 +396,7 @@ def filter_add(
     priority: int = 1,
     handle: int = 1,
     replace: bool = False,
+    sock: Rtnetlink | None = None,
 ) -> None:
     """Add a ``cls_bpf`` filter running ``prog_fd`` in direct-action mode on
     ``parent`` (:data:`TC_INGRESS` or :data:`TC_EGRESS`) of ``ifindex``'s clsact
@@ -392,11 +423,13 @@ def filter_add(
     body = _TCMSG.pack(socket.AF_UNSPEC, ifindex, handle, parent, _filter_info(priority))
     body += attr(TCA_KIND, b"bpf\0") + options
     flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
-    with Rtnetlink() as nl:
+    with _socket(sock) as nl:
         nl.request("RTM_NEWTFILTER bpf", RTM_NEWTFILTER, flags, body)
 
 
-def filter_del(ifindex: int, parent: int, *, priority: int, handle: int) -> None:
+def filter_del(
+    ifindex: int, parent: int, *, priority: int, handle: int, sock: Rtnetlink | None = None
+) -> None:
     """Delete the ``cls_bpf`` filter of ``priority``/``handle`` on ``parent``.
 
     Raises:
@@ -404,35 +437,62 @@ def filter_del(ifindex: int, parent: int, *, priority: int, handle: int) -> None
     """
     body = _TCMSG.pack(socket.AF_UNSPEC, ifindex, handle, parent, _filter_info(priority))
     body += attr(TCA_KIND, b"bpf\0")
-    with Rtnetlink() as nl:
+    with _socket(sock) as nl:
         nl.request("RTM_DELTFILTER bpf", RTM_DELTFILTER, NLM_F_REQUEST | NLM_F_ACK, body)
 
 
-def filter_list(ifindex: int, parent: int) -> list[TcFilter]:
+def filter_list(ifindex: int, parent: int, *, sock: Rtnetlink | None = None) -> list[TcFilter]:
     """The ``cls_bpf`` filters on ``parent`` of ``ifindex``, in the kernel's order.
 
     Raises:
         OSError: ``EINVAL`` when there is no clsact qdisc; the kernel's errno otherwise.
     """
-    body = _TCMSG.pack(socket.AF_UNSPEC, ifindex, 0, parent, 0)
-    with Rtnetlink() as nl:
-        replies = nl.request("RTM_GETTFILTER", RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, body)
     found = []
-    for mtype, reply in replies:
-        if mtype != RTM_NEWTFILTER or len(reply) < _TCMSG.size:
+    for kind, priority, handle, top in _filter_dump(ifindex, parent, sock):
+        if kind != "bpf":
             continue
-        _, index, handle, _, info = _TCMSG.unpack_from(reply)
-        top = attrs(reply[_TCMSG.size :])
-        if index != ifindex or handle == 0 or _cstr(top.get(TCA_KIND)) != "bpf":
-            continue  # handle 0: the classifier itself, not one of its filters
         options = attrs(top.get(TCA_OPTIONS, b""))
         found.append(
             TcFilter(
-                priority=info >> 16,
+                priority=priority,
                 handle=handle,
                 prog_id=_u32(options.get(TCA_BPF_ID)),
                 name=_cstr(options.get(TCA_BPF_NAME)),
                 direct_action=bool(_u32(options.get(TCA_BPF_FLAGS)) & TCA_BPF_FLAG_ACT_DIRECT),
             )
         )
+    return found
+
+
+def filter_kinds(
+    ifindex: int, parent: int, *, sock: Rtnetlink | None = None
+) -> list[tuple[str, int, int]]:
+    """``(classifier kind, priority, handle)`` of every filter on ``parent`` of
+    ``ifindex``, of any classifier (``bpf``, ``u32``, ``flower``, ...).
+
+    Raises:
+        OSError: ``EINVAL`` when there is no clsact qdisc; the kernel's errno otherwise.
+    """
+    return [
+        (kind, priority, handle)
+        for kind, priority, handle, _ in _filter_dump(ifindex, parent, sock)
+    ]
+
+
+def _filter_dump(
+    ifindex: int, parent: int, sock: Rtnetlink | None
+) -> list[tuple[str, int, int, dict[int, bytes]]]:
+    """(kind, priority, handle, attributes) of each filter on ``parent`` (all chains)."""
+    body = _TCMSG.pack(socket.AF_UNSPEC, ifindex, 0, parent, 0)
+    with _socket(sock) as nl:
+        replies = nl.request("RTM_GETTFILTER", RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP, body)
+    found = []
+    for mtype, reply in replies:
+        if mtype != RTM_NEWTFILTER or len(reply) < _TCMSG.size:
+            continue
+        _, index, handle, _, info = _TCMSG.unpack_from(reply)
+        if index != ifindex or handle == 0:
+            continue  # handle 0: the classifier itself, not one of its filters
+        top = attrs(reply[_TCMSG.size :])
+        found.append((_cstr(top.get(TCA_KIND)), info >> 16, handle, top))
     return found

@@ -153,12 +153,26 @@ def attach(
         with program._use() as prog_fd:
             fd, extra = make(prog_fd)
     except OSError as err:
-        code = err.errno or 0
-        own = err.strerror if err.strerror != os.strerror(code) else None  # e.g. tracefs
-        said = hints(code) if callable(hints) else (hints or {}).get(code)
-        hint = own or said or _ATTACH_HINTS.get(code)
-        raise error("attach", what, code, hint) from None
+        raise attach_error(what, err, hints) from None
     return Link._made(fd, f"link of {what}", extra)
+
+
+def attach_error(
+    what: str,
+    err: OSError,
+    hints: Mapping[int, str] | Callable[[int], str | None] | None = None,
+    *,
+    own_first: bool = True,
+) -> BPFError:
+    """The ``BPFError`` of a failed attach of ``what``: the hint is the text the
+    lower layer gave (e.g. tracefs, netlink's ext ack), or the one ``hints``
+    has for the errno (the other way round with ``own_first`` False), or a
+    general one."""
+    code = err.errno or 0
+    own = err.strerror if err.strerror != os.strerror(code) else None  # e.g. tracefs
+    said = hints(code) if callable(hints) else (hints or {}).get(code)
+    hint = (own or said) if own_first else (said or own)
+    return error("attach", what, code, hint or _ATTACH_HINTS.get(code))
 
 
 _ATTACH_HINTS = {
