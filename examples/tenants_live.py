@@ -39,6 +39,7 @@ EDGE, PORT = "10.200.2.1", 9999
 TENANTS = {"acme": "10.200.2.10", "globex": "10.200.2.20"}
 MOST = 5000  # datagrams per tenant at the most: bounded traffic
 STEP = 30  # datagrams a policy must have handled before the next change
+WINDOW = 64  # datagrams the sender may be ahead of the edge's reading
 TALLY = struct.Struct("<QQ")  # struct tally: passed, dropped
 
 
@@ -48,17 +49,24 @@ def key(addr: str) -> bytes:
 
 
 class Sender(threading.Thread):
-    """Sends datagram 0, 1, 2, ... from every tenant to EDGE:PORT until stopped."""
+    """Sends datagram 0, 1, 2, ... from every tenant to EDGE:PORT until stopped.
 
-    def __init__(self, sockets: list[socket.socket]) -> None:
+    It stays at most WINDOW datagrams ahead of ``received()`` (what the edge
+    has read of a tenant whose datagrams all pass), so that the edge's socket
+    buffer never overflows, even while the main thread waits in an update.
+    """
+
+    def __init__(self, sockets: list[socket.socket], received: Callable[[], int]) -> None:
         super().__init__(name="sender")
-        self.sockets, self.sent, self.stop = sockets, 0, threading.Event()
+        self.sockets, self.received = sockets, received
+        self.sent, self.stop = 0, threading.Event()
 
     def run(self) -> None:
         while self.sent < MOST and not self.stop.is_set():
-            for sock in self.sockets:
-                sock.sendto(self.sent.to_bytes(4, "big") * 8, (EDGE, PORT))
-            self.sent += 1
+            if self.sent - self.received() < WINDOW:
+                for sock in self.sockets:
+                    sock.sendto(self.sent.to_bytes(4, "big") * 8, (EDGE, PORT))
+                self.sent += 1
             time.sleep(0.0005)
 
 
@@ -119,7 +127,8 @@ def main() -> None:
                     continue
                 got[by_addr[addr]].append(int.from_bytes(data[:4], "big"))
 
-        sender = Sender([side.udp_socket(bind=(addr, 0)) for addr in TENANTS.values()])
+        senders = [side.udp_socket(bind=(addr, 0)) for addr in TENANTS.values()]
+        sender = Sender(senders, lambda: len(got["globex"]))
         sender.start()
         try:
             receive_until(lambda: tally("acme")[1] >= STEP, "acme's drops under v1")
