@@ -31,7 +31,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 PAGES = sorted(p for p in DOCS.rglob("*.md"))
-SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if p.name != "buildobj.py")
+HELPERS = ("buildobj.py", "netlab.py")  # imported by the examples, not run on their own
+SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if p.name not in HELPERS)
 BLOCK = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.S | re.M)
 
 
