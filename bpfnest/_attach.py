@@ -255,12 +255,22 @@ class Attachable:
         """Attach this program to the hook its section names, as libbpf's auto-attach does.
 
         ``tracepoint/G/N`` and ``tp/G/N`` (:meth:`attach_tracepoint`),
-        ``raw_tp/N`` and ``raw_tracepoint/N`` (:meth:`attach_raw_tracepoint`)
-        need no keyword; ``xdp`` needs ``iface=`` (and takes ``mode=``,
-        :meth:`attach_xdp`); ``tcx/ingress``, ``tcx/egress``, ``tc/ingress``,
-        ``tc/egress`` need ``iface=``, a bare ``tc`` also ``direction=``
-        (:meth:`attach_tcx`); ``cgroup/*``, ``cgroup_skb/*`` and ``sockops``
-        need ``cgroup=`` (and take ``attach_type=``, :meth:`attach_cgroup`).
+        ``raw_tp/N`` and ``raw_tracepoint/N`` (:meth:`attach_raw_tracepoint`),
+        ``kprobe/F[+OFF]``, ``kretprobe/F``, ``ksyscall/NAME`` and
+        ``kretsyscall/NAME`` (:meth:`attach_kprobe`; a syscall's
+        ``__<arch>_sys_NAME`` wrapper where the kernel has them),
+        ``fentry/``, ``fexit/``, ``fmod_ret/``, ``tp_btf/``, ``lsm/``
+        (:meth:`attach_tracing`) need no keyword; ``uprobe/PATH:F[+OFF]`` and
+        ``uretprobe/PATH:F`` take ``pid=`` (:meth:`attach_uprobe`);
+        ``iter/T`` takes ``map=`` and ``pid=`` (:meth:`attach_iter`); ``xdp``
+        needs ``iface=`` (and takes ``mode=``, :meth:`attach_xdp`);
+        ``tcx/ingress`` and ``tcx/egress`` need ``iface=``
+        (:meth:`attach_tcx`); ``tc/ingress``, ``tc/egress`` need ``iface=``,
+        a bare ``tc`` also ``direction=`` (tcx where the kernel has it, 6.6,
+        else a netlink filter, :meth:`attach_tc`); ``cgroup/*``,
+        ``cgroup_skb/*`` and ``sockops`` need ``cgroup=`` (and take
+        ``attach_type=``, :meth:`attach_cgroup`). A ``?`` before the section
+        name (an optional program) is ignored.
         The keywords are those of the method called. The caller owns the
         returned :class:`Link` and closes it (closing detaches unless it is
         pinned). Minimum kernel and capabilities: those of the method called.

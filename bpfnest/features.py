@@ -167,6 +167,7 @@ LINK_KINDS: dict[str, tuple[ProgType, AttachType, str]] = {
     "xdp": (ProgType.XDP, AttachType.XDP, "5.9"),
     "cgroup": (ProgType.CGROUP_SKB, AttachType.CGROUP_INET_INGRESS, "5.7"),
     "perf_event": (ProgType.TRACEPOINT, AttachType.PERF_EVENT, "5.15"),
+    "tcx": (ProgType.SCHED_CLS, AttachType.TCX_INGRESS, "6.6"),
 }
 
 #: The answers of :func:`has_links`, by kind, once probed. A test may set an
@@ -181,16 +182,16 @@ _RETURN_0 = bytes.fromhex("b7000000000000009500000000000000")
 
 def has_links(kind: str) -> bool:
     """True when the kernel makes BPF links for ``kind`` (a key of
-    :data:`LINK_KINDS`): ``"xdp"``, ``"cgroup"`` or ``"perf_event"``.
+    :data:`LINK_KINDS`): ``"xdp"``, ``"cgroup"``, ``"perf_event"`` or ``"tcx"``.
 
     Probed once and cached in :data:`link_support`, as cilium's
     ``haveBPFLink``: a two-instruction program of the hook's type is loaded
     and ``BPF_LINK_CREATE`` is asked for an attach that cannot succeed. A
     kernel without such links refuses the attach type first, with
     ``EINVAL``; one with them goes on to the target and fails there: a cgroup
-    or perf event fd of -1 gives ``EBADF``, XDP in offload mode on ``lo``
-    (ifindex 1 in every network namespace, no XDP driver) ``EOPNOTSUPP``.
-    Nothing is attached; the program is closed. When
+    or perf event fd of -1 gives ``EBADF``, a tcx ifindex of -1 ``ENODEV``,
+    XDP in offload mode on ``lo`` (ifindex 1 in every network namespace, no
+    XDP driver) ``EOPNOTSUPP``. Nothing is attached; the program is closed. When
     the probe cannot run (no bpf(2), no privilege), links are assumed and the
     attach itself reports the kernel's answer.
 

@@ -44,6 +44,8 @@ _DEFS: list[tuple[str, P, A | None, int]] = [
     ("kprobe.session/", P.KPROBE, A.TRACE_KPROBE_SESSION, 0),
     ("uprobe.multi+", P.KPROBE, A.TRACE_UPROBE_MULTI, 0),
     ("uretprobe.multi+", P.KPROBE, A.TRACE_UPROBE_MULTI, 0),
+    ("ksyscall+", P.KPROBE, None, 0),
+    ("kretsyscall+", P.KPROBE, None, 0),
     ("kprobe+", P.KPROBE, None, 0),
     ("kretprobe+", P.KPROBE, None, 0),
     ("uprobe+", P.KPROBE, None, 0),

@@ -57,8 +57,17 @@ def test_every_row_has_a_section_tested_here() -> None:
         "tc",
         "cgroup/",
         "cgroup_skb/",
+        "kprobe/",
+        "kretprobe/",
+        "ksyscall/",
+        "kretsyscall/",
+        "uprobe/",
+        "uretprobe/",
+        "tp_btf/",
+        "iter/",
     }
-    assert all(any(p in tested for p in rule.patterns) for rule in RULES)
+    untested = [rule.patterns for rule in RULES if not any(p in tested for p in rule.patterns)]
+    assert untested == []
 
 
 @pytest.mark.usefixtures("tracefs")
@@ -261,4 +270,71 @@ def test_xdp_devmap_section_goes_into_a_map(objs: Callable[[str], str]) -> None:
             ValueError,
             f"attach program '{name}': section 'xdp/devmap' cannot be attached by attach();"
             " put it into a DEVMAP entry instead",
+        )
+
+
+# ------------------------------------------------------- probes, tp_btf, iter
+
+
+def _kprobes_here() -> bool:
+    from bpfnest._sys import perf
+
+    return perf.has_pmu("kprobe") or perf.probe_events("kprobe") is not None
+
+
+@pytest.mark.usefixtures("tracefs")
+def test_probe_btf_and_iter_sections(objs: Callable[[str], str], made: list[Link]) -> None:
+    machine = os.uname().machine
+    if machine not in _GETPGID:
+        pytest.skip(f"getpgid syscall number unknown here ({machine})")
+    with load(objs, "auto_probes") as coll:
+        coll.maps["config"].update(0, os.getpid())
+        coll.maps["config"].update(1, _GETPGID[machine])
+        progs = coll.programs
+        made.append(progs["up"].attach(pid=os.getpid()))
+        made.append(progs["urp"].attach())
+        made.append(progs["btf_enter"].attach())
+        assert [(link.type, link.info().perf_event) for link in made[:2]] == [
+            (LinkType.PERF_EVENT, "uprobe"),
+            (LinkType.PERF_EVENT, "uretprobe"),
+        ]
+        for _ in range(5):
+            os.getpid()  # glibc's getpid: no cache since 2.25
+            os.getpgid(0)
+        assert [counter(coll, slot) for slot in (0, 1)] >= [5, 5]
+        assert counter(coll, 2) == 5
+        with progs["tasks"].attach() as it:
+            lines = it.read().decode().splitlines()
+        assert len(lines) > 1 and set(lines) == {"task"}  # this process's threads at least
+        if _kprobes_here():
+            made.extend(progs[n].attach() for n in ("kp", "krp", "ksys", "kretsys"))
+            os.getpgid(0)
+            assert counter(coll, 4) >= 1
+        else:
+            for name in ("kp", "krp", "ksys", "kretsys"):
+                with pytest.raises(bpfnest.NotSupportedError, match="CONFIG_KPROBES"):
+                    progs[name].attach()
+
+
+def test_probe_sections_that_name_no_target(objs: Callable[[str], str]) -> None:
+    spec = bpfnest.CollectionSpec.from_file(objs("auto_probes"))
+    for name, section in (("kp", "kprobe/do_sys_openat2+zz"), ("up", "uprobe/getpid")):
+        spec.programs[name] = dataclasses.replace(spec.programs[name], section=section)
+    with spec.load() as coll:
+        _refused(
+            coll.programs["kp"].attach,
+            ValueError,
+            "attach program 'kp': section 'kprobe/do_sys_openat2+zz': offset 'zz' is not a number",
+        )
+        _refused(
+            coll.programs["up"].attach,
+            ValueError,
+            "attach program 'up': section 'uprobe/getpid' names no PATH:FUNC[+OFFSET]:"
+            " call attach_uprobe(path, symbol) instead",
+        )
+        _refused(
+            lambda: coll.programs["urp"].attach(iface="lo"),
+            TypeError,
+            "attach program 'urp' (section 'uretprobe/libc.so.6:getpid', attach_uprobe):"
+            " unexpected keyword iface=; it takes pid=",
         )

@@ -292,6 +292,8 @@ def test_every_uint_field(objs: Objs) -> None:
         ("classifier", (ProgType.SCHED_CLS, None, "")),
         ("kprobe/do_unlinkat", (ProgType.KPROBE, None, "do_unlinkat")),
         ("kretprobe/do_unlinkat", (ProgType.KPROBE, None, "do_unlinkat")),
+        ("ksyscall/getpgid", (ProgType.KPROBE, None, "getpgid")),
+        ("kretsyscall/getpgid", (ProgType.KPROBE, None, "getpgid")),
         (
             "tracepoint/syscalls/sys_enter_openat",
             (ProgType.TRACEPOINT, None, "syscalls/sys_enter_openat"),

@@ -94,7 +94,7 @@ def cgroup_programs(cgroup: Cgroup, attach_type: AttachType) -> list[int]:
 
 
 def test_the_probes_find_every_link_on_this_kernel() -> None:
-    """6.18 has XDP (5.9), cgroup (5.7) and perf-event (5.15) links: a probe
+    """6.18 has XDP (5.9), cgroup (5.7), perf-event (5.15) and tcx (6.6) links: a probe
     answering otherwise here is wrong (it would send users down the old paths)."""
     saved = dict(features.link_support)
     features.link_support.clear()
@@ -103,6 +103,7 @@ def test_the_probes_find_every_link_on_this_kernel() -> None:
             "xdp": True,
             "cgroup": True,
             "perf_event": True,
+            "tcx": True,
         }
     finally:
         features.link_support.clear()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import features
 from ..constants import AttachType, ProgType
 
 if TYPE_CHECKING:
@@ -63,6 +64,79 @@ def _tracepoint(program: Program, rest: str, target: Mapping[str, Any]) -> Link:
     return program.attach_tracepoint(group, name)
 
 
+def _tc(program: Program, target: Mapping[str, Any]) -> Link:
+    """tcx where the kernel has it (6.6), a netlink cls_bpf filter before."""
+    if features.has_links("tcx"):
+        return program.attach_tcx(target["iface"], target["direction"])
+    return program.attach_tc(target["iface"], target["direction"])
+
+
+def _probe_target(program: Program, rest: str) -> tuple[str, int]:
+    """``FUNC`` or ``FUNC+OFFSET`` of a kprobe section, as libbpf reads it."""
+    symbol, plus, offset = rest.partition("+")
+    if not symbol or (plus and not offset):
+        raise ValueError(
+            f"attach {program._describe()}: section '{program.section}' names no"
+            " FUNC[+OFFSET]: call attach_kprobe(symbol) instead"
+        )
+    try:
+        return symbol, int(offset, 0) if plus else 0
+    except ValueError:
+        raise ValueError(
+            f"attach {program._describe()}: section '{program.section}': offset"
+            f" {offset!r} is not a number"
+        ) from None
+
+
+def _kprobe(retprobe: bool) -> Call:
+    def call(program: Program, rest: str, _: Mapping[str, Any]) -> Link:
+        symbol, offset = _probe_target(program, rest)
+        return program.attach_kprobe(symbol, retprobe=retprobe, offset=offset)
+
+    return call
+
+
+def _ksyscall(retprobe: bool) -> Call:
+    """``ksyscall/NAME``: a kprobe on the syscall's entry point, as libbpf:
+    ``__<arch>_sys_NAME`` where the kernel has syscall wrappers, else ``sys_NAME``."""
+
+    def call(program: Program, rest: str, _: Mapping[str, Any]) -> Link:
+        prefix = features.syscall_prefix()
+        wrapped = features.has_syscall_wrapper() and prefix is not None
+        symbol = f"__{prefix}_sys_{rest}" if wrapped else f"sys_{rest}"
+        return program.attach_kprobe(symbol, retprobe=retprobe)
+
+    return call
+
+
+def _uprobe(retprobe: bool) -> Call:
+    """``uprobe/PATH:FUNC[+OFFSET]`` (the last ':' splits; PATH may be a bare
+    library name), as libbpf reads it."""
+
+    def call(program: Program, rest: str, target: Mapping[str, Any]) -> Link:
+        path, colon, func = rest.rpartition(":")
+        symbol, plus, offset = func.partition("+")
+        if not colon or not path or not symbol:
+            raise ValueError(
+                f"attach {program._describe()}: section '{program.section}' names no"
+                " PATH:FUNC[+OFFSET]: call attach_uprobe(path, symbol) instead"
+            )
+        try:
+            off = int(offset, 0) if plus else 0
+        except ValueError:
+            raise ValueError(
+                f"attach {program._describe()}: section '{program.section}': offset"
+                f" {offset!r} is not a number"
+            ) from None
+        return program.attach_uprobe(
+            path, symbol, offset=off, pid=target.get("pid"), retprobe=retprobe
+        )
+
+    return call
+
+
+_SLEEPABLE_TRACING = ("fentry.s/", "fexit.s/", "fmod_ret.s/", "lsm.s/")
+
 # The rows: libbpf's auto-attaching SEC_DEFs, plus the hooks that need a
 # target (libbpf leaves those to the caller). First match wins.
 RULES: list[Rule] = [
@@ -80,26 +154,56 @@ RULES: list[Rule] = [
         optional=("mode",),
     ),
     Rule(
-        ("tcx/ingress", "tc/ingress"),
+        ("tcx/ingress",),
         "attach_tcx",
         lambda p, _, t: p.attach_tcx(t["iface"], t["direction"]),
         required=("iface",),
         fixed={"direction": "ingress"},
     ),
     Rule(
-        ("tcx/egress", "tc/egress"),
+        ("tcx/egress",),
         "attach_tcx",
         lambda p, _, t: p.attach_tcx(t["iface"], t["direction"]),
         required=("iface",),
         fixed={"direction": "egress"},
     ),
-    # A bare tc program names no direction. tcx (6.6); netlink tc before
-    # comes with attach_tc.
+    Rule(
+        ("tc/ingress",),
+        "attach_tcx",
+        lambda p, _, t: _tc(p, t),
+        required=("iface",),
+        fixed={"direction": "ingress"},
+    ),
+    Rule(
+        ("tc/egress",),
+        "attach_tcx",
+        lambda p, _, t: _tc(p, t),
+        required=("iface",),
+        fixed={"direction": "egress"},
+    ),
+    # A bare tc program names no direction: tcx (6.6), a netlink filter before.
     Rule(
         ("tc", "classifier"),
         "attach_tcx",
-        lambda p, _, t: p.attach_tcx(t["iface"], t["direction"]),
+        lambda p, _, t: _tc(p, t),
         required=("iface", "direction"),
+    ),
+    Rule(("kprobe/",), "attach_kprobe", _kprobe(False)),
+    Rule(("kretprobe/",), "attach_kprobe", _kprobe(True)),
+    Rule(("ksyscall/",), "attach_kprobe", _ksyscall(False)),
+    Rule(("kretsyscall/",), "attach_kprobe", _ksyscall(True)),
+    Rule(("uprobe/", "uprobe.s/"), "attach_uprobe", _uprobe(False), optional=("pid",)),
+    Rule(("uretprobe/", "uretprobe.s/"), "attach_uprobe", _uprobe(True), optional=("pid",)),
+    Rule(
+        ("fentry/", "fexit/", "fmod_ret/", "tp_btf/", "lsm/", *_SLEEPABLE_TRACING),
+        "attach_tracing",
+        lambda p, _, t: p.attach_tracing(),
+    ),
+    Rule(
+        ("iter/", "iter.s/"),
+        "attach_iter",
+        lambda p, _, t: p.attach_iter(map=t.get("map"), pid=t.get("pid")),
+        optional=("map", "pid"),
     ),
     Rule(
         ("cgroup/", "cgroup_skb/", "sockops"),

@@ -7,21 +7,9 @@
 #include "common.h"
 #include <bpf/bpf_tracing.h>
 
-struct seq_file;
-struct task_struct;
-struct bpf_map;
+#include "iter_ctx.h"
 
-/* The kernel's iterator contexts (include/linux/bpf.h and the iterators' sources). */
-struct bpf_iter_meta {
-	struct seq_file *seq;
-	__u64 session_id;
-	__u64 seq_num;
-};
-
-struct bpf_iter__task {
-	struct bpf_iter_meta *meta;
-	struct task_struct *task;
-};
+/* The other contexts these programs take (include/linux/bpf.h and the iterators' sources). */
 
 struct bpf_iter__bpf_map {
 	struct bpf_iter_meta *meta;
