@@ -25,7 +25,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 from .. import view
@@ -149,7 +149,6 @@ def _full_screen(args: argparse.Namespace) -> None:
     def run(screen: Any) -> None:
         curses.curs_set(0)
         screen.nodelay(True)
-        draw: Callable[[str, str], None]
 
         def draw(head: str, body: str) -> None:
             screen.erase()
