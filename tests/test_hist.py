@@ -286,3 +286,13 @@ def test_struct_layout_needs_btf(kernel: None, capsys: pytest.CaptureFixture[str
     assert (code, text) == (1, "")
     err = capsys.readouterr().err
     assert "104-byte values and no BTF" in err and "clang -g" in err
+
+
+def test_struct_hist_filled_from_user_space(filled: Any) -> None:
+    m = filled.maps["hists"]
+    slots = [0] * 26
+    slots[2], slots[25] = 5, 1
+    m[42] = struct.pack("<26I", *slots)
+    code, text = _cli("map", "hist", "name", "hists", "--unit", "usecs")
+    assert code == 0
+    assert text.endswith("\nkey = 42\n" + bpfnest.format_log2_hist(slots, unit="usecs"))

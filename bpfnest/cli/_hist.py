@@ -132,13 +132,13 @@ def _key_decoder(btf: BTF, ktype: Type | None) -> Callable[[bytes], Any]:
     return key
 
 
-def _slots(layout: _Layout, value: bytes | list[bytes]) -> list[int]:
-    """The slot counts of one value (a per-CPU value summed)."""
+def _slots(layout: _Layout, value: bytes | list[bytes], count: int) -> list[int]:
+    """The first ``count`` slot counts of one value (a per-CPU value summed)."""
     parts = value if isinstance(value, list) else [value]
     w, off = layout.width, layout.offset
-    total = [0] * layout.count
+    total = [0] * count
     for raw in parts:
-        for i in range(layout.count):
+        for i in range(count):
             total[i] += int.from_bytes(
                 raw[off + i * w : off + (i + 1) * w], sys.byteorder, signed=layout.signed
             )
@@ -153,9 +153,9 @@ def _read(m: Map[Any], layout: _Layout) -> dict[bytes, list[int]]:
         for key, value in m.items():
             index = int.from_bytes(key, sys.byteorder)
             if index < layout.count:
-                counts[index] = sum(_slots(layout, value))
+                counts[index] = _slots(layout, value, 1)[0]
         return {b"": counts}
-    return {key: _slots(layout, value) for key, value in m.items()}
+    return {key: _slots(layout, value, layout.count) for key, value in m.items()}
 
 
 def _sort_key(item: tuple[Any, list[int]]) -> tuple[int, Any]:
@@ -215,8 +215,6 @@ def _json(m: Map[Any], shown: list[tuple[Any, list[int]]], args: argparse.Namesp
 def _periods(args: argparse.Namespace) -> Iterator[int]:
     """0, 1, ... one per print; sleeps ``--interval`` between them."""
     if args.interval is None:
-        if args.count is not None:
-            raise Usage("--count N counts the prints of --interval S: add --interval")
         yield 0
         return
     n = 0
@@ -230,6 +228,8 @@ def _periods(args: argparse.Namespace) -> Iterator[int]:
 def map_hist(args: argparse.Namespace, out: TextIO) -> None:
     """``bpfnest map hist``: print the map's histogram(s), once or each interval."""
     how_what = selector(args.map)
+    if args.interval is None and args.count is not None:
+        raise Usage("--count N counts the prints of --interval S: add --interval")
     if args.linear is not None and args.linear < 1:
         raise Usage(f"--linear STEP must be 1 or more, not {args.linear}")
     with view.open_map(*how_what) as m:
