@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from .btf import BTF
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
+    from .hist import format_linear_hist, format_log2_hist
     from .link import Link, link_ids
     from .maps import KeylessMap, Map, OuterMap, PerCPUMap, map_ids, possible_cpus
     from .programs import Program, ProgramInfo, TestRun, program_ids
@@ -92,6 +93,8 @@ _LAZY = {
     "PerfRecord": "events",
     "RingBuffer": "events",
     "UserRingBuffer": "events",
+    "format_log2_hist": "hist",
+    "format_linear_hist": "hist",
 }
 
 
@@ -173,4 +176,6 @@ __all__ = [
     "map_ids",
     "possible_cpus",
     "program_ids",
+    "format_log2_hist",
+    "format_linear_hist",
 ]

@@ -14,7 +14,7 @@ import bpfnest
 ROOT = pathlib.Path(bpfnest.__file__).parent
 
 
-PURE = ("spec", "codec", "constants", "errors", "sections", "btf", "elf", "btf.format")
+PURE = ("spec", "codec", "constants", "errors", "sections", "btf", "elf", "btf.format", "hist")
 
 
 def _fresh(code: str) -> subprocess.CompletedProcess[str]:
@@ -316,6 +316,7 @@ LAYERS: list[frozenset[str]] = [
             "_legacy_maps",
             "_values",
             "_uprobe",
+            "hist",
         }
     ),
     frozenset({"_sys"}),  # the kernel boundary
