@@ -33,6 +33,7 @@ from .uapi import (
     ProgLoadAttr,
     TestRunAttr,
 )
+from .uapi_query import EnableStatsAttr
 
 __all__ = [
     "ElemOps",
@@ -579,14 +580,6 @@ def btf_data(fd: int) -> bytes:
     attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
     bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
     return buf.raw[: int(info.btf_size)]
-
-
-class EnableStatsAttr(ctypes.Structure):
-    """``union bpf_attr``'s ``enable_stats`` member (bpf.h): one ``__u32 type``.
-
-    Kept here rather than in uapi.py, which is at its size ceiling."""
-
-    _fields_ = [("type", ctypes.c_uint32)]
 
 
 BPF_STATS_RUN_TIME = 0  # enum bpf_stats_type: run_time_ns and run_cnt of every program
