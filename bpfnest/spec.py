@@ -26,6 +26,7 @@ __all__ = [
     "MAX_OBJECT_SIZE",
     "PIN_BY_NAME",
     "CollectionSpec",
+    "CoreReloSpec",
     "FuncInfoSpec",
     "LineInfoSpec",
     "MapInfo",
@@ -267,6 +268,24 @@ class LineInfoSpec:
     col: int
 
 
+@dataclasses.dataclass(frozen=True)
+class CoreReloSpec:
+    """``bpf_core_relo``: a CO-RE relocation of the instruction at ``insn``.
+
+    ``insn`` is an instruction index in :attr:`ProgramSpec.instructions`
+    (rebased when subprograms are appended), ``type_id`` a type of the
+    object's BTF, ``access`` the access string (``"0:1:2"``: the root index,
+    then member or array indexes) and ``kind`` a ``BPF_CORE_*`` number
+    (:class:`bpfnest.btf.core.CoreKind`). Applied at load against the kernel's
+    types (:meth:`CollectionSpec.load`'s ``kernel_btf``).
+    """
+
+    insn: int
+    type_id: int
+    access: str
+    kind: int
+
+
 @dataclasses.dataclass
 class ProgramSpec:
     """A program as read from an object; no kernel object.
@@ -293,8 +312,13 @@ class ProgramSpec:
     map_refs: list[MapRef] = dataclasses.field(default_factory=list)
     func_info: list[FuncInfoSpec] = dataclasses.field(default_factory=list)
     line_info: list[LineInfoSpec] = dataclasses.field(default_factory=list)
-    core_relos: int = 0
+    core_relocations: list[CoreReloSpec] = dataclasses.field(default_factory=list)
     autoload: bool = True
+
+    @property
+    def core_relos(self) -> int:
+        """The number of CO-RE relocations (``len(core_relocations)``)."""
+        return len(self.core_relocations)
 
     @property
     def insn_count(self) -> int:
