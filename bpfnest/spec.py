@@ -415,6 +415,7 @@ class CollectionSpec:
         pin_root: str = "/sys/fs/bpf",
         log_level: int = 0,
         replace: Mapping[str, Map[Any]] | None = None,
+        kernel_btf: str | os.PathLike[str] | BTF | None = None,
     ) -> Collection:
         """Create every map and program: the returned ``Collection`` is the caller's to close.
 
@@ -426,17 +427,34 @@ class CollectionSpec:
         4.18 for BTF, 5.2 for ``.rodata`` (frozen); what the object's map and
         program types need beyond that.
 
+        CO-RE relocations (``BPF_CORE_READ``, ``bpf_core_field_exists``, ...)
+        are applied before anything is created, against ``kernel_btf``: the
+        running kernel's BTF when None (``/sys/kernel/btf/vmlinux``, read once
+        per process), else a BTF file (raw BTF as btfhub ships it, or an ELF
+        file with ``.BTF``), or a :class:`bpfnest.btf.BTF`. A relocation
+        that nothing in the target satisfies turns its instruction into an
+        invalid call, which the verifier removes if it cannot run (code
+        under ``bpf_core_field_exists``) and otherwise refuses: the error
+        then names the program, the instruction and the type and field
+        path (``struct task_struct___mine.no_such_field``).
+
         Raises:
             ValueError: the spec is incomplete (e.g. a legacy outer map
                 without an inner map); nothing was created.
-            NotSupportedError: CO-RE relocations, or a foreign byte order.
+            ParseError: a malformed CO-RE record, or a ``kernel_btf`` file
+                that is not BTF.
+            OSError: ``kernel_btf`` cannot be read.
+            NotSupportedError: a foreign byte order; CO-RE relocations and
+                no kernel BTF (``CONFIG_DEBUG_INFO_BTF``).
             VerifierError: a program was rejected; ``log`` has the reason.
             BPFError: the kernel refused a step; everything created was
                 closed and new pins removed.
         """
         from .collection import Collection
 
-        return Collection(self, pin_root=pin_root, log_level=log_level, replace=replace)
+        return Collection(
+            self, pin_root=pin_root, log_level=log_level, replace=replace, kernel_btf=kernel_btf
+        )
 
 
 def _read_object(path: str) -> bytes:
