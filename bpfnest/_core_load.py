@@ -1,4 +1,4 @@
-"""CO-RE at load: the target BTF, the programs relocated, and the verifier's word on a poisoned instruction.
+"""CO-RE at load: the target BTF, the programs relocated, a poisoned instruction explained.
 
 :class:`bpfnest.Collection` calls :func:`relocate_all` before it creates
 anything (all or nothing), then loads the relocated programs. The target is
@@ -141,7 +141,7 @@ def explain(
     )
     return VerifierError(
         err.errno,
-        f"load program '{spec.name}': {reason}",
+        f"load program '{spec.name}' ({spec.type.name}): {reason}",
         err.log,
         reason=reason,
     )

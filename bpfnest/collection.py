@@ -37,13 +37,13 @@ from ._hints import btf_eperm_hint
 from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by it)
 from ._sys import ops
 from ._sys.fd import FD
+from .btf.core import CoreFixup
 from .codec import encode
 from .constants import ENOTSUPP, MapType, ProgType
 from .elf import MAX_KCONFIG
 from .errors import BPFError, NotSupportedError, VerifierError
 from .maps import Map, OuterMap, possible_cpus
 from .programs import Program, unknown_type
-from .btf.core import CoreFixup
 from .spec import PIN_BY_NAME, CollectionSpec, MapSpec, ProgramSpec, check_pin_dir
 
 __all__ = ["Collection"]
@@ -96,7 +96,12 @@ class Collection:
         self.maps: dict[str, Map[Any]] = {}
         self.programs: dict[str, Program] = {}
         _Loader(
-            spec, self, pin_root=pin_root, log_level=log_level, replace=replace, kernel_btf=kernel_btf
+            spec,
+            self,
+            pin_root=pin_root,
+            log_level=log_level,
+            replace=replace,
+            kernel_btf=kernel_btf,
         ).load()
 
     def close(self) -> None:
@@ -273,7 +278,7 @@ class _Loader:
                 f" machine is {_native()}-endian (build it with -target bpf)",
                 feature="byte order",
             )
-        for pname, ps in self.spec.programs.items():
+        for ps in self.spec.programs.values():
             if not ps.autoload:
                 continue
             if ps.type == ProgType.UNSPEC:

@@ -463,8 +463,8 @@ ROWS: list[Row] = [
     Row(
         "CollectionSpec.load",
         lambda w: CollectionSpec.from_file(compile_bpf("core")).load(),
-        NotSupportedError,
-        "CO-RE",
+        VerifierError,
+        "struct task_like.tgid",
     ),
     # ------------------------------------------------------------ Collection
     Row("Collection.__init__", lambda w: Collection("x"), AttributeError, "."),  # type: ignore[arg-type]
