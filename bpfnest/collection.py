@@ -3,6 +3,9 @@
 :class:`Collection` owns every map and program it creates. Its private
 :class:`_Loader` works in the order the kernel needs and is all-or-nothing:
 
+0. checks, and CO-RE relocations applied to the programs' code (against the
+   kernel's BTF or ``kernel_btf``; :mod:`bpfnest._core_load`): nothing is
+   created yet;
 1. BTF, when programs carry func_info/line_info (``BPF_BTF_LOAD``);
 2. plain maps (pinned ones reused when compatible), global data filled in,
    ``.rodata`` and ``.kconfig`` frozen; a ``PERF_EVENT_ARRAY`` declared

@@ -222,10 +222,10 @@ def _clang_flags(target: str) -> list[str]:
 def compile_bpf(name: str, target: str = "bpfel", include: tuple[str, ...] = ()) -> str:
     """Compile tests/bpf/<name>.c with clang for ``target``; return the object's path.
 
-    ``include`` adds directories searched first (e.g. one holding a
-    ``vmlinux.h``; their contents should be named by the path, as
-    :func:`vmlinux_h` does). Objects are cached in tests/.objs by a hash of
-    the sources, flags and clang.
+    ``include`` adds directories searched first; a source that includes
+    ``"vmlinux.h"`` gets :func:`vmlinux_h`'s directory by default (its
+    path names the kernel's BTF, so it is part of the hash). Objects are
+    cached in tests/.objs by a hash of the sources, flags and clang.
     """
     import hashlib
     import subprocess
@@ -234,6 +234,10 @@ def compile_bpf(name: str, target: str = "bpfel", include: tuple[str, ...] = ())
     if clang is None:
         skip_or_fail("clang is not installed (apt-get install clang)")
     src = os.path.join(BPF_DIR, f"{name}.c")
+    if not include:
+        with open(src, "rb") as f:
+            if b'#include "vmlinux.h"' in f.read():
+                include = (vmlinux_h(),)
     flags = [f for d in include for f in ("-I", d)] + _clang_flags(target)
     h = hashlib.sha256()
     headers = sorted(n for n in os.listdir(BPF_DIR) if n.endswith(".h"))

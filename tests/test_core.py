@@ -15,8 +15,11 @@ import dataclasses
 import errno
 import os
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bpfnest import BPFError, CollectionSpec, NotSupportedError, ParseError
 from bpfnest.btf import BTF, Composite, Enum, Int, Type
@@ -352,3 +355,51 @@ def test_program_load_refuses_records_left() -> None:
     spec.core_relocations = [CoreReloSpec(0, 1, "0", CoreKind.TYPE_SIZE)]
     with pytest.raises(NotSupportedError, match=r"CollectionSpec\.load"):
         Program.load(spec)
+
+
+# ------------------------------------------------------------ fuzz
+
+TOKENS = ["0", "1", "2", "3", "8", "9", "77", "65535", "4294967296", "-1", "x", "", " 1", "٣"]
+
+
+@settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=120,
+    suppress_health_check=list(HealthCheck),
+)
+@given(data=st.data())
+def test_fuzz_records_and_engine(fuzz_inputs: tuple[CollectionSpec, list[BTF]], data: Any) -> None:
+    # Records mutated field by field, against every target: only ParseError
+    # (a bad record) or BPFError (a relocation that cannot apply) may come out.
+    spec, targets = fuzz_inputs
+    assert spec.btf is not None
+    prog = spec.programs["read_thing"]
+    records = list(prog.core_relocations)
+    for _ in range(data.draw(st.integers(1, 4), label="changes")):
+        i = data.draw(st.integers(0, len(records) - 1), label="record")
+        r = records[i]
+        field = data.draw(st.sampled_from(["insn", "type_id", "access", "kind"]), label="field")
+        if field == "access":
+            parts = data.draw(st.lists(st.sampled_from(TOKENS), min_size=0, max_size=6))
+            r = dataclasses.replace(r, access=":".join(parts))
+        else:
+            value = data.draw(st.integers(-2, max(len(spec.btf.types), prog.insn_count) + 2))
+            r = dataclasses.replace(r, **{field: value})
+        records[i] = r
+    target = targets[data.draw(st.integers(0, len(targets) - 1), label="target")]
+    try:
+        Relocator(spec.btf, target).relocate(prog.name, prog.instructions, records)
+    except ParseError as err:
+        assert "program 'read_thing'" in str(err)
+    except BPFError as err:
+        assert err.errno == errno.EINVAL and "program 'read_thing'" in str(err)
+
+
+@pytest.fixture(scope="module")
+def fuzz_inputs(objs: Objs) -> tuple[CollectionSpec, list[BTF]]:
+    spec = spec_of(objs, "core_fields")
+    assert spec.btf is not None
+    names = ("core_target_moved", "core_target_gone", "core_target_ambiguous")
+    return spec, [spec.btf, *(btf_of(objs, n) for n in names)]

@@ -33,6 +33,7 @@ DIFFERENTIAL = ["core_task", "core_kinds"]
 
 @pytest.fixture(scope="module")
 def core_objs() -> Callable[[str], str]:
+    """Objects built with a vmlinux.h of the running kernel, made in the test run."""
     include = (vmlinux_h(),)
     return lambda name: compile_bpf(name, include=include)
 
