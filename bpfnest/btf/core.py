@@ -32,10 +32,9 @@ import enum
 import errno
 import weakref
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Final, Protocol
 
 from ..errors import BPFError, ParseError
-from ..spec import CoreReloSpec
 from ._core_compat import compat_kind, essential_name, fields_compat, types_compat, types_match
 from ._core_patch import POISON, Patcher, Result
 from .parse import BTF
@@ -52,10 +51,27 @@ from .types import (
     Union,
 )
 
-__all__ = ["POISON", "CoreFixup", "CoreKind", "Relocator", "essential_name"]
+__all__ = ["POISON", "CoreFixup", "CoreKind", "CoreRecord", "Relocator", "essential_name"]
 
 #: The longest access path libbpf follows (``BPF_CORE_SPEC_MAX_LEN``).
 MAX_SPEC_LEN: Final = 64
+
+
+class CoreRecord(Protocol):
+    """A CO-RE record as the engine reads it (:class:`bpfnest.CoreReloSpec` is one):
+    the instruction index, the local type id, the access string and the kind."""
+
+    @property
+    def insn(self) -> int: ...
+
+    @property
+    def type_id(self) -> int: ...
+
+    @property
+    def access(self) -> str: ...
+
+    @property
+    def kind(self) -> int: ...
 
 
 class CoreKind(enum.IntEnum):
@@ -411,7 +427,7 @@ class Relocator:
         self,
         program: str,
         instructions: bytes,
-        relocations: Sequence[CoreReloSpec],
+        relocations: Sequence[CoreRecord],
         *,
         byteorder: str = "little",
     ) -> tuple[bytes, list[CoreFixup]]:
@@ -432,14 +448,14 @@ class Relocator:
 
     # -------------------------------------------------------------- steps
 
-    def _bad(self, program: str, relo: CoreReloSpec, why: str) -> ParseError:
+    def _bad(self, program: str, relo: CoreRecord, why: str) -> ParseError:
         return ParseError(
             f"program '{program}': CO-RE relocation of instruction {relo.insn}"
             f" (type #{relo.type_id}, access {relo.access!r}): {why}",
             section=".BTF.ext",
         )
 
-    def parse_spec(self, program: str, relo: CoreReloSpec) -> _Spec:
+    def parse_spec(self, program: str, relo: CoreRecord) -> _Spec:
         """The local spec of ``relo`` (libbpf's ``bpf_core_parse_spec``).
 
         Raises:
@@ -508,7 +524,7 @@ class Relocator:
             self._cands[local_type.id] = found
         return found
 
-    def _resolve(self, program: str, relo: CoreReloSpec, local: _Spec, byteorder: str) -> Result:
+    def _resolve(self, program: str, relo: CoreRecord, local: _Spec, byteorder: str) -> Result:
         kind = local.kind
         if kind == CoreKind.TYPE_ID_LOCAL:
             return Result(old=local.root.id, new=local.root.id, validate=False)
@@ -549,14 +565,14 @@ class Relocator:
                 raise self._fail(program, relo, local, str(exc) or "cannot be computed") from None
         return chosen
 
-    def _fail(self, program: str, relo: CoreReloSpec, local: _Spec, why: str) -> BPFError:
+    def _fail(self, program: str, relo: CoreRecord, local: _Spec, why: str) -> BPFError:
         return BPFError(
             errno.EINVAL,
             f"load program '{program}': CO-RE relocation {CoreKind(relo.kind).label} of"
             f" instruction {relo.insn} ({_path(local)}): {why}",
         )
 
-    def _one(self, program: str, code: bytearray, relo: CoreReloSpec, byteorder: str) -> CoreFixup:
+    def _one(self, program: str, code: bytearray, relo: CoreRecord, byteorder: str) -> CoreFixup:
         n = len(code) // 8
         if not 0 <= relo.insn < n:
             raise self._bad(program, relo, f"instruction outside the program ({n} instructions)")
