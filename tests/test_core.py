@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -403,3 +404,62 @@ def fuzz_inputs(objs: Objs) -> tuple[CollectionSpec, list[BTF]]:
     assert spec.btf is not None
     names = ("core_target_moved", "core_target_gone", "core_target_ambiguous")
     return spec, [spec.btf, *(btf_of(objs, n) for n in names)]
+
+
+# ------------------------------------------------------------ more kinds and shapes
+
+
+@pytest.mark.parametrize(("target", "offset"), [("core_flex", 4), ("core_target_flex", 12)])
+def test_flexible_array(objs: Objs, target: str, offset: int) -> None:
+    spec = spec_of(objs, "core_flex")
+    assert [r.access for r in spec.programs["read_flex"].core_relocations] == ["0:1:5"]
+    with spec.load(kernel_btf=btf_of(objs, target)) as coll:
+        assert coll.programs["read_flex"].test_run(PACKET).retval == PACKET[offset + 5]
+
+
+def _btf_bytes(types: list[bytes], strings: bytes) -> bytes:
+    """Raw little-endian BTF from type records and a string section."""
+    body = b"".join(types)
+    header = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(body), len(body), len(strings))
+    return header + body + strings
+
+
+def test_enum64_target_built_by_hand(objs: Objs) -> None:
+    # A target whose enum color is an ENUM64 (kind 19) with a value past 32 bits.
+    strings = b"\0color\0BLUE\0GREEN\0"
+    enum64 = struct.pack("<III", 1, 19 << 24 | 2, 8) + struct.pack(
+        "<IIIIII",
+        7,
+        2,
+        1,
+        12,
+        5,
+        0,  # BLUE = 0x1_0000_0002, GREEN = 5
+    )
+    target = BTF.parse(_btf_bytes([enum64], strings), file="enum64.btf")
+    spec = spec_of(objs, "core_fields")
+    assert spec.btf is not None
+    prog = spec.programs["read_thing"]
+    enum_records = [r for r in prog.core_relocations if CoreKind(r.kind).enum_based]
+    code, fixups = Relocator(spec.btf, target).relocate(prog.name, prog.instructions, enum_records)
+    assert [(f.path, f.old, f.new) for f in fixups] == [
+        ("enum color::GREEN", 1, 1),
+        ("enum color::BLUE", 2, 0x1_0000_0002),
+    ]
+    at = fixups[1].insn * 8  # an ld_imm64: both halves of the value
+    assert struct.unpack_from("<i", code, at + 4)[0] == 2
+    assert struct.unpack_from("<i", code, at + 12)[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("target", "matches"),
+    [("core_fields", 1), ("core_target_moved", 0), ("core_target_gone", 0)],
+)
+def test_type_matches(objs: Objs, target: str, matches: int) -> None:
+    # clang 14 has no bpf_core_type_matches: a record of that kind on `r0 = 1`.
+    spec = spec_of(objs, "core_fields")
+    assert spec.btf is not None
+    code = bytes((0xB7, 0, 0, 0)) + (1).to_bytes(4, "little") + bytes((0x95,)) + bytes(7)
+    record = CoreReloSpec(0, spec.btf.find("thing").id, "0", CoreKind.TYPE_MATCHES)
+    out, fixups = Relocator(spec.btf, btf_of(objs, target)).relocate("m", code, [record])
+    assert fixups[0].new == int.from_bytes(out[4:8], "little") == matches
