@@ -194,21 +194,73 @@ def libbpf_dir(bpffs: str) -> Iterator[str]:
     shutil.rmtree(where, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def core_loader(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """tests/bin/core_loader.c (libbpf with btf_custom_path) compiled by gcc."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        skip_or_fail("gcc is not installed (apt-get install gcc)")
+    if not os.path.exists("/usr/include/bpf/libbpf.h"):
+        skip_or_fail("libbpf's headers are not installed (apt-get install libbpf-dev)")
+    out = str(tmp_path_factory.mktemp("core_loader") / "core_loader")
+    src = os.path.join(os.path.dirname(__file__), "bin", "core_loader.c")
+    subprocess.run([gcc, "-O1", "-o", out, src, "-lbpf"], check=True)
+    return out
+
+
+def _xlated(prog_id: int) -> str:
+    return _normalised(_bpftool("prog", "dump", "xlated", "id", str(prog_id)))
+
+
+def _libbpf_code(pins: str, names: list[str]) -> dict[str, str]:
+    """The xlated code of the programs libbpf pinned in ``pins``, which are then removed."""
+    out: dict[str, str] = {}
+    for prog in names:
+        info = json.loads(_bpftool("-j", "prog", "show", "pinned", os.path.join(pins, prog)))
+        out[prog] = _xlated(info["id"])
+    shutil.rmtree(pins)  # libbpf's programs go as soon as their pins do
+    return out
+
+
 @pytest.mark.parametrize("name", DIFFERENTIAL)
 def test_same_code_as_libbpf(core_objs: Callable[[str], str], libbpf_dir: str, name: str) -> None:
+    # Relocated against the running kernel: bpftool (libbpf 1.1) loads the object.
     obj = core_objs(name)
     spec = CollectionSpec.from_file(obj)
     assert all(p.core_relocations for p in spec.programs.values())
     _bpftool("prog", "loadall", obj, libbpf_dir)
-    theirs: dict[str, str] = {}
-    for prog in spec.programs:
-        info = json.loads(_bpftool("-j", "prog", "show", "pinned", os.path.join(libbpf_dir, prog)))
-        theirs[prog] = _normalised(_bpftool("prog", "dump", "xlated", "id", str(info["id"])))
-    shutil.rmtree(libbpf_dir)  # libbpf's programs go as soon as their pins do
+    theirs = _libbpf_code(libbpf_dir, list(spec.programs))
     with spec.load() as coll:
-        ours = {
-            prog: _normalised(_bpftool("prog", "dump", "xlated", "id", str(p.id)))
-            for prog, p in coll.programs.items()
-        }
+        ours = {prog: _xlated(p.id) for prog, p in coll.programs.items()}
     assert ours == theirs
     assert all(text.count("\n") > 10 for text in ours.values())
+
+
+#: (object, target whose BTF plays the kernel's): moved and resized fields,
+#: bitfields, missing fields (poisoned, dead), flavors, enum values, flexible
+#: arrays, subprograms.
+CUSTOM = [
+    ("core_fields", "core_fields"),
+    ("core_fields", "core_target_moved"),
+    ("core_fields", "core_target_gone"),
+    ("core_flex", "core_target_flex"),
+    ("core_subprog", "core_subprog"),
+]
+
+
+@pytest.mark.parametrize(("name", "target"), CUSTOM, ids=[f"{n}-{t}" for n, t in CUSTOM])
+def test_same_code_as_libbpf_on_other_types(
+    objs: Objs, core_loader: str, libbpf_dir: str, name: str, target: str
+) -> None:
+    # Relocated against another BTF: libbpf through btf_custom_path, bpfnest
+    # through kernel_btf=, both given the target object's file.
+    obj, target_obj = objs(name), objs(target)
+    spec = CollectionSpec.from_file(obj)
+    res = subprocess.run(
+        [core_loader, obj, libbpf_dir, target_obj], capture_output=True, text=True, check=False
+    )
+    assert res.returncode == 0, res.stderr
+    theirs = _libbpf_code(libbpf_dir, list(spec.programs))
+    with spec.load(kernel_btf=target_obj) as coll:
+        ours = {prog: _xlated(p.id) for prog, p in coll.programs.items()}
+    assert ours == theirs
