@@ -466,6 +466,22 @@ ROWS: list[Row] = [
         VerifierError,
         "struct task_like.tgid",
     ),
+    Row(
+        "CollectionSpec.load",
+        lambda w: CollectionSpec.from_file(compile_bpf("core")).load(
+            kernel_btf=compile_bpf("xdp_pass")
+        ),
+        VerifierError,
+        "struct task_like.tgid, which the target BTF .*xdp_pass.* lacks",
+    ),
+    Row(
+        "CollectionSpec.load",
+        lambda w: CollectionSpec.from_file(compile_bpf("core")).load(
+            kernel_btf=os.path.join(w.tmp, "missing.btf")
+        ),
+        FileNotFoundError,
+        "missing.btf",
+    ),
     # ------------------------------------------------------------ Collection
     Row("Collection.__init__", lambda w: Collection("x"), AttributeError, "."),  # type: ignore[arg-type]
     Row("Collection.get_global", lambda w: w.coll.get_global("nope"), KeyError, "nope"),
