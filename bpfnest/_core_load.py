@@ -134,11 +134,19 @@ def explain(
     )
     if fix is None:
         return None
-    reason = (
-        f"instruction {idx} uses {fix.path}, which the target BTF ({target or 'given'}) lacks"
-        f" (CO-RE relocation {fix.kind.label} failed; guard the access with"
-        " bpf_core_field_exists() or bpf_core_type_exists())"
-    )
+    where = f"the target BTF ({target or 'given'})"
+    if fix.resized:
+        reason = (
+            f"instruction {idx} uses {fix.path}, whose size differs in {where}: a load or"
+            " store can change size only for unsigned integers and pointers (read it with"
+            " BPF_CORE_READ_INTO(), or check bpf_core_field_size() first)"
+        )
+    else:
+        reason = (
+            f"instruction {idx} uses {fix.path}, which {where} lacks"
+            f" (CO-RE relocation {fix.kind.label} failed; guard the access with"
+            " bpf_core_field_exists() or bpf_core_type_exists())"
+        )
     return VerifierError(
         err.errno,
         f"load program '{spec.name}' ({spec.type.name}): {reason}",

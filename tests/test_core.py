@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import re
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bpfnest import BPFError, CollectionSpec, NotSupportedError, ParseError
+from bpfnest import BPFError, CollectionSpec, NotSupportedError, ParseError, VerifierError
 from bpfnest.btf import BTF, Composite, Enum, Int, Type
 from bpfnest.btf.core import POISON, CoreKind, Relocator, essential_name
 from bpfnest.spec import CoreReloSpec
@@ -463,3 +464,26 @@ def test_type_matches(objs: Objs, target: str, matches: int) -> None:
     record = CoreReloSpec(0, spec.btf.find("thing").id, "0", CoreKind.TYPE_MATCHES)
     out, fixups = Relocator(spec.btf, btf_of(objs, target)).relocate("m", code, [record])
     assert fixups[0].new == int.from_bytes(out[4:8], "little") == matches
+
+
+def test_signed_field_resized_is_refused(objs: Objs) -> None:
+    spec = spec_of(objs, "core_signed")
+    assert spec.btf is not None
+    prog = spec.programs["read_signed"]
+    target = btf_of(objs, "core_target_signed")
+    _, fixups = Relocator(spec.btf, target).relocate(
+        prog.name, prog.instructions, prog.core_relocations
+    )
+    assert [(f.path, f.poisoned, f.resized) for f in fixups] == [
+        ("struct sthing.u", False, False),  # unsigned: the load grows to 8 bytes
+        ("struct sthing.v", True, True),
+    ]
+    with pytest.raises(VerifierError) as exc:
+        spec.load(kernel_btf=objs("core_target_signed"))
+    assert re.fullmatch(
+        r"load program 'read_signed' \(XDP\): instruction \d+ uses struct sthing\.v, whose size"
+        r" differs in the target BTF \(.*core_target_signed.*\): a load or store can change"
+        r" size only for unsigned integers and pointers \(read it with BPF_CORE_READ_INTO\(\),"
+        r" or check bpf_core_field_size\(\) first\)",
+        str(exc.value),
+    ), str(exc.value)

@@ -133,7 +133,9 @@ class CoreFixup:
     ``path`` names the local type and access path (``struct
     task_struct___mine.no_such_field``); ``old`` is what the compiler wrote,
     ``new`` what the target needs; ``poisoned`` says the instruction became
-    ``call 0xbad2310`` (no candidate satisfied it).
+    ``call 0xbad2310``: no candidate satisfied it, or (``resized``) the
+    field is there but a load or store of it cannot change size (it is
+    signed, or neither an integer nor a pointer), as libbpf decides.
     """
 
     insn: int
@@ -142,6 +144,7 @@ class CoreFixup:
     old: int
     new: int
     poisoned: bool = False
+    resized: bool = False
 
 
 # ------------------------------------------------------------------ specs
@@ -580,14 +583,15 @@ class Relocator:
         res = self._resolve(program, relo, local, byteorder)
         path = _path(local)
         patch = Patcher(code, relo.insn, byteorder)
+        resized = False
         if not res.poison:
             why = patch.apply(res)
             if why is not None and why != "poison":
                 raise self._fail(program, relo, local, why)
-            res.poison = why == "poison"
+            res.poison = resized = why == "poison"
         if res.poison:
             patch.poison()
-        return CoreFixup(relo.insn, local.kind, path, res.old, res.new, res.poison)
+        return CoreFixup(relo.insn, local.kind, path, res.old, res.new, res.poison, resized)
 
 
 def _path(spec: _Spec) -> str:
