@@ -69,6 +69,9 @@ class Collection:
     caller's, and its contents and slots are left as they are (declared
     slots and global data are not written into it).
 
+    CO-RE relocations are applied against ``kernel_btf`` (see
+    :meth:`bpfnest.CollectionSpec.load`) before anything is created.
+
     Maps pinned by name (``PIN_BY_NAME``) are reused from, or pinned in,
     ``pin_root`` (made mode 0700 when missing, as libbpf does). No symlink
     on the way is followed: one planted there is an error, never a way to
