@@ -112,7 +112,7 @@ def test_tp_btf_kinds(core_objs: Callable[[str], str]) -> None:
     assert spec.btf is not None
     btf = kernel_btf()
     with spec.load() as coll:
-        coll.set_global("want_tgid", os.getpid())
+        coll.set_global("want_tid", threading.get_native_id())
         with coll.programs["kinds"].attach_tracing():
             os.getppid()  # a syscall of this process
         out = memoryview(coll.get_global("out")).cast("Q").tolist()

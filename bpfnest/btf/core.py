@@ -458,7 +458,7 @@ class Relocator:
             section=".BTF.ext",
         )
 
-    def parse_spec(self, program: str, relo: CoreRecord) -> _Spec:
+    def _parse_spec(self, program: str, relo: CoreRecord) -> _Spec:
         """The local spec of ``relo`` (libbpf's ``bpf_core_parse_spec``).
 
         Raises:
@@ -579,7 +579,7 @@ class Relocator:
         n = len(code) // 8
         if not 0 <= relo.insn < n:
             raise self._bad(program, relo, f"instruction outside the program ({n} instructions)")
-        local = self.parse_spec(program, relo)
+        local = self._parse_spec(program, relo)
         res = self._resolve(program, relo, local, byteorder)
         path = _path(local)
         patch = Patcher(code, relo.insn, byteorder)

@@ -42,14 +42,14 @@ struct kinds {
 };
 
 struct kinds out;
-__u32 want_tgid;
+__u32 want_tid;
 
 SEC("tp_btf/sys_enter")
 int kinds(unsigned long long *ctx)
 {
 	struct task_struct___wide *t = (void *)bpf_get_current_task_btf();
 
-	if (bpf_get_current_pid_tgid() >> 32 != want_tgid)
+	if ((__u32)bpf_get_current_pid_tgid() != want_tid) /* this thread only */
 		return 0;
 	out.flags = t->flags;
 	out.pid = t->pid;
