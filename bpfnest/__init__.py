@@ -55,6 +55,7 @@ from .errors import (
 from .spec import (
     PIN_BY_NAME,
     CollectionSpec,
+    CoreReloSpec,
     FuncInfoSpec,
     LineInfoSpec,
     MapInfo,
@@ -144,6 +145,7 @@ __all__ = [
     "BPFError",
     "Collection",
     "CollectionSpec",
+    "CoreReloSpec",
     "FuncInfoSpec",
     "IterationAbortedError",
     "KeyNotFoundError",

@@ -464,8 +464,24 @@ ROWS: list[Row] = [
     Row(
         "CollectionSpec.load",
         lambda w: CollectionSpec.from_file(compile_bpf("core")).load(),
-        NotSupportedError,
-        "CO-RE",
+        VerifierError,
+        "struct task_like.tgid",
+    ),
+    Row(
+        "CollectionSpec.load",
+        lambda w: CollectionSpec.from_file(compile_bpf("core")).load(
+            kernel_btf=compile_bpf("xdp_pass")
+        ),
+        VerifierError,
+        "struct task_like.tgid, which the target BTF .*xdp_pass.* lacks",
+    ),
+    Row(
+        "CollectionSpec.load",
+        lambda w: CollectionSpec.from_file(compile_bpf("core")).load(
+            kernel_btf=os.path.join(w.tmp, "missing.btf")
+        ),
+        FileNotFoundError,
+        "missing.btf",
     ),
     # ------------------------------------------------------------ Collection
     Row("Collection.__init__", lambda w: Collection("x"), AttributeError, "."),  # type: ignore[arg-type]
