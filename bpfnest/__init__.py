@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
     from .link import Link, link_ids
-    from .maps import KeylessMap, Map, OuterMap, PerCPUMap, map_ids, possible_cpus
+    from .maps import KeylessMap, Map, OuterMap, PerCPUMap, TypedMap, map_ids, possible_cpus
     from .programs import Program, ProgramInfo, TestRun, program_ids
 
 # Public name -> the module that defines it, imported on first access.
@@ -92,6 +92,7 @@ _LAZY = {
     "PerfRecord": "events",
     "RingBuffer": "events",
     "UserRingBuffer": "events",
+    "TypedMap": "maps",
 }
 
 
@@ -173,4 +174,5 @@ __all__ = [
     "map_ids",
     "possible_cpus",
     "program_ids",
+    "TypedMap",
 ]

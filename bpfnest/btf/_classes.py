@@ -372,7 +372,7 @@ def _items(classes: Maker, t: Composite) -> list[_Item]:
 class _ClassBuilder:
     """The namespace of one generated struct/union class, filled member by member."""
 
-    def __init__(self, t: Composite) -> None:
+    def __init__(self, t: Composite, label: str = "") -> None:
         self.t = t
         self.fields: list[tuple[str, type[Any]]] = []
         self.anonymous: list[str] = []
@@ -381,7 +381,8 @@ class _ClassBuilder:
         self.props: dict[str, property] = {}
         self.used = {m.name for m in t.members if m.name}
         self.count = 0
-        self.label = t.name or f"anon_{'union' if isinstance(t, Union) else 'struct'}_{t.id}"
+        kind = "union" if isinstance(t, Union) else "struct"
+        self.label = label or t.name or f"anon_{kind}_{t.id}"
 
     def private(self, prefix: str) -> str:
         while True:
@@ -439,9 +440,10 @@ class _ClassBuilder:
                 self.enums[m.name] = enum_class(r)
 
 
-def build_composite(classes: Maker, t: Composite) -> type[Any]:
-    """The ctypes class of a struct or union: explicit padding, ``_pack_ = 1``."""
-    b = _ClassBuilder(t)
+def build_composite(classes: Maker, t: Composite, label: str = "") -> type[Any]:
+    """The ctypes class of a struct or union: explicit padding, ``_pack_ = 1``;
+    named ``label`` (an anonymous struct's typedef) or after the C type."""
+    b = _ClassBuilder(t, label)
     is_union = isinstance(t, Union)
     pos = 0
     for item in _items(classes, t):

@@ -56,7 +56,7 @@ from ._classes import (
     set_fields,
 )
 from .parse import BTF, describe
-from .types import Array, Composite, Enum, Float, Int, Pointer, Type, Var
+from .types import Array, Composite, Enum, Float, Int, Pointer, Type, Typedef, Var
 
 __all__ = ["Codec", "asdict", "codec"]
 
@@ -188,6 +188,11 @@ class _Classes:
         if isinstance(r, Var):
             return self.codec(r.type)
         if r is not t:
+            if isinstance(t, Typedef) and isinstance(r, Composite) and not r.name:
+                # typedef struct { ... } flow_t: the class is called flow_t
+                with self.lock:
+                    if r.id not in self.codecs and btf._ours(r):
+                        self.codecs[r.id] = self._composite(r, label=t.name)
             return self.codec(r)
         if isinstance(r, Int):
             return self._int(r)
@@ -319,9 +324,9 @@ class _Classes:
 
     # ---------------------------------------------------------- structs
 
-    def _composite(self, t: Composite) -> Codec:
-        cls = build_composite(self, t)
-        size, cname = t.size, c_name(t)
+    def _composite(self, t: Composite, label: str = "") -> Codec:
+        cls = build_composite(self, t, label)
+        size, cname = t.size, label or c_name(t)
 
         def decode(raw: bytes) -> Any:
             return cls.from_buffer_copy(raw[:size]) if size else cls()

@@ -91,6 +91,18 @@ struct {
 	__type(value, struct wide);
 } wide_map SEC(".maps");
 
+typedef struct {
+	__u32 addr;
+	__u16 port;
+} endpoint_t;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4);
+	__type(key, endpoint_t);
+	__type(value, __s64);
+} endpoints SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 2);
