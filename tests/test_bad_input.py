@@ -672,6 +672,12 @@ ROWS: list[Row] = [
         SystemExit,
         "status 2: .*add --attach",
     ),
+    # ------------------------------------------------------------ typed data (issue 17)
+    Row(
+        "Map.typed", lambda w: w.h.typed(), ValueError, "HASH 'h' has no BTF for its key and value"
+    ),
+    Row("Map.mmap", lambda w: w.h.mmap(), ValueError, "needs an ARRAY .* it is a HASH map"),
+    Row("Map.mmap", lambda w: w.a.mmap(), ValueError, "created without F_MMAPABLE"),
 ]
 
 # Public methods with no input to get wrong, or whose errors are rows of the

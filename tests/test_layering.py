@@ -333,6 +333,7 @@ LAYERS: list[frozenset[str]] = [
     frozenset(  # objects that own kernel resources
         {"_object", "_pins", "features", "_hints", "_attach", "maps", "programs", "events", "link"}
         | {"_kernel_btf"}
+        | {"_variables"}
     ),
     frozenset({"collection"}),
     frozenset({"cli", "view", "demo", "__main__", "__init__"}),  # the command line

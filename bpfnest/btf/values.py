@@ -56,9 +56,9 @@ from ._classes import (
     set_fields,
 )
 from .parse import BTF, describe
-from .types import Array, Composite, Enum, Float, Int, Pointer, Type, Typedef, Var
+from .types import Array, Composite, Datasec, Enum, Float, Int, Pointer, Type, Typedef, Var
 
-__all__ = ["Codec", "asdict", "codec"]
+__all__ = ["Codec", "asdict", "codec", "variable_codec"]
 
 # ------------------------------------------------------------- the codecs
 
@@ -146,6 +146,26 @@ def asdict(obj: object) -> Any:
             return obj.value
         return [asdict(v) for v in obj]
     return obj
+
+
+def variable_codec(btf: BTF | None, section: str, name: str, size: int) -> Codec | None:
+    """The :class:`Codec` of global variable ``name`` of data section
+    ``section`` (its VAR in the DATASEC), or None when ``btf`` has none of
+    ``size`` bytes for it (no BTF, or an object built without ``-g``).
+
+    Raises:
+        ValueError: the variable's type has no layout here (see :func:`codec`).
+    """
+    if btf is None:
+        return None
+    for ds in btf.named(section):
+        if not isinstance(ds, Datasec):
+            continue
+        for vsi in ds.vars:
+            if isinstance(vsi.type, Var) and vsi.type.name == name:
+                c = codec(btf, vsi.type)
+                return c if c.size == size else None
+    return None
 
 
 # -------------------------------------------------------------- the builder
