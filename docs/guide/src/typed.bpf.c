@@ -1,7 +1,8 @@
 /* Typed data: an XDP program (run here through BPF_PROG_TEST_RUN) that
  * counts packets per flow in `flows` (a struct key, a struct value with an
  * enum and bitfields) and drops the flows user space marked DENY; `totals`
- * is an F_MMAPABLE array user space reads without a syscall. */
+ * is an F_MMAPABLE array user space reads without a syscall; `dropped`
+ * (.bss) counts the drops and `deny` (.rodata) is set before load. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -35,6 +36,9 @@ struct {
 	__type(value, __u64);
 } totals SEC(".maps");
 
+const volatile enum verdict deny = DENY;   /* .rodata: set before load, frozen at load */
+__u64 dropped;                              /* .bss */
+
 SEC("xdp")
 int count(struct xdp_md *ctx)
 {
@@ -58,7 +62,10 @@ int count(struct xdp_md *ctx)
 	}
 	__sync_fetch_and_add(&s->packets, 1);
 	__sync_fetch_and_add(&s->bytes, len);
-	return s->verdict == DENY ? XDP_DROP : XDP_PASS;
+	if (s->verdict != deny)
+		return XDP_PASS;
+	__sync_fetch_and_add(&dropped, 1);
+	return XDP_DROP;
 }
 
 char LICENSE[] SEC("license") = "GPL";
