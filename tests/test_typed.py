@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import enum
 import errno
 from collections.abc import Iterator
 from typing import Any
@@ -117,6 +118,20 @@ def test_int_keys_and_values(coll: Collection) -> None:
         arr[-1]
     with pytest.raises(BPFError):
         arr[5]  # ARRAY of 1: the kernel says ENOENT
+
+
+def test_enum_keys_and_bool_values(coll: Collection) -> None:
+    tm = coll.maps["by_enum"].typed()
+    small = tm.key_class
+    assert issubclass(small, enum.IntEnum) and tm.value_class is bool
+    tm[small.S_B] = True
+    tm[5] = 0
+    assert tm[7] is True and tm[small.S_B] is True and tm[5] is False
+    assert sorted(tm.keys()) == [5, small.S_B] and type(max(tm.keys())) is small
+    with pytest.raises(ValueError, match="value = 2 is not a bool"):
+        tm[5] = 2
+    with pytest.raises(ValueError, match=r"key = 256 does not fit in u8"):
+        tm[256] = True
 
 
 def test_per_cpu_values(coll: Collection) -> None:

@@ -203,8 +203,15 @@ def _key_encoder(c: Codec, size: int) -> Callable[[object], object]:
 
         return unsigned
 
+    if cls is not c.ctype:  # bool, an IntEnum, a signed int: the codec encodes it
+
+        def scalar(key: object) -> object:
+            return encode(key, "key")
+
+        return scalar
+
     def other(key: object) -> object:
-        if type(key) is cls:
+        if type(key) is cls:  # a generated class: already the C layout
             return bytes(key)  # type: ignore[call-overload]
         return encode(key, "key")
 

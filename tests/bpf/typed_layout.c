@@ -91,6 +91,13 @@ struct {
 	__type(value, struct wide);
 } wide_map SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4);
+	__type(key, enum small);
+	__type(value, bool);
+} by_enum SEC(".maps");
+
 typedef struct {
 	__u32 addr;
 	__u16 port;
