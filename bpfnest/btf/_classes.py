@@ -241,14 +241,20 @@ def raw(value: object, size: int, what: str, name: str) -> bytes:
 
 
 def enum_class(t: Enum) -> type[enum.IntEnum]:
-    """An IntEnum of ``t``'s values (names enum can take; others are left out)."""
+    """An IntEnum of ``t``'s values (names enum can take; others are left out).
+
+    An unsigned enum's values are taken in its size, as the field holds them:
+    clang before 15 writes ``-1`` of a 1-byte enum as ``0xffffffff``, which
+    the field reads as ``0xff``.
+    """
     seen: set[str] = set()
     members = []
+    mask = (1 << (8 * t.size)) - 1
     for v in t.values:
         if not v.name or v.name in seen or (v.name.startswith("_") and v.name.endswith("_")):
             continue
         seen.add(v.name)
-        members.append((v.name, v.value))
+        members.append((v.name, v.value if t.signed else v.value & mask))
     name = identifier(t.name or f"enum_{t.id}")
     factory: Any = enum.IntEnum  # the functional API: mypy cannot follow it
     try:
