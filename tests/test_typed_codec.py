@@ -209,6 +209,17 @@ def test_bitfields(spec: CollectionSpec) -> None:
     assert (a.f1, a.f3) == (7, 15)
 
 
+def test_bitfields_of_an_anonymous_member(spec: CollectionSpec) -> None:
+    c = composite(spec, "anon_bits")
+    v = c.cls(a=1, lo=15, hi=(1 << 28) - 1)
+    assert (v.a, v.lo, v.hi) == (1, 15, (1 << 28) - 1)
+    assert bytes(v) == bytes([1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF])
+    assert bv.asdict(c.decode(bytes(v))) == {"a": 1, "lo": 15, "hi": (1 << 28) - 1}
+    assert repr(v) == f"anon_bits(a=1, lo=15, hi={(1 << 28) - 1})"
+    with pytest.raises(ValueError, match="does not fit in 4 bits"):
+        v.lo = 16
+
+
 BAD: list[tuple[str, dict[str, Any], type[Exception], str]] = [
     (
         "unknown fields",

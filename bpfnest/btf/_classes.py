@@ -408,8 +408,13 @@ class _ClassBuilder:
                 name = self.private("anon")
                 self.fields.append((name, c.ctype))
                 self.anonymous.append(name)
+                real = {f[0] for f in c.cls._fields_}
                 for sub in c.cls._bpf_fields_:
                     self.setters[sub] = _via(name, sub)
+                    if sub not in real:
+                        # ctypes promotes only the member's own fields: a bitfield,
+                        # or a field of an anonymous member inside it, is forwarded
+                        self.props[sub] = _forward(name, sub)
                 self.enums.update(c.cls._bpf_enums_)
             else:
                 self.pad(c.size)  # an unnamed non-struct member holds nothing to name
@@ -517,6 +522,16 @@ def _via(anon: str, sub: str) -> Callable[[Any, object], None]:
         setattr(getattr(obj, anon), sub, value)
 
     return set_sub
+
+
+def _forward(anon: str, sub: str) -> property:
+    def get(self: Any) -> Any:
+        return getattr(getattr(self, anon), sub)
+
+    def put(self: Any, value: object) -> None:
+        setattr(getattr(self, anon), sub, value)
+
+    return property(get, put)
 
 
 def _checked_setter(

@@ -20,7 +20,9 @@ share them), named after the C type, and have a ``__repr__`` that shows the
 fields. Setting a field checks it: an int that does not fit, an unknown field
 name or a value of the wrong kind is a ``ValueError``/``TypeError`` naming
 the field, and nothing is written. :func:`asdict` turns an instance into
-plain Python data.
+plain Python data. Instances compare and hash by their bytes (so they can be
+dict keys, as :meth:`bpfnest.TypedMap.items` gives them): do not change one
+while it is a key of a dict.
 
 Pure: no kernel, no libc; ``ctypes`` is used as a layout library only
 (``Structure``, ``Union``, arrays), so importing :mod:`bpfnest.btf` does not
@@ -83,7 +85,7 @@ class Codec:
         ctype: type[Any],
         name: str,
         decode: Callable[[bytes], Any],
-        encode: Callable[[object, str], bytes],
+        encode: Callable[..., bytes],
     ) -> None:
         self.type = t
         self.size = size

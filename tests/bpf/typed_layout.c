@@ -63,6 +63,13 @@ union variant {
 	__u8 raw[12];
 };
 
+struct anon_bits {
+	__u32 a;
+	struct {
+		__u32 lo : 4, hi : 28;
+	};
+};
+
 struct wide {
 	unsigned __int128 big;
 	__s64 after;
@@ -90,6 +97,13 @@ struct {
 	__type(key, struct aligned16);
 	__type(value, struct wide);
 } wide_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct anon_bits);
+} anon_map SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
