@@ -408,7 +408,7 @@ class _ClassBuilder:
                 name = self.private("anon")
                 self.fields.append((name, c.ctype))
                 self.anonymous.append(name)
-                real = {f[0] for f in c.cls._fields_}
+                real = {f[0] for f in getattr(c.cls, "_fields_", ())}
                 for sub in c.cls._bpf_fields_:
                     self.setters[sub] = _via(name, sub)
                     if sub not in real:
