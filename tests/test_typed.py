@@ -301,3 +301,20 @@ def test_mmap_needs_an_mmapable_array(spec: MapSpec, match: str) -> None:
         ),
     ):
         m.mmap()
+
+
+def test_typed_mmap_of_an_array(coll: Collection) -> None:
+    tm = coll.maps["mapped"].typed()
+    arr = tm.mmap()
+    assert len(arr) == 3 and type(arr[0]) is tm.value_class
+    arr[1].b = 5  # a memory write
+    assert tm[1].b == 5
+    tm[2] = {"a": 7, "b": 8}
+    assert (arr[2].a, arr[2].b) == (7, 8)
+    with pytest.raises(ValueError, match=r"aligned16\.a = 256 does not fit in u8"):
+        arr[0].a = 256
+    del arr  # it holds the mapping
+    with pytest.raises(ValueError, match="needs a struct, union or array value of a multiple"):
+        coll.maps["endpoints"].typed().mmap()
+    with pytest.raises(ValueError, match="created without F_MMAPABLE"):
+        coll.maps["anon_map"].typed().mmap()

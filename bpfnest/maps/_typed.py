@@ -433,3 +433,36 @@ class TypedMap(Generic[K, T]):
         """Delete many keys with BPF_MAP_DELETE_BATCH; see :meth:`Map.delete_batch`."""
         n: int = self._map.delete_batch([self._ek(k) for k in keys])
         return n
+
+    def mmap(self) -> Any:
+        """The values of this ``F_MMAPABLE`` ARRAY as one ``ctypes`` array of
+        :attr:`value_class` (``max_entries`` of them) over the map's memory:
+        ``arr[i].field`` reads and ``arr[i].field = x`` writes element ``i``
+        with no syscall, seen by programs at once. Only for value classes of
+        generated ``ctypes`` types whose size is a multiple of 8 (the kernel's
+        stride). The array holds the mapping as a :meth:`Map.mmap` view does:
+        drop it before closing the map, or the mapping stays until it is
+        garbage. Minimum kernel: 5.5.
+
+        Raises:
+            ValueError: not an ``F_MMAPABLE`` ARRAY; values that are not a
+                generated class or not a multiple of 8 bytes; a read-only
+                (frozen) map; the map is closed.
+        """
+        cls = self._value.cls
+        if cls is not self._value.ctype or self._value.size % 8:
+            raise ValueError(
+                f"{self._map._describe()}: mmap() of typed values needs a struct, union or"
+                f" array value of a multiple of 8 bytes (got {self._value.name},"
+                f" {self._value.size} bytes): use Map.mmap() for the bytes"
+            )
+        view = self._map.mmap()
+        if view.readonly:
+            view.release()
+            raise ValueError(
+                f"{self._map._describe()} is mapped read-only (frozen): use Map.mmap()"
+            )
+        try:
+            return (cls * self._map.max_entries).from_buffer(view)
+        finally:
+            view.release()  # the ctypes array holds its own export of the mapping
