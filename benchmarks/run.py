@@ -569,6 +569,8 @@ def print_table(results: dict[str, Result]) -> None:
             extra += f" {r['bound_ns_per_op']} ns/op"
         if "ratio_to_bpftool" in r:
             extra = f"  x bpftool map list {r['ratio_to_bpftool']:.2f}"
+        if "ratio_to_untyped" in r:
+            extra = f"  x an untyped lookup {r['ratio_to_untyped']:.2f}"
         if "ratio_to_raw" in r:
             extra = f"  x the raw _sys.ops calls {r['ratio_to_raw']:.2f}"
         if "bare_ns" in r:
@@ -687,6 +689,77 @@ def perfbuf_read(n: int) -> Result:
 
 WORKLOADS["ringbuf_read"] = (ringbuf_read, 200_000)
 WORKLOADS["perfbuf_read"] = (perfbuf_read, 100_000)
+
+
+# ------------------------------------------------------------------ typed data (issue 17)
+# typed_lookup: a HASH with a 16-byte struct key and a 24-byte struct value
+# (BTF from clang -g), read through Map.typed()[key] with a key of the
+# generated class; the same map read untyped (bytes key, bytes value) in the
+# same run gives ratio_to_untyped (target <= 1.3). mmap_read: an F_MMAPABLE
+# ARRAY of 1024 u64 read through Map.mmap() (C twin: bpf_map_lookup_elem).
+
+TYPED_C = """
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct flow { __u32 saddr, daddr; __u16 sport, dport; __u8 proto, pad[3]; };
+struct stats { __u64 packets, bytes; __u32 last_seen, flags; };
+struct {
+\t__uint(type, BPF_MAP_TYPE_HASH);
+\t__uint(max_entries, 1024);
+\t__type(key, struct flow);
+\t__type(value, struct stats);
+} flows SEC(".maps");
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+def typed_lookup(n: int) -> Result:
+    from bpfnest import CollectionSpec
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = CollectionSpec.from_file(compile_c(TYPED_C, tmp))
+    with spec.load() as coll:
+        m = coll.maps["flows"]
+        tm = m.typed()
+        flow, stats = tm.key_class, tm.value_class
+        keys = [flow(saddr=i, daddr=i + 1, sport=i % 65536, dport=80, proto=6) for i in range(1024)]
+        tm.update_batch({k: stats(packets=i, bytes=64 * i) for i, k in enumerate(keys)})
+        getitem = tm.__getitem__
+        start = time.perf_counter_ns()
+        for i in range(n):
+            getitem(keys[i % 1024])
+        result = since(n, start)
+        raw_keys = [bytes(k) for k in keys]
+        lookup = m.lookup
+        start = time.perf_counter_ns()
+        for i in range(n):
+            lookup(raw_keys[i % 1024])
+        untyped = since(n, start)
+    result["untyped_ns_per_op"] = untyped["ns_per_op"]
+    result["ratio_to_untyped"] = result["ns_per_op"] / untyped["ns_per_op"]
+    return result
+
+
+def mmap_read(n: int) -> Result:
+    from bpfnest import F_MMAPABLE
+
+    spec = MapSpec(MapType.ARRAY, max_entries=1024, name="b_mmap", flags=F_MMAPABLE, **U32_U64)
+    with Map.create(spec) as m:
+        m.update_batch({k: k for k in range(1024)})
+        view = m.mmap()
+        values = view.cast("Q")
+        try:
+            start = time.perf_counter_ns()
+            for i in range(n):
+                values[i % 1024]
+            return since(n, start)
+        finally:
+            values.release()
+            view.release()
+
+
+WORKLOADS["typed_lookup"] = (typed_lookup, 200_000)
+WORKLOADS["mmap_read"] = (mmap_read, 1_000_000)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ if TYPE_CHECKING:
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
     from .hist import format_linear_hist, format_log2_hist
     from .link import Link, link_ids
-    from .maps import KeylessMap, Map, OuterMap, PerCPUMap, map_ids, possible_cpus
+    from .maps import KeylessMap, Map, OuterMap, PerCPUMap, TypedMap, map_ids, possible_cpus
     from .programs import Program, ProgramInfo, TestRun, program_ids
 
 # Public name -> the module that defines it, imported on first access.
@@ -96,6 +96,7 @@ _LAZY = {
     "UserRingBuffer": "events",
     "format_log2_hist": "hist",
     "format_linear_hist": "hist",
+    "TypedMap": "maps",
 }
 
 
@@ -180,4 +181,5 @@ __all__ = [
     "program_ids",
     "format_log2_hist",
     "format_linear_hist",
+    "TypedMap",
 ]

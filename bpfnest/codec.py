@@ -23,6 +23,9 @@ __all__ = [
 def encode(value: object, size: int, what: str) -> bytes:
     """Return ``value`` as exactly ``size`` bytes.
 
+    ``value`` is ``bytes``, an ``int`` (unsigned little-endian), or any object
+    with the buffer protocol (``bytearray``, ``memoryview``, ``array.array``,
+    a ``ctypes`` structure or array, ...) of exactly ``size`` bytes, copied.
     ``what`` names the thing for messages ("key", "value", ...).
 
     Raises:
@@ -46,7 +49,26 @@ def encode(value: object, size: int, what: str) -> bytes:
                 f"{what} {value} out of range for {size} bytes (0..{(1 << (8 * size)) - 1})"
             )
         return value.to_bytes(size, "little")
-    raise TypeError(f"{what} must be bytes or int, got {type(value).__name__}")
+    return _from_buffer(value, size, what)
+
+
+def _from_buffer(value: object, size: int, what: str) -> bytes:
+    """The bytes of an object with the buffer protocol (a ctypes object, an array, ...)."""
+    try:
+        if isinstance(value, (str, bool)):
+            raise TypeError
+        view = memoryview(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"{what} must be bytes or int, got {type(value).__name__}"
+            f" (or a buffer of {size} bytes: bytearray, memoryview, ctypes)"
+        ) from None
+    with view:
+        if view.nbytes != size:
+            raise ValueError(
+                f"{what} must be {size} bytes, got {view.nbytes} ({type(value).__name__})"
+            )
+        return view.tobytes()
 
 
 def percpu_stride(value_size: int) -> int:
@@ -69,6 +91,8 @@ def encode_percpu(value: object, value_size: int, ncpus: int, what: str = "value
     if isinstance(value, (bytes, bytearray, memoryview, int)) and not isinstance(value, bool):
         one = encode(value, value_size, what) + pad
         return one * ncpus
+    if not isinstance(value, (Sequence, str, bool)) and _has_buffer(value):
+        return (_from_buffer(value, value_size, what) + pad) * ncpus  # one ctypes value, ...
     if not isinstance(value, Sequence) or isinstance(value, str):
         raise TypeError(
             f"{what} must be bytes, int, or a sequence of {ncpus} of them (one per possible CPU),"
@@ -79,6 +103,14 @@ def encode_percpu(value: object, value_size: int, ncpus: int, what: str = "value
             f"{what} must have {ncpus} entries (one per possible CPU), got {len(value)}"
         )
     return b"".join(encode(v, value_size, f"{what}[cpu {i}]") + pad for i, v in enumerate(value))
+
+
+def _has_buffer(value: object) -> bool:
+    try:
+        memoryview(value).release()  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return True
 
 
 def decode_percpu(raw: bytes, value_size: int, ncpus: int) -> list[bytes]:

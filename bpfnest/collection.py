@@ -40,9 +40,10 @@ from ._hints import btf_eperm_hint
 from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by it)
 from ._sys import ops
 from ._sys.fd import FD
+from ._variables import Variables
 from .btf.core import CoreFixup
 from .codec import encode
-from .constants import ENOTSUPP, MapType, ProgType
+from .constants import ENOTSUPP, F_MMAPABLE, MapType, ProgType
 from .elf import MAX_KCONFIG
 from .errors import BPFError, NotSupportedError, VerifierError
 from .maps import Map, OuterMap, possible_cpus
@@ -110,8 +111,25 @@ class Collection:
             kernel_btf=kernel_btf,
         ).load()
 
+    @property
+    def variables(self) -> Variables:
+        """The object's global variables by name, each with ``.value`` (typed from
+        the BTF) and ``.raw`` (bytes), read and written in their data maps now:
+        without a syscall where the map is mapped (``.data``, ``.bss`` and
+        ``.rodata`` are created ``F_MMAPABLE`` on Linux 5.5+), else by lookup
+        and update. ``.rodata`` and ``.kconfig`` ones are read-only (frozen at
+        load). They work while the collection is open.
+        """
+        found = self.__dict__.get("_variables")
+        if found is None:
+            found = self.__dict__["_variables"] = Variables(self.spec, self.maps)
+        return found
+
     def close(self) -> None:
         """Close every map and program fd; idempotent."""
+        found = self.__dict__.get("_variables")
+        if found is not None:
+            found.release()  # the mapped data goes before its maps
         for prog in self.programs.values():
             prog.close()
         for m in self.maps.values():
@@ -389,6 +407,7 @@ class _Loader:
             self.reused.add(name)
             log.debug("map '%s': replaced by the given map, id %d", name, m.id)
             return
+        ms = _mappable_data(name, ms)
         if ms.pinning == PIN_BY_NAME:
             fname = pin_name(name)
             path = os.path.join(self.pin_root, ms.pin_dir, fname)
@@ -537,6 +556,20 @@ def _sized_for_this_machine(name: str, ms: MapSpec) -> MapSpec:
     if ms.type == MapType.PERF_EVENT_ARRAY and ms.max_entries == 0:
         ms = dataclasses.replace(ms, max_entries=possible_cpus())
         log.debug("map '%s': max_entries 0 set to %d possible CPUs", name, ms.max_entries)
+    return ms
+
+
+def _mappable_data(name: str, ms: MapSpec) -> MapSpec:
+    """A global data map (``.data``, ``.bss``, ``.rodata`` and their ``.*``
+    variants) made ``F_MMAPABLE`` where the kernel allows it (5.5+), as libbpf
+    does, so ``Collection.variables`` reads and writes it without a syscall."""
+    if (
+        ms.type == MapType.ARRAY
+        and name.startswith((".data", ".bss", ".rodata"))
+        and not ms.flags & F_MMAPABLE
+        and kernel_version_code() >= (5 << 16) | (5 << 8)
+    ):
+        return dataclasses.replace(ms, flags=ms.flags | F_MMAPABLE)
     return ms
 
 

@@ -326,14 +326,71 @@ class ProgramSpec:
         return len(self.instructions) // 8
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(unsafe_hash=True)
 class VariableSpec:
-    """A global variable: ``size`` bytes at ``offset`` in the value of map ``map``."""
+    """A global variable: ``size`` bytes at ``offset`` in the value of map ``map``.
+
+    In a :class:`CollectionSpec`, :attr:`value` and :attr:`raw` read and set
+    its initial value (what :meth:`CollectionSpec.load` writes; ``.rodata``
+    is frozen there, so this is the only time to set it).
+    """
 
     name: str
     map: str
     offset: int
     size: int
+    #: The CollectionSpec it belongs to (set by it; None for a lone VariableSpec).
+    owner: CollectionSpec | None = dataclasses.field(
+        default=None, compare=False, repr=False, hash=False
+    )
+
+    def _spec(self) -> CollectionSpec:
+        if self.owner is None:
+            raise ValueError(f"variable '{self.name}' belongs to no CollectionSpec")
+        return self.owner
+
+    @property
+    def raw(self) -> bytes:
+        """The initial value's bytes (before load).
+
+        Raises:
+            ValueError: the variable belongs to no :class:`CollectionSpec`.
+        """
+        return self._spec().get_global(self.name)
+
+    @raw.setter
+    def raw(self, value: bytes) -> None:
+        self._spec().set_global(self.name, value)
+
+    @property
+    def value(self) -> Any:
+        """The initial value as a Python value from the object's BTF (an int, a
+        generated ``ctypes`` struct, ...: :mod:`bpfnest.btf.values`); ``bytes``
+        when the object has no BTF for it. Settable: ints, instances, dicts of
+        fields, or bytes of the exact size, checked before anything changes.
+
+        Raises:
+            ValueError, TypeError: a value that does not fit the variable's type.
+        """
+        spec = self._spec()
+        raw = spec.get_global(self.name)
+        c = _variable_codec(spec.btf, self)
+        return raw if c is None else c.decode(raw)
+
+    @value.setter
+    def value(self, value: object) -> None:
+        spec = self._spec()
+        c = _variable_codec(spec.btf, self)
+        raw = value if c is None else c.encode(value, f"variable '{self.name}'")
+        spec.set_global(self.name, raw)  # type: ignore[arg-type]
+
+
+def _variable_codec(btf: BTF | None, var: VariableSpec) -> Any:
+    """The :class:`bpfnest.btf.values.Codec` of ``var`` (by its VAR in the BTF's
+    DATASEC of its section), or None without BTF for it."""
+    from .btf.values import variable_codec  # here: ctypes only when values are asked for
+
+    return variable_codec(btf, var.map, var.name, var.size)
 
 
 @dataclasses.dataclass
@@ -350,6 +407,11 @@ class CollectionSpec:
     btf: BTF | None = None
     byteorder: str = "little"
     file: str = ""
+
+    def __post_init__(self) -> None:
+        for var in self.variables.values():
+            if var.owner is None:
+                var.owner = self  # VariableSpec.value reads and writes this spec
 
     @classmethod
     def from_file(cls, path: str) -> CollectionSpec:

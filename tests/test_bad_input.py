@@ -696,6 +696,12 @@ ROWS: list[Row] = [
     Row("cli map hist", cli("map", "hist", "4294967295"), SystemExit, "status 1: bpfnest: "),
     Row("cli map hist", cli("map", "hist", "name", "x", "--count", "1"), SystemExit, "status 2"),
     Row("cli top", cli("top", "--interval", "0"), SystemExit, "status 2"),
+    # ------------------------------------------------------------ typed data (issue 17)
+    Row(
+        "Map.typed", lambda w: w.h.typed(), ValueError, "HASH 'h' has no BTF for its key and value"
+    ),
+    Row("Map.mmap", lambda w: w.h.mmap(), ValueError, "needs an ARRAY .* it is a HASH map"),
+    Row("Map.mmap", lambda w: w.a.mmap(), ValueError, "created without F_MMAPABLE"),
 ]
 
 # Public methods with no input to get wrong, or whose errors are rows of the

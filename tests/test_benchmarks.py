@@ -35,6 +35,8 @@ WORKLOADS = [
     "map_create",
     "map_open_id",
     "import_bpfnest",
+    "typed_lookup",
+    "mmap_read",
 ]
 
 
@@ -64,6 +66,8 @@ def test_run_py_reports_every_workload() -> None:
     for name in ("map_create", "map_open_id"):
         assert report[name]["raw_ns_per_op"] > 0 and report[name]["ratio_to_raw"] > 0, name
     assert report["import_bpfnest"]["bare_ns"] > 0
+    assert report["typed_lookup"]["ratio_to_untyped"] > 0  # reported, never asserted
+    assert report["typed_lookup"]["untyped_ns_per_op"] > 0
 
 
 # The workloads both peers have; items_rss, parse_maps and the object-cost ones
@@ -79,6 +83,7 @@ PEER_WORKLOADS = [
         "map_create",
         "map_open_id",
         "import_bpfnest",
+        "typed_lookup",  # its peer is an untyped lookup, measured in run.py
     )
 ]
 

@@ -565,6 +565,26 @@ static void object_load(long n, struct result *r)
 	r->elapsed_ns = now_ns() - start;
 }
 
+/* ARRAY of 1024 u64 created with BPF_F_MMAPABLE; one op = lookup key i % 1024
+ * (the syscall a C user makes; bpfnest's mmap_read reads the same memory mapped). */
+static void mmap_read(long n, struct result *r)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	int fd = check(bpf_map_create(BPF_MAP_TYPE_ARRAY, "b_mmap", sizeof(uint32_t),
+				      sizeof(uint64_t), 1024, &opts), "bpf_map_create (mmapable)");
+	uint64_t start, value;
+
+	fill_u32_u64(fd, 1024, 0);
+	start = now_ns();
+	for (long i = 0; i < n; i++) {
+		uint32_t key = (uint32_t)(i % 1024);
+
+		check(bpf_map_lookup_elem(fd, &key, &value), "bpf_map_lookup_elem");
+	}
+	r->elapsed_ns = now_ns() - start;
+	close_fd(fd);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const struct workload {
@@ -583,6 +603,7 @@ static const struct workload {
 	{ "ringbuf_read", ringbuf_read, 200000 },
 	{ "perfbuf_read", perfbuf_read, 100000 },
 	{ "object_load", object_load, 20 },
+	{ "mmap_read", mmap_read, 1000000 },
 };
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 

@@ -53,7 +53,10 @@ class ElemOps:
     ``lookup``, ``update`` and ``delete`` are plain closures (stored as
     attributes, so a caller may bind them once): ``lookup(key)`` returns the
     value's bytes or None for a missing key; ``update(key, value, flags=0)``;
-    ``delete(key)``. Keys are ints, bytes of ``key_size`` or whatever
+    ``delete(key)``. ``lookup_as(key_cls, decode)`` makes a lookup for typed
+    views: a key of ``key_cls`` (exactly ``key_size`` bytes) is copied in as
+    it is and ``decode(value_buffer)`` is returned (the buffer is reused by
+    the next call: ``decode`` copies). Keys are ints, bytes of ``key_size`` or whatever
     ``key_encode`` accepts; values likewise with ``value_encode`` (None:
     values must already be bytes of ``value_size``). Errors come from
     ``on_error(op, errno, key)``; an int flag outside u64 is a ``ValueError``
@@ -72,7 +75,7 @@ class ElemOps:
     (another thread may have held it at the fork).
     """
 
-    __slots__ = ("__weakref__", "_reset", "delete", "invalidate", "lookup", "update")
+    __slots__ = ("__weakref__", "_reset", "delete", "invalidate", "lookup", "lookup_as", "update")
 
     def __init__(
         self,
@@ -198,6 +201,34 @@ class ElemOps:
                 raise fail("lookup", err, key)
             return bytes(vb)
 
+        def lookup_as(key_cls: type, decode: Callable[[Any], Any]) -> Callable[[object], Any]:
+            # A lookup for typed views: a key of ``key_cls`` (a ctypes class of
+            # exactly key_size bytes) is copied in as it is, and the value
+            # buffer goes to ``decode`` without a bytes copy (None: no key).
+            def lookup_typed(key: object) -> Any:
+                try:
+                    kb, vb, ref = tls.l
+                except AttributeError:
+                    new_slot()
+                    kb, vb, ref = tls.l
+                if type(key) is key_cls:
+                    kb[:] = key
+                elif type(key) is int:
+                    try:
+                        kpack(kb, 0, key)
+                    except struct_error:
+                        put_key(kb, key)
+                else:
+                    put_key(kb, key)
+                if syscall_gil_held(nr, lookup_cmd, ref, size) < 0:
+                    err = get_errno_()
+                    if err == _ENOENT:
+                        return None
+                    raise fail("lookup", err, key)
+                return decode(vb)
+
+            return lookup_typed
+
         def update(key: object, value: object, flags: int = 0) -> None:
             try:
                 kb, vb, ref, upf, upfref = tls.u
@@ -254,6 +285,7 @@ class ElemOps:
             lock = threading.Lock()
 
         self.lookup = lookup
+        self.lookup_as = lookup_as
         self.update = update
         self.delete = delete
         self.invalidate = invalidate

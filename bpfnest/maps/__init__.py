@@ -7,6 +7,9 @@
 - :class:`KeylessMap` (``_keyless.py``): QUEUE, STACK, BLOOM_FILTER.
 - :class:`OuterMap` (``_outer.py``): ARRAY_OF_MAPS, HASH_OF_MAPS and their
   inner-map cache.
+- :class:`TypedMap` (``_typed.py``): a map's keys and values as Python
+  values from its BTF (``Map.typed()``); ``Map.key_type``/``value_type`` and
+  ``Map.mmap()`` live there too.
 
 Importing this package registers every class, so :meth:`Map.create` and the
 ``from_*`` openers always give a map of the class its type has.
@@ -18,5 +21,15 @@ from ._elements import check_fd, possible_cpus
 from ._keyless import KeylessMap
 from ._map import Map, PerCPUMap, map_ids
 from ._outer import OuterMap
+from ._typed import TypedMap
 
-__all__ = ["KeylessMap", "Map", "OuterMap", "PerCPUMap", "check_fd", "map_ids", "possible_cpus"]
+__all__ = [
+    "KeylessMap",
+    "Map",
+    "OuterMap",
+    "PerCPUMap",
+    "TypedMap",
+    "check_fd",
+    "map_ids",
+    "possible_cpus",
+]

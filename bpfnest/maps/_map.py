@@ -27,8 +27,8 @@ from .._sys.uapi import BPF_F_RDONLY, BPF_F_WRONLY, Cmd
 from ..constants import MapType
 from ..errors import BPFError, error
 from ..spec import PIN_BY_NAME, MapInfo, MapSpec, check_pin_dir
-from ._batch import _Batched
 from ._elements import V, _info_from_kernel, _type_name, possible_cpus
+from ._typed import _TypedData
 
 __all__ = ["Map", "PerCPUMap", "map_ids"]
 
@@ -41,7 +41,7 @@ _M = TypeVar("_M", bound="Map[Any]")
 _CLASSES: dict[MapType, type[Map[Any]]] = {}
 
 
-class Map(_Batched[V]):
+class Map(_TypedData[V]):
     """A BPF map in the kernel; owns one file descriptor.
 
     Open one with :meth:`create`, :meth:`from_id`, :meth:`from_pinned` or
