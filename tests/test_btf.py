@@ -1002,11 +1002,13 @@ def test_layering() -> None:
     bpfnest.errors, never ctypes or bpfnest._sys."""
     allowed = {
         "__future__",
+        "array",
         "builtins",
         "collections.abc",
         "dataclasses",
         "enum",
         "gc",
+        "operator",
         "struct",
         "sys",
         "typing",
