@@ -23,13 +23,17 @@ import dataclasses
 import errno
 import functools
 import os
+import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from ._externs import KsymValue, compatible, strip
 from ._sys import ops
+from ._sys.fd import FD
 from ._sys.uapi import Cmd
 from .btf import Func, LazyBTF, Type, Typedef, Var
 from .errors import BPFError, NotSupportedError, strerror
+from .spec import ExternSpec, KsymRef
 
 __all__ = [
     "VMLINUX",
@@ -40,10 +44,13 @@ __all__ = [
     "kernel_btf_objects",
     "kernel_type_id",
     "module_btf",
+    "resolve_ksyms",
 ]
 
 #: Where the running kernel publishes its BTF (``CONFIG_DEBUG_INFO_BTF``, 5.4+).
 VMLINUX = "/sys/kernel/btf/vmlinux"
+#: The kernel's symbols and their addresses (root sees the addresses).
+KALLSYMS = "/proc/kallsyms"
 
 _KINDS: dict[str, type[Type]] = {"FUNC": Func, "TYPEDEF": Typedef, "VAR": Var}
 _lock = threading.Lock()
@@ -208,3 +215,146 @@ def find_kernel_type(name: str, kind: str) -> KernelType | None:
             if isinstance(btf.type_by_id(type_id), cls):
                 return KernelType(type_id, obj.name, obj.id)
     return None
+
+
+# ------------------------------------------------------------------ __ksym externs
+
+
+def kallsyms(names: Iterable[str], path: str = KALLSYMS) -> dict[str, list[int]]:
+    """The addresses of ``names`` in ``/proc/kallsyms`` (one per line that
+    names it: several means the name is ambiguous). A data symbol renamed
+    by LTO (``name.llvm.123``) counts as ``name``, as libbpf has it.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    wanted = sorted(set(names))
+    found: dict[str, list[int]] = {name: [] for name in wanted}
+    if not wanted:
+        return found
+    with open(path, "rb") as f:
+        text = f.read()
+    pattern = re.compile(
+        rb"^([0-9a-fA-F]+) (\w) ("
+        + b"|".join(re.escape(n.encode()) for n in wanted)
+        + rb")(\.llvm\.\d+)?(?:\t.*)?$",
+        re.M,
+    )
+    for m in pattern.finditer(text):
+        if m.group(4) and m.group(2) not in b"dD":
+            continue
+        found[m.group(3).decode()].append(int(m.group(1), 16))
+    return found
+
+
+def _ksym_error(program: str, ext: ExternSpec, code: int, why: str) -> BPFError:
+    return BPFError(code, f"load program '{program}': extern '{ext.name}' (__ksym): {why}")
+
+
+def resolve_ksyms(
+    refs: Iterable[KsymRef], program: str, hold: Callable[[FD], int]
+) -> dict[str, KsymValue]:
+    """What each ``__ksym`` extern of a program stands for in the running
+    kernel (libbpf's ``bpf_object__resolve_externs`` for ksyms): a typed one
+    by its VAR or FUNC in the kernel's BTF (vmlinux's, else a module's, whose
+    BTF fd is opened and given to ``hold``, which owns and closes it and
+    returns the number), checked against the declared type; an untyped one
+    by its address in /proc/kallsyms. A ``__weak`` one the kernel lacks is
+    all 0. Nothing is loaded.
+    Minimum kernel: 5.10 (typed), 5.13 (kfunc calls).
+
+    Raises:
+        BPFError: ``ESRCH``: a strong extern the kernel lacks (untyped: no
+            such line in /proc/kallsyms, where data symbols appear only with
+            ``CONFIG_KALLSYMS_ALL``); ``EINVAL``: the kernel's type is not
+            compatible with the declared one, or the name is ambiguous;
+            ``EPERM``: /proc/kallsyms hides addresses (``kptr_restrict``).
+        NotSupportedError: a kfunc found only in a module (no ``fd_array`` yet),
+            or no kernel BTF at all.
+    """
+    externs = {ref.extern.name: ref.extern for ref in refs}
+    out: dict[str, KsymValue] = {}
+    untyped = [e for e in externs.values() if e.kind == "untyped"]
+    addresses = kallsyms(e.name for e in untyped) if untyped else {}
+    for ext in untyped:
+        found = sorted(set(addresses[ext.name]))
+        if not found:
+            if not ext.weak:
+                raise _ksym_error(
+                    program,
+                    ext,
+                    errno.ESRCH,
+                    f"no symbol '{ext.name}' in {KALLSYMS} (the kernel lists data symbols"
+                    " only when built with CONFIG_KALLSYMS_ALL: declare it with its type to"
+                    " find it in the kernel's BTF, or __weak to load without it)",
+                )
+            out[ext.name] = KsymValue()
+        elif len(found) > 1:
+            raise _ksym_error(
+                program,
+                ext,
+                errno.EINVAL,
+                f"ambiguous: {KALLSYMS} has it at {', '.join(hex(a) for a in found)}",
+            )
+        elif found == [0]:
+            raise _ksym_error(
+                program,
+                ext,
+                errno.EPERM,
+                f"{KALLSYMS} shows its address as 0 (kernel.kptr_restrict; needs CAP_SYSLOG)",
+            )
+        else:
+            out[ext.name] = KsymValue(address=found[0])
+    for ext in externs.values():
+        if ext.kind in ("var", "func"):
+            out[ext.name] = _typed_ksym(ext, program, hold)
+    return out
+
+
+def _typed_ksym(ext: ExternSpec, program: str, hold: Callable[[FD], int]) -> KsymValue:
+    kind = "VAR" if ext.kind == "var" else "FUNC"
+    found = find_kernel_type(ext.name, kind)
+    if found is None:
+        if ext.weak:
+            return KsymValue()
+        raise _ksym_error(
+            program, ext, errno.ESRCH, f"no {kind} '{ext.name}' in the kernel's BTF ({VMLINUX})"
+        )
+    btf = module_btf(KernelBTFObject(found.btf_obj_id, found.module)) if found.module else None
+    target = (btf or kernel_btf()).type_by_id(found.type_id)
+    assert isinstance(target, (Var, Func))
+    if ext.type is not None and not compatible(ext.type, target.type):
+        if ext.weak and kind == "FUNC":
+            return KsymValue()  # libbpf: a weak kfunc of another prototype is left unresolved
+        raise _ksym_error(
+            program,
+            ext,
+            errno.EINVAL,
+            f"declared {_spell(ext.type)}, but the kernel's {kind} is {_spell(target.type)}",
+        )
+    if not found.module:
+        return KsymValue(btf_id=found.type_id)
+    if kind == "FUNC":
+        raise NotSupportedError(
+            f"load program '{program}': kfunc '{ext.name}' is in module {found.module!r}:"
+            " calls into module BTF (fd_array) are not supported yet",
+            feature="module kfuncs",
+        )
+    try:
+        fd = ops.get_fd_by_id(Cmd.BTF_GET_FD_BY_ID, found.btf_obj_id)
+    except OSError as err:
+        raise _btf_error(f"open BTF of module {found.module!r}", err) from None
+    return KsymValue(btf_id=found.type_id, btf_obj_fd=hold(fd))
+
+
+def _spell(t: Type) -> str:
+    """A type for an error message: ``int``, ``struct rq``, ``a pointer``."""
+    t = strip(t)
+    kind = type(t).__name__.lower()
+    if kind in ("struct", "union", "enum"):
+        return f"{kind} {t.name or '(anon)'}"
+    if kind == "funcproto":
+        return f"a function of {len(getattr(t, 'params', []))} parameters"
+    if kind == "pointer":
+        return "a pointer"
+    return t.name or kind

@@ -573,8 +573,15 @@ def read_kernel_config() -> dict[str, str]:
 def _kconfig_value(spec: CollectionSpec) -> bytes:
     """The value of map ``.kconfig``: each extern answered from the running kernel.
 
+    As libbpf: a ``__weak`` extern the kernel lacks (a ``CONFIG_`` option
+    not in its config, a ``LINUX_`` name the loader does not know) is 0; a
+    value must suit the extern's C type (``y``/``n`` a bool, ``y``/``n``/``m``
+    a tristate or char, a string a char array, a number an integer, char or
+    bool).
+
     Raises:
-        ValueError: an extern the loader cannot answer, or that its size cannot hold.
+        ValueError: an extern the loader cannot answer, a value its type or
+            size cannot hold.
     """
     ms = spec.maps[".kconfig"]
     if ms.value_size > MAX_KCONFIG:
@@ -587,6 +594,8 @@ def _kconfig_value(spec: CollectionSpec) -> bytes:
     for name, var in spec.variables.items():
         if var.map != ".kconfig":
             continue
+        ext = spec.externs.get(name)
+        weak, kind = (ext.weak, ext.kind) if ext is not None else (False, None)
         if name == "LINUX_KERNEL_VERSION":
             value: int | bytes = kernel_version_code()
         elif name == "LINUX_HAS_BPF_COOKIE":
@@ -598,24 +607,19 @@ def _kconfig_value(spec: CollectionSpec) -> bytes:
                 try:
                     config = read_kernel_config()
                 except FileNotFoundError as err:
+                    if weak:
+                        continue
                     raise ValueError(f"extern '{name}' (.kconfig): {err}") from None
             if name not in config:
+                if weak:
+                    continue  # libbpf: a weak extern the kernel lacks is 0
                 raise ValueError(
                     f"extern '{name}' (.kconfig): not set in the running kernel's config"
+                    " (declare it __weak to read 0 where the kernel lacks it)"
                 )
-            text = config[name]
-            if text in ("y", "m", "n"):
-                value = {"y": 1, "m": 2, "n": 0}[text]
-            elif text.startswith('"'):
-                value = text.strip('"').encode()[: var.size - 1].ljust(var.size, b"\0")
-            else:
-                try:
-                    value = int(text, 0)
-                except ValueError:
-                    raise ValueError(
-                        f"extern '{name}' (.kconfig): config value {text!r} is not y, m, n,"
-                        " a number or a string"
-                    ) from None
+            value = _config_value(name, config[name], var.size, kind)
+        elif weak and name.startswith("LINUX_"):
+            continue
         else:
             raise ValueError(f"extern '{name}' (.kconfig): the loader cannot answer it")
         if var.offset + var.size > len(buf):
@@ -624,8 +628,55 @@ def _kconfig_value(spec: CollectionSpec) -> bytes:
                 f" the map's value_size {len(buf)}"
             )
         raw = value if isinstance(value, bytes) else _kconfig_number(name, value, var.size)
+        if kind == "bool" and isinstance(value, int) and value not in (0, 1):
+            raise ValueError(
+                f"extern '{name}' (.kconfig): {value} is not a bool (declare it an integer)"
+            )
         buf[var.offset : var.offset + var.size] = raw
     return bytes(buf)
+
+
+#: What a kconfig value in the config file is, and the extern kinds it suits.
+_SUITS = {
+    "y/n": ("bool", "tristate", "char"),
+    "m": ("tristate", "char"),
+    "string": ("char_array",),
+    "number": ("int", "char", "bool"),
+}
+_DECLARE = {
+    "y/n": "bool, enum libbpf_tristate or char",
+    "m": "enum libbpf_tristate or char",
+    "string": "a char array",
+    "number": "an integer",
+}
+
+
+def _config_value(name: str, text: str, size: int, kind: str | None) -> int | bytes:
+    """A ``CONFIG_`` option's ``text`` as the extern of ``kind`` (None: as
+    the size says, for a spec made by hand) takes it, or a ValueError."""
+    what = "y/n" if text in ("y", "n") else "m" if text == "m" else "number"
+    if text.startswith('"'):
+        what = "string"
+    if kind is not None and kind not in _SUITS[what]:
+        raise ValueError(
+            f"extern '{name}' (.kconfig): the kernel's value {text} does not suit a {kind}"
+            f" (declare it {_DECLARE[what]})"
+        )
+    if what == "string":
+        if len(text) < 2 or not text.endswith('"'):
+            raise ValueError(f"extern '{name}' (.kconfig): bad string config value {text}")
+        return text[1:-1].encode()[: size - 1].ljust(size, b"\0")
+    if what != "number":
+        if kind == "char":
+            return ord(text)
+        return {"y": 1, "m": 2, "n": 0}[text]
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ValueError(
+            f"extern '{name}' (.kconfig): config value {text!r} is not y, m, n,"
+            " a number or a string"
+        ) from None
 
 
 def _kconfig_number(name: str, value: int, size: int) -> bytes:

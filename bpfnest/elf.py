@@ -33,6 +33,7 @@ from typing import Any, Protocol, TypeVar
 
 from ._btf_maps import map_def
 from ._elffile import STV_HIDDEN, STV_INTERNAL, ElfFile, Symbol
+from ._externs import collect_externs, fix_ksyms_btf
 from ._legacy_maps import read_legacy_maps
 from ._values import Layout, read_declared_slots
 from .btf import BTF, Datasec, Func, Struct, Var, parse_ext
@@ -43,6 +44,7 @@ from .sections import program_type
 from .spec import (
     CollectionSpec,
     FuncInfoSpec,
+    KsymRef,
     LineInfoSpec,
     MapRef,
     MapSpec,
@@ -120,7 +122,7 @@ class _Function:
 
 @dataclass
 class _Ref:
-    kind: str  # "map", "call", "func"
+    kind: str  # "map", "call", "func", "ksym"
     map: str = ""
     offset: int | None = None
     target_shndx: int = 0
@@ -228,6 +230,7 @@ class _Reader:
         version = self.read_version()
         self.read_data_sections()
         self.read_kconfig()
+        self.externs = collect_externs(self.btf, self.symbols)
         self.read_legacy_maps()
         functions = self.read_functions()
         self.read_btf_maps(functions)
@@ -245,6 +248,7 @@ class _Reader:
             btf=btf,
             byteorder=self.byteorder,
             file=self.file,
+            externs=self.externs,
         )
 
     def read_license(self) -> str | None:
@@ -561,6 +565,10 @@ class _Reader:
                     raise self.err(
                         f"relocation to code '{sym.name}' on instruction {code:#x}", sec.name, roff
                     )
+            elif target is None and sym.name in self.externs and sym.name not in self.variables:
+                if code not in (OP_LD_IMM64, OP_CALL):  # a __ksym: answered at load
+                    raise self.err(f"extern '{sym.name}' used by insn {code:#x}", sec.name, roff)
+                sec.refs[idx] = _Ref("ksym", map=sym.name)
             elif target is None and sym.name in self.variables:
                 var = self.variables[sym.name]
                 if var.map != ".kconfig":
@@ -663,6 +671,7 @@ class _Reader:
                     order.append(callee)
         out = bytearray()
         refs: list[MapRef] = []
+        ksyms: list[KsymRef] = []
         func_info: list[FuncInfoSpec] = []
         line_info: list[LineInfoSpec] = []
         core = 0
@@ -676,6 +685,10 @@ class _Reader:
                 ref = sec.refs.get(idx)
                 if ref is not None and ref.kind == "map":
                     refs.append(MapRef(base + rel, ref.map, ref.offset))
+                    continue
+                if ref is not None and ref.kind == "ksym":
+                    call = sec.data[idx * 8] == OP_CALL
+                    ksyms.append(KsymRef(base + rel, self.externs[ref.map], call))
                     continue
                 code = sec.data[idx * 8]
                 if ref is not None:
@@ -727,6 +740,7 @@ class _Reader:
             func_info=func_info,
             line_info=line_info,
             core_relos=core,
+            ksym_refs=ksyms,
         )
 
     # ------------------------------------------------------------ BTF for load
@@ -752,6 +766,7 @@ class _Reader:
                 if rec is not None:
                     at = rec + BTF_TYPE_SIZE
                     raw[at : at + 4] = BTF_VAR_GLOBAL_ALLOCATED.to_bytes(4, self.btf.byteorder)
+        fix_ksyms_btf(self.btf, raw)
         # A global function of hidden visibility (as bpf_usdt_arg in libbpf's usdt.bpf.h)
         # is static for the verifier, as libbpf marks it: checked with its caller's
         # context, not on its own as a global function.

@@ -312,6 +312,7 @@ LAYERS: list[frozenset[str]] = [
             "btf",
             "elf",
             "_elffile",
+            "_externs",
             "_btf_maps",
             "_legacy_maps",
             "_values",
