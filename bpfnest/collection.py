@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from . import _pins, features
 from ._hints import btf_eperm_hint
+from ._kernel_btf import resolve_ksyms
 from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by it)
 from ._sys import ops
 from ._sys.fd import FD
@@ -311,6 +312,9 @@ class _Loader:
             _pin_files(by_name, "map", self.pin_root)
         if ".kconfig" in names and ".kconfig" not in self.replace:
             self.kconfig = _kconfig_value(self.spec)
+        for pname, ps in self.spec.programs.items():
+            if ps.autoload and ps.ksym_refs:  # answered again by Program.load
+                resolve_ksyms(ps.ksym_refs, pname, _close_now)
 
     # ------------------------------------------------------------ BTF
 
@@ -568,6 +572,12 @@ def read_kernel_config() -> dict[str, str]:
                     config[key] = value
             return config
     raise FileNotFoundError(f"no kernel config at {' or '.join(paths)}")
+
+
+def _close_now(fd: FD) -> int:
+    """A module BTF fd opened to check a ksym before the load: not kept."""
+    fd.close()
+    return 0
 
 
 def _kconfig_value(spec: CollectionSpec) -> bytes:

@@ -319,6 +319,11 @@ def _load_hint(code: int, spec: ProgramSpec, log: str) -> str | None:
             f"the kernel refused program type {_type_name(spec.type)}, its attach type,"
             " flags or license"
         )
+    if code == errno.ENOENT and "failed to find the address for kernel symbol" in log:
+        return (
+            "the kernel finds a typed __ksym's address in kallsyms, which lists data"
+            " symbols only with CONFIG_KALLSYMS_ALL"
+        )
     return None
 
 
