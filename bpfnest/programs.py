@@ -438,7 +438,8 @@ class Program(KernelObject, Attachable):
         programs (``fentry/F``, ``fexit/F``, ``fmod_ret/F``, ``tp_btf/N``,
         ``lsm/H``, ``iter/T``) get their target's id in the kernel's BTF
         (``attach_btf_id``), found in ``/sys/kernel/btf/vmlinux`` before the
-        load (parsed once per process).
+        load (indexed once per process). ``__ksym`` externs (``spec.ksym_refs``)
+        are resolved in the running kernel and written into the code.
         Minimum kernel: 3.18 (program types and helpers have their own;
         fentry/fexit/tp_btf 5.5, fmod_ret 5.6, lsm 5.7, iter 5.8).
 
@@ -456,7 +457,9 @@ class Program(KernelObject, Attachable):
             BPFError: ``EPERM`` without CAP_SYS_ADMIN (or, with it, when a
                 policy refuses the type, as for fentry on some sandboxes);
                 ``ESRCH`` when the kernel's BTF has no such target (naming
-                it), before anything is loaded.
+                it), before anything is loaded; ``ESRCH``/``EINVAL``/``EPERM``
+                for a ``__ksym`` extern the kernel lacks, declares otherwise,
+                or hides (see ``_kernel_btf.resolve_ksyms``).
         """
         if not isinstance(spec, ProgramSpec):
             raise TypeError(f"spec must be a ProgramSpec, got {type(spec).__name__}")
