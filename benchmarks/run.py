@@ -577,6 +577,8 @@ def print_table(results: dict[str, Result]) -> None:
             extra = f"  (python -c pass {r['bare_ns'] / 1e6:.1f} ms)"
         if "leaked_fds" in r:
             extra = f"  leaked fds {r['leaked_fds']}, maps {r['leaked_maps']}"
+        if "full_parse_ms" in r:
+            extra += f"  ({r['ms']:.0f} ms; a full parse {r['full_parse_ms']:.0f} ms)"
         print(
             f"{name:<24} {r['n']:>8} {r['ns_per_op']:>12.0f} {r['ops_per_s']:>12.0f}"
             f" {ratios[0]:>7} {ratios[1]:>7}{extra}"
@@ -761,6 +763,72 @@ def mmap_read(n: int) -> Result:
 WORKLOADS["typed_lookup"] = (typed_lookup, 200_000)
 WORKLOADS["mmap_read"] = (mmap_read, 1_000_000)
 
+
+# ------------------------------------------------------------------ kernel BTF (issue 16)
+# kernel_btf_lookup: in a fresh process (bpfnest imported first, not timed),
+# the first lookup of struct task_struct's member pid in the kernel's BTF:
+# read and index /sys/kernel/btf/vmlinux, find the struct, walk its members.
+# Reported: wall ms, RSS growth (current RSS, /proc/self/statm, before and
+# after) and the ms of the full parse it replaces, measured in the same run.
+
+KERNEL_BTF_CHILD = """
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+from bpfnest._kernel_btf import kernel_btf
+from bpfnest.btf import BTF, Struct
+base = rss()
+start = time.perf_counter_ns()
+task = kernel_btf().find("task_struct", Struct)
+pid = next(m for m in task.members if m.name == "pid")
+elapsed = time.perf_counter_ns() - start
+grown = rss() - base
+out = {"ms": elapsed / 1e6, "rss_growth_mb": grown / 2**20, "pid_offset": pid.bit_offset // 8}
+if sys.argv[2] == "full":
+    start = time.perf_counter_ns()
+    with open("/sys/kernel/btf/vmlinux", "rb") as f:
+        full = BTF.parse(f.read())
+    full.find("task_struct", Struct)
+    out["full_parse_ms"] = (time.perf_counter_ns() - start) / 1e6
+print(json.dumps(out))
+"""
+
+
+def kernel_btf_lookup(n: int) -> Result:
+    """The first kernel BTF lookup in a fresh process (n processes; the mean)."""
+    runs = []
+    for i in range(n):
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                KERNEL_BTF_CHILD,
+                os.path.dirname(HERE),
+                "full" if i == 0 else "lazy",
+            ],
+            capture_output=True,
+            text=True,
+            env=_python_env(),
+        )
+        if res.returncode != 0:
+            raise RuntimeError(f"kernel_btf_lookup failed: {_tail(res.stderr)}")
+        runs.append(json.loads(res.stdout))
+    ms = sum(r["ms"] for r in runs) / n
+    return {
+        "n": n,
+        "ns_per_op": ms * 1e6,
+        "ops_per_s": 1e3 / ms,
+        "ms": ms,
+        "rss_growth_mb": max(r["rss_growth_mb"] for r in runs),
+        "full_parse_ms": runs[0]["full_parse_ms"],
+        "target_ms": 100,
+        "target_rss_mb": 50,
+    }
+
+
+WORKLOADS["kernel_btf_lookup"] = (kernel_btf_lookup, 3)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from . import _core_load, _pins, features
 from ._hints import btf_eperm_hint
+from ._kernel_btf import resolve_ksyms
 from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by it)
 from ._sys import ops
 from ._sys.fd import FD
@@ -358,6 +359,9 @@ class _Loader:
         if ".kconfig" in names and ".kconfig" not in self.replace:
             self.kconfig = _kconfig_value(self.spec)
         self.relocated, self.core_target = _core_load.relocate_all(self.spec, self.kernel_btf)
+        for pname, ps in self.spec.programs.items():
+            if ps.autoload and ps.ksym_refs:  # answered again by Program.load
+                resolve_ksyms(ps.ksym_refs, pname, _close_now)
 
     # ------------------------------------------------------------ BTF
 
@@ -632,11 +636,24 @@ def read_kernel_config() -> dict[str, str]:
     raise FileNotFoundError(f"no kernel config at {' or '.join(paths)}")
 
 
+def _close_now(fd: FD) -> int:
+    """A module BTF fd opened to check a ksym before the load: not kept."""
+    fd.close()
+    return 0
+
+
 def _kconfig_value(spec: CollectionSpec) -> bytes:
     """The value of map ``.kconfig``: each extern answered from the running kernel.
 
+    As libbpf: a ``__weak`` extern the kernel lacks (a ``CONFIG_`` option
+    not in its config, a ``LINUX_`` name the loader does not know) is 0; a
+    value must suit the extern's C type (``y``/``n`` a bool, ``y``/``n``/``m``
+    a tristate or char, a string a char array, a number an integer, char or
+    bool).
+
     Raises:
-        ValueError: an extern the loader cannot answer, or that its size cannot hold.
+        ValueError: an extern the loader cannot answer, a value its type or
+            size cannot hold.
     """
     ms = spec.maps[".kconfig"]
     if ms.value_size > MAX_KCONFIG:
@@ -649,6 +666,8 @@ def _kconfig_value(spec: CollectionSpec) -> bytes:
     for name, var in spec.variables.items():
         if var.map != ".kconfig":
             continue
+        ext = spec.externs.get(name)
+        weak, kind = (ext.weak, ext.kind) if ext is not None else (False, None)
         if name == "LINUX_KERNEL_VERSION":
             value: int | bytes = kernel_version_code()
         elif name == "LINUX_HAS_BPF_COOKIE":
@@ -660,24 +679,19 @@ def _kconfig_value(spec: CollectionSpec) -> bytes:
                 try:
                     config = read_kernel_config()
                 except FileNotFoundError as err:
+                    if weak:
+                        continue
                     raise ValueError(f"extern '{name}' (.kconfig): {err}") from None
             if name not in config:
+                if weak:
+                    continue  # libbpf: a weak extern the kernel lacks is 0
                 raise ValueError(
                     f"extern '{name}' (.kconfig): not set in the running kernel's config"
+                    " (declare it __weak to read 0 where the kernel lacks it)"
                 )
-            text = config[name]
-            if text in ("y", "m", "n"):
-                value = {"y": 1, "m": 2, "n": 0}[text]
-            elif text.startswith('"'):
-                value = text.strip('"').encode()[: var.size - 1].ljust(var.size, b"\0")
-            else:
-                try:
-                    value = int(text, 0)
-                except ValueError:
-                    raise ValueError(
-                        f"extern '{name}' (.kconfig): config value {text!r} is not y, m, n,"
-                        " a number or a string"
-                    ) from None
+            value = _config_value(name, config[name], var.size, kind)
+        elif weak and name.startswith("LINUX_"):
+            continue
         else:
             raise ValueError(f"extern '{name}' (.kconfig): the loader cannot answer it")
         if var.offset + var.size > len(buf):
@@ -686,8 +700,55 @@ def _kconfig_value(spec: CollectionSpec) -> bytes:
                 f" the map's value_size {len(buf)}"
             )
         raw = value if isinstance(value, bytes) else _kconfig_number(name, value, var.size)
+        if kind == "bool" and isinstance(value, int) and value not in (0, 1):
+            raise ValueError(
+                f"extern '{name}' (.kconfig): {value} is not a bool (declare it an integer)"
+            )
         buf[var.offset : var.offset + var.size] = raw
     return bytes(buf)
+
+
+#: What a kconfig value in the config file is, and the extern kinds it suits.
+_SUITS = {
+    "y/n": ("bool", "tristate", "char"),
+    "m": ("tristate", "char"),
+    "string": ("char_array",),
+    "number": ("int", "char", "bool"),
+}
+_DECLARE = {
+    "y/n": "bool, enum libbpf_tristate or char",
+    "m": "enum libbpf_tristate or char",
+    "string": "a char array",
+    "number": "an integer",
+}
+
+
+def _config_value(name: str, text: str, size: int, kind: str | None) -> int | bytes:
+    """A ``CONFIG_`` option's ``text`` as the extern of ``kind`` (None: as
+    the size says, for a spec made by hand) takes it, or a ValueError."""
+    what = "y/n" if text in ("y", "n") else "m" if text == "m" else "number"
+    if text.startswith('"'):
+        what = "string"
+    if kind is not None and kind not in _SUITS[what]:
+        raise ValueError(
+            f"extern '{name}' (.kconfig): the kernel's value {text} does not suit a {kind}"
+            f" (declare it {_DECLARE[what]})"
+        )
+    if what == "string":
+        if len(text) < 2 or not text.endswith('"'):
+            raise ValueError(f"extern '{name}' (.kconfig): bad string config value {text}")
+        return text[1:-1].encode()[: size - 1].ljust(size, b"\0")
+    if what != "number":
+        if kind == "char":
+            return ord(text)
+        return {"y": 1, "m": 2, "n": 0}[text]
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ValueError(
+            f"extern '{name}' (.kconfig): config value {text!r} is not y, m, n,"
+            " a number or a string"
+        ) from None
 
 
 def _kconfig_number(name: str, value: int, size: int) -> bytes:

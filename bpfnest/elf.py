@@ -31,11 +31,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from ._btf_fixup import fix_for_load
 from ._btf_maps import map_def
-from ._elffile import STV_HIDDEN, STV_INTERNAL, ElfFile, Symbol
+from ._elffile import ElfFile, Symbol
+from ._externs import collect_externs
 from ._legacy_maps import read_legacy_maps
 from ._values import Layout, read_declared_slots
-from .btf import BTF, Datasec, Func, Struct, Var, parse_ext
+from .btf import BTF, Datasec, Struct, Var, parse_ext
 from .btf.ext import BTFExt
 from .constants import F_RDONLY_PROG, MapType, ProgType
 from .errors import ParseError
@@ -44,6 +46,7 @@ from .spec import (
     CollectionSpec,
     CoreReloSpec,
     FuncInfoSpec,
+    KsymRef,
     LineInfoSpec,
     MapRef,
     MapSpec,
@@ -63,10 +66,6 @@ OP_CALL = 0x85
 PSEUDO_CALL = 1
 PSEUDO_FUNC = 4
 
-BTF_TYPE_SIZE = 12  # struct btf_type, followed by struct btf_var { u32 linkage; }
-BTF_VAR_GLOBAL_ALLOCATED = 1
-BTF_VAR_GLOBAL_EXTERN = 2
-BTF_FUNC_STATIC = 0
 U32_MAX = 0xFFFF_FFFF
 #: A zero-filled (SHT_NOBITS) section's value is spelled out in
 #: ``MapSpec.contents`` up to this size; past it ``contents`` is None, which
@@ -121,7 +120,7 @@ class _Function:
 
 @dataclass
 class _Ref:
-    kind: str  # "map", "call", "func"
+    kind: str  # "map", "call", "func", "ksym"
     map: str = ""
     offset: int | None = None
     target_shndx: int = 0
@@ -229,6 +228,7 @@ class _Reader:
         version = self.read_version()
         self.read_data_sections()
         self.read_kconfig()
+        self.externs = collect_externs(self.btf, self.symbols)
         self.read_legacy_maps()
         functions = self.read_functions()
         self.read_btf_maps(functions)
@@ -247,6 +247,7 @@ class _Reader:
             btf=btf,
             byteorder=self.byteorder,
             file=self.file,
+            externs=self.externs,
         )
 
     def read_license(self) -> str | None:
@@ -563,6 +564,10 @@ class _Reader:
                     raise self.err(
                         f"relocation to code '{sym.name}' on instruction {code:#x}", sec.name, roff
                     )
+            elif target is None and sym.name in self.externs and sym.name not in self.variables:
+                if code not in (OP_LD_IMM64, OP_CALL):  # a __ksym: answered at load
+                    raise self.err(f"extern '{sym.name}' used by insn {code:#x}", sec.name, roff)
+                sec.refs[idx] = _Ref("ksym", map=sym.name)
             elif target is None and sym.name in self.variables:
                 var = self.variables[sym.name]
                 if var.map != ".kconfig":
@@ -676,6 +681,7 @@ class _Reader:
                     order.append(callee)
         out = bytearray()
         refs: list[MapRef] = []
+        ksyms: list[KsymRef] = []
         func_info: list[FuncInfoSpec] = []
         line_info: list[LineInfoSpec] = []
         core: list[CoreReloSpec] = []
@@ -689,6 +695,10 @@ class _Reader:
                 ref = sec.refs.get(idx)
                 if ref is not None and ref.kind == "map":
                     refs.append(MapRef(base + rel, ref.map, ref.offset))
+                    continue
+                if ref is not None and ref.kind == "ksym":
+                    call = sec.data[idx * 8] == OP_CALL
+                    ksyms.append(KsymRef(base + rel, self.externs[ref.map], call))
                     continue
                 code = sec.data[idx * 8]
                 if ref is not None:
@@ -742,6 +752,7 @@ class _Reader:
             func_info=func_info,
             line_info=line_info,
             core_relocations=core,
+            ksym_refs=ksyms,
         )
 
     # ------------------------------------------------------------ BTF for load
@@ -760,30 +771,7 @@ class _Reader:
             raw = bytearray(self.btf.with_datasec_fixups(sizes, offsets))
         except ValueError as exc:  # a section size or symbol offset past 32 bits
             raise self.err(f"cannot fix up DATASECs: {exc}", ".BTF") from None
-        # The kernel refuses extern VARs (.kconfig): libbpf makes them allocated globals.
-        for t in self.btf.types:
-            if isinstance(t, Var) and t.linkage == BTF_VAR_GLOBAL_EXTERN:
-                rec = self.btf.record_offset(t)
-                if rec is not None:
-                    at = rec + BTF_TYPE_SIZE
-                    raw[at : at + 4] = BTF_VAR_GLOBAL_ALLOCATED.to_bytes(4, self.btf.byteorder)
-        # A global function of hidden visibility (as bpf_usdt_arg in libbpf's usdt.bpf.h)
-        # is static for the verifier, as libbpf marks it: checked with its caller's
-        # context, not on its own as a global function.
-        hidden = {
-            sym.name
-            for sym in self.symbols
-            if sym.type == "STT_FUNC"
-            and sym.bind in ("STB_GLOBAL", "STB_WEAK")
-            and sym.visibility in (STV_HIDDEN, STV_INTERNAL)
-        }
-        for t in self.btf.types if hidden else ():
-            if isinstance(t, Func) and t.name in hidden and t.linkage != BTF_FUNC_STATIC:
-                rec = self.btf.record_offset(t)
-                if rec is not None:
-                    info = int.from_bytes(raw[rec + 4 : rec + 8], self.btf.byteorder)
-                    info = (info & ~0xFFFF) | BTF_FUNC_STATIC  # vlen holds a FUNC's linkage
-                    raw[rec + 4 : rec + 8] = info.to_bytes(4, self.btf.byteorder)
+        fix_for_load(self.btf, raw, self.symbols)
         if raw == self.btf.raw:  # nothing to fix (no DATASEC, no extern): parsed already
             return self.btf
         return BTF.parse(bytes(raw), file=self.file)

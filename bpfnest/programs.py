@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Protocol
 
 from ._attach import Attachable
+from ._externs import KsymValue, link_ksyms
 from ._hints import prog_eperm_hint
 from ._object import KernelObject, iter_ids
 from ._sys import ops
@@ -278,6 +279,18 @@ def _attach_btf_id(spec: ProgramSpec) -> int:
     return type_id
 
 
+def _ksyms(spec: ProgramSpec, held: contextlib.ExitStack) -> dict[str, KsymValue]:
+    """The program's ``__ksym`` externs resolved in the running kernel; a
+    module BTF fd it needs is held (and closed) by ``held``."""
+    from ._kernel_btf import resolve_ksyms
+
+    def hold(fd: FD) -> int:
+        held.enter_context(fd)
+        return held.enter_context(fd.borrow())
+
+    return resolve_ksyms(spec.ksym_refs, spec.name, hold)
+
+
 # ------------------------------------------------------------------- errors
 
 
@@ -305,6 +318,11 @@ def _load_hint(code: int, spec: ProgramSpec, log: str) -> str | None:
         return (
             f"the kernel refused program type {_type_name(spec.type)}, its attach type,"
             " flags or license"
+        )
+    if code == errno.ENOENT and "failed to find the address for kernel symbol" in log:
+        return (
+            "the kernel finds a typed __ksym's address in kallsyms, which lists data"
+            " symbols only with CONFIG_KALLSYMS_ALL"
         )
     return None
 
@@ -420,7 +438,8 @@ class Program(KernelObject, Attachable):
         programs (``fentry/F``, ``fexit/F``, ``fmod_ret/F``, ``tp_btf/N``,
         ``lsm/H``, ``iter/T``) get their target's id in the kernel's BTF
         (``attach_btf_id``), found in ``/sys/kernel/btf/vmlinux`` before the
-        load (parsed once per process).
+        load (indexed once per process). ``__ksym`` externs (``spec.ksym_refs``)
+        are resolved in the running kernel and written into the code.
         Minimum kernel: 3.18 (program types and helpers have their own;
         fentry/fexit/tp_btf 5.5, fmod_ret 5.6, lsm 5.7, iter 5.8).
 
@@ -439,7 +458,9 @@ class Program(KernelObject, Attachable):
             BPFError: ``EPERM`` without CAP_SYS_ADMIN (or, with it, when a
                 policy refuses the type, as for fentry on some sandboxes);
                 ``ESRCH`` when the kernel's BTF has no such target (naming
-                it), before anything is loaded.
+                it), before anything is loaded; ``ESRCH``/``EINVAL``/``EPERM``
+                for a ``__ksym`` extern the kernel lacks, declares otherwise,
+                or hides (see ``_kernel_btf.resolve_ksyms``).
         """
         if not isinstance(spec, ProgramSpec):
             raise TypeError(f"spec must be a ProgramSpec, got {type(spec).__name__}")
@@ -469,6 +490,7 @@ class Program(KernelObject, Attachable):
         btf_id = _attach_btf_id(spec)
         given = maps if maps is not None else {}
         with contextlib.ExitStack() as held:
+            ksyms = _ksyms(spec, held) if spec.ksym_refs else None
             fds: dict[str, int] = {}
             for ref in spec.map_refs:
                 if ref.map in given and ref.map not in fds:
@@ -478,7 +500,7 @@ class Program(KernelObject, Attachable):
                         fds[ref.map] = held.enter_context(m._use())
                     else:
                         fds[ref.map] = m if isinstance(m, int) else m.fd
-            return cls._load_linked(spec, fds, what, btf_fd, log_level, log_size, btf_id)
+            return cls._load_linked(spec, fds, what, btf_fd, log_level, log_size, btf_id, ksyms)
 
     @classmethod
     def _load_linked(
@@ -490,9 +512,12 @@ class Program(KernelObject, Attachable):
         log_level: int,
         log_size: int | None,
         attach_btf_id: int = 0,
+        ksyms: Mapping[str, KsymValue] | None = None,
     ) -> Program:
         """The rest of :meth:`load`, with the maps' fds held open."""
         insns = link_maps(spec.instructions, spec.map_refs, fds, spec.byteorder, program=spec.name)
+        if ksyms is not None:
+            insns = link_ksyms(insns, spec.ksym_refs, ksyms, spec.byteorder, program=spec.name)
         with_btf = btf_fd != 0
         func_info = _func_info(spec) if with_btf else b""
         line_info = _line_info(spec) if with_btf else b""

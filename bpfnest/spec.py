@@ -18,7 +18,7 @@ from .constants import F_INNER_MAP, AttachType, MapType, ProgType
 from .errors import ParseError
 
 if TYPE_CHECKING:
-    from .btf import BTF
+    from .btf import BTF, Type
     from .collection import Collection
     from .maps import Map
 
@@ -27,7 +27,9 @@ __all__ = [
     "PIN_BY_NAME",
     "CollectionSpec",
     "CoreReloSpec",
+    "ExternSpec",
     "FuncInfoSpec",
+    "KsymRef",
     "LineInfoSpec",
     "MapInfo",
     "MapRef",
@@ -286,6 +288,43 @@ class CoreReloSpec:
     kind: int
 
 
+@dataclasses.dataclass(frozen=True)
+class ExternSpec:
+    """An ``extern`` of the object, answered at load (libbpf's ``extern_desc``).
+
+    ``section`` is ``".kconfig"`` (a config value, in map ``.kconfig``) or
+    ``".ksyms"`` (a kernel symbol). ``kind``: for ``.kconfig``, the C type
+    that decides how a value is written: ``"bool"``, ``"char"``
+    (``'y'``/``'n'``/``'m'`` as a character, or a small number),
+    ``"tristate"`` (``enum libbpf_tristate``), ``"int"`` (1, 2, 4 or 8
+    bytes, ``signed`` or not) or ``"char_array"`` (a string); for
+    ``.ksyms``: ``"var"`` (typed: a VAR of the kernel's BTF), ``"func"`` (a
+    kfunc) or ``"untyped"`` (``extern const void sym __ksym``: an address
+    from /proc/kallsyms). ``weak`` (``__weak``): 0 when the kernel lacks it.
+    ``size`` is the value's size in bytes (``.kconfig``); ``type`` the
+    declared BTF type of a typed ksym (the VAR's type, the FUNC's prototype)
+    that the kernel's must be compatible with.
+    """
+
+    name: str
+    section: str
+    kind: str
+    weak: bool = False
+    size: int = 0
+    signed: bool = False
+    type: Type | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class KsymRef:
+    """An instruction that refers to a ``__ksym`` extern: an ``ld_imm64`` of
+    its address (``call`` False) or a call of a kfunc (``call`` True)."""
+
+    insn: int
+    extern: ExternSpec
+    call: bool = False
+
+
 @dataclasses.dataclass
 class ProgramSpec:
     """A program as read from an object; no kernel object.
@@ -314,6 +353,7 @@ class ProgramSpec:
     line_info: list[LineInfoSpec] = dataclasses.field(default_factory=list)
     core_relocations: list[CoreReloSpec] = dataclasses.field(default_factory=list)
     autoload: bool = True
+    ksym_refs: list[KsymRef] = dataclasses.field(default_factory=list)
 
     @property
     def core_relos(self) -> int:
@@ -407,6 +447,8 @@ class CollectionSpec:
     btf: BTF | None = None
     byteorder: str = "little"
     file: str = ""
+    #: Every ``extern`` (``.kconfig`` and ``.ksyms``) by name.
+    externs: dict[str, ExternSpec] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for var in self.variables.values():

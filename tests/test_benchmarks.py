@@ -37,6 +37,7 @@ WORKLOADS = [
     "import_bpfnest",
     "typed_lookup",
     "mmap_read",
+    "kernel_btf_lookup",
 ]
 
 
@@ -68,6 +69,8 @@ def test_run_py_reports_every_workload() -> None:
     assert report["import_bpfnest"]["bare_ns"] > 0
     assert report["typed_lookup"]["ratio_to_untyped"] > 0  # reported, never asserted
     assert report["typed_lookup"]["untyped_ns_per_op"] > 0
+    btf = report["kernel_btf_lookup"]  # the figures are reported, never asserted
+    assert btf["ms"] > 0 and btf["rss_growth_mb"] >= 0 and btf["full_parse_ms"] > 0
 
 
 # The workloads both peers have; items_rss, parse_maps and the object-cost ones
@@ -84,6 +87,7 @@ PEER_WORKLOADS = [
         "map_open_id",
         "import_bpfnest",
         "typed_lookup",  # its peer is an untyped lookup, measured in run.py
+        "kernel_btf_lookup",
     )
 ]
 
@@ -164,3 +168,28 @@ def test_run_bcc_says_why_it_cannot_run(tmp_path: Path) -> None:
     assert report["_bcc"] == {"unavailable": reason}
     run.add_peer(report, "c", {"array_lookup": {"unavailable": "why"}}, "bench.c")
     assert report["array_lookup"]["c_unavailable"] == "why"
+
+
+@pytest.mark.usefixtures("kernel")
+def test_kernel_btf_lookup_reports_ms_and_rss() -> None:
+    """BENCH.md's kernel_btf_lookup: a fresh process, the first lookup of
+    task_struct.pid; reported with its RSS growth and the full parse's ms."""
+    res = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "run.py"),
+            "--json",
+            "--only",
+            "kernel_btf_lookup",
+            "--scale",
+            "0.01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    r = json.loads(res.stdout)["kernel_btf_lookup"]
+    assert r["n"] == 1 and r["ms"] > 0 and r["ns_per_op"] == pytest.approx(r["ms"] * 1e6)
+    assert r["rss_growth_mb"] > 0 and r["full_parse_ms"] > 0
+    assert (r["target_ms"], r["target_rss_mb"]) == (100, 50)

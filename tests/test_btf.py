@@ -1002,12 +1002,14 @@ def test_layering() -> None:
     bpfnest.errors, never ctypes or bpfnest._sys."""
     allowed = {
         "__future__",
+        "array",
         "builtins",
         "collections.abc",
         "dataclasses",
         "enum",
         "errno",
         "gc",
+        "operator",
         "struct",
         "sys",
         "typing",

@@ -264,3 +264,25 @@ def test_same_code_as_libbpf_on_other_types(
     with spec.load(kernel_btf=target_obj) as coll:
         ours = {prog: _xlated(p.id) for prog, p in coll.programs.items()}
     assert ours == theirs
+
+
+def test_lazy_kernel_btf_relocates_as_the_full_parse(core_objs: Callable[[str], str]) -> None:
+    """The loader's kernel BTF is a LazyBTF (types decoded on use, as subclasses of
+    the public kinds): every relocation must come out as against a full parse."""
+    from bpfnest.btf import BTF
+    from bpfnest.btf.core import Relocator
+
+    lazy = kernel_btf()
+    with open(lazy.file, "rb") as f:
+        full = BTF.parse(f.read(), file=lazy.file)
+    for name in DIFFERENTIAL:
+        spec = CollectionSpec.from_file(core_objs(name))
+        assert spec.btf is not None
+        for ps in spec.programs.values():
+            done = [
+                Relocator(spec.btf, target).relocate(
+                    ps.name, ps.instructions, ps.core_relocations, byteorder=ps.byteorder
+                )
+                for target in (full, lazy)
+            ]
+            assert done[0] == done[1], (name, ps.name)

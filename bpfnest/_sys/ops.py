@@ -38,6 +38,7 @@ from .uapi_query import EnableStatsAttr
 __all__ = [
     "ElemOps",
     "btf_data",
+    "btf_name",
     "BatchError",
     "BtfLoadError",
     "LookupBatch",
@@ -567,6 +568,16 @@ def prog_map_ids(fd: int) -> list[int]:
         if int(info.nr_map_ids) <= count:
             return [int(i) for i in ids[: int(info.nr_map_ids)]]
     return [int(i) for i in ids]
+
+
+def btf_name(fd: int) -> tuple[int, str, bool]:
+    """(id, name, is the kernel's) of a BTF object fd (BPF_OBJ_GET_INFO_BY_FD):
+    ``"vmlinux"`` or a module's name for the kernel's own BTF (5.11+)."""
+    name = ctypes.create_string_buffer(64)
+    info = BpfBtfInfo(name=ctypes.addressof(name), name_len=len(name))
+    attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
+    bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
+    return int(info.id), name.value.decode(errors="replace"), bool(info.kernel_btf)
 
 
 def btf_data(fd: int) -> bytes:

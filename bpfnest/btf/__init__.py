@@ -1,7 +1,8 @@
 """BTF and BTF.ext: parse the type information of BPF objects and kernels.
 
 :meth:`BTF.parse` turns a ``.BTF`` section (or ``/sys/kernel/btf/vmlinux``)
-into a graph of :mod:`bpfnest.btf.types` objects; :func:`parse_ext` reads the
+into a graph of :mod:`bpfnest.btf.types` objects (:meth:`LazyBTF.parse`
+indexes it and decodes types on demand: the kernel's BTF); :func:`parse_ext` reads the
 ``.BTF.ext`` section beside it. Pure: no kernel, no ctypes, only ``struct``.
 Malformed input raises :class:`bpfnest.errors.ParseError`.
 """
@@ -17,6 +18,7 @@ from .ext import (
     encode_line_info,
     parse_ext,
 )
+from .lazy import LazyBTF
 from .parse import BTF
 from .types import (
     VOID,
@@ -67,6 +69,7 @@ __all__ = [
     "FuncProto",
     "Fwd",
     "Int",
+    "LazyBTF",
     "LineInfo",
     "Linkage",
     "Member",

@@ -42,13 +42,22 @@ def essential_name(name: str) -> str:
     return name
 
 
+def kind_of(t: Type) -> type[Type]:
+    """The public class of ``t``'s kind (``Pointer``, ``Struct``, ...): a lazily
+    decoded type (:class:`bpfnest.btf.LazyBTF`) is an instance of a subclass."""
+    for cls in type(t).__mro__:
+        if cls.__module__ == Type.__module__:
+            return cls
+    return type(t)
+
+
 def compat_kind(a: Type, b: Type) -> bool:
     """libbpf's ``btf_kind_core_compat``: the same kind, or two enums (32/64-bit)."""
     if isinstance(a, Enum) and isinstance(b, Enum):
         return True
     if isinstance(a, Fwd) and isinstance(b, Fwd):
         return True
-    return type(a) is type(b)
+    return kind_of(a) is kind_of(b)
 
 
 def names_agree(a: str, b: str) -> bool:
@@ -130,10 +139,10 @@ def types_match(
             return all(essential_name(v.name) in names for v in lt.values)
         if isinstance(lt, Composite):
             if behind_ptr:
-                if type(lt) is type(tt):
+                if kind_of(lt) is kind_of(tt):
                     return True
                 return isinstance(tt, Fwd) and (tt.kind == "union") == isinstance(lt, Union)
-            if type(lt) is not type(tt):
+            if kind_of(lt) is not kind_of(tt):
                 return False
             assert isinstance(tt, Composite)
             if len(lt.members) > len(tt.members):

@@ -35,7 +35,14 @@ from collections.abc import Iterable, Sequence
 from typing import Final, Protocol
 
 from ..errors import BPFError, ParseError
-from ._core_compat import compat_kind, essential_name, fields_compat, types_compat, types_match
+from ._core_compat import (
+    compat_kind,
+    essential_name,
+    fields_compat,
+    kind_of,
+    types_compat,
+    types_match,
+)
 from ._core_patch import POISON, Patcher, Result
 from .parse import BTF
 from .types import (
@@ -184,7 +191,8 @@ def _size(btf: BTF, t: Type) -> int:
 def _kind_name(t: Type) -> str:
     if isinstance(t, Fwd):
         return t.kind
-    return {Struct: "struct", Union: "union", Enum: "enum"}.get(type(t), type(t).__name__.lower())
+    kind = kind_of(t)
+    return {Struct: "struct", Union: "union", Enum: "enum"}.get(kind, kind.__name__.lower())
 
 
 def _is_flex(btf: BTF, prev: _Acc | None, arr: Array) -> bool:

@@ -381,6 +381,25 @@ class _Parser:
         return ParseError(message, file=self.file, section=SECTION, offset=offset)
 
     def run(self) -> BTF:
+        byteorder, wire, type_start, type_len, strings = self.header()
+        self.strings = strings
+        self.str_base = self.base.end_str if self.base is not None else 0
+        self.names: dict[int, str] = {}
+        types, offsets, datasecs = self.types(wire, type_start, type_len)
+        return BTF(
+            raw=self.data,
+            byteorder=byteorder,
+            types=types,
+            strings=strings,
+            file=self.file,
+            base=self.base,
+            record_offsets=offsets,
+            datasecs=datasecs,
+        )
+
+    def header(self) -> tuple[w.ByteOrder, w.Wire, int, int, bytes]:
+        """Check the header and the section bounds: (byte order, its layouts,
+        where the type records start, their length, the string section)."""
         data = self.data
         if len(data) < 8:
             raise self.err(f"header truncated: {len(data)} bytes", 0)
@@ -422,20 +441,7 @@ class _Parser:
             raise self.err("string section must start with an empty string", str_start)
         if strings and strings[-1] != 0:
             raise self.err("string section does not end with NUL", str_start + str_len - 1)
-        self.strings = strings
-        self.str_base = self.base.end_str if self.base is not None else 0
-        self.names: dict[int, str] = {}
-        types, offsets, datasecs = self.types(wire, hdr_len + type_off, type_len)
-        return BTF(
-            raw=data,
-            byteorder=byteorder,
-            types=types,
-            strings=strings,
-            file=self.file,
-            base=self.base,
-            record_offsets=offsets,
-            datasecs=datasecs,
-        )
+        return byteorder, wire, hdr_len + type_off, type_len, strings
 
     def name(self, offset: int, where: int) -> str:
         """The string at ``offset``; ``where`` is the record to blame."""
