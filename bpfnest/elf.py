@@ -34,6 +34,7 @@ from typing import Any, Protocol, TypeVar
 from ._btf_maps import map_def
 from ._elffile import STV_HIDDEN, STV_INTERNAL, ElfFile, Symbol
 from ._legacy_maps import read_legacy_maps
+from ._struct_ops_elf import STRUCT_OPS_SECTIONS, add_struct_ops
 from ._values import Layout, read_declared_slots
 from .btf import BTF, Datasec, Func, Struct, Var, parse_ext
 from .btf.ext import BTFExt
@@ -55,7 +56,7 @@ __all__ = ["read_collection"]
 SHF_EXECINSTR = 0x4
 #: Sections whose bytes the reader uses (besides code, data and what
 #: _elffile reads: the string and symbol tables, relocations).
-_READ = frozenset({"license", "version", "maps", ".maps", ".BTF", ".BTF.ext"})
+_READ = frozenset({"license", "version", "maps", ".maps", ".BTF", ".BTF.ext", *STRUCT_OPS_SECTIONS})
 
 OP_LD_IMM64 = 0x18
 OP_CALL = 0x85
@@ -235,6 +236,7 @@ class _Reader:
             if sec.exec and sec.size:
                 self.read_code_relocations(sec)
         programs = self.link_programs(functions, license_, version)
+        add_struct_ops(self, functions, programs, _kernel_name)  # SEC(".struct_ops") variables
         if programs and license_ is None:
             raise self.err('no license section: add char LICENSE[] SEC("license") = "GPL";')
         btf = self.fixed_btf()

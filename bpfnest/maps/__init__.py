@@ -7,6 +7,8 @@
 - :class:`KeylessMap` (``_keyless.py``): QUEUE, STACK, BLOOM_FILTER.
 - :class:`OuterMap` (``_outer.py``): ARRAY_OF_MAPS, HASH_OF_MAPS and their
   inner-map cache.
+- :class:`StructOpsMap` (``_struct_ops.py``): STRUCT_OPS, registered with
+  :meth:`Map.attach_struct_ops`.
 
 Importing this package registers every class, so :meth:`Map.create` and the
 ``from_*`` openers always give a map of the class its type has.
@@ -18,5 +20,15 @@ from ._elements import check_fd, possible_cpus
 from ._keyless import KeylessMap
 from ._map import Map, PerCPUMap, map_ids
 from ._outer import OuterMap
+from ._struct_ops import StructOpsMap
 
-__all__ = ["KeylessMap", "Map", "OuterMap", "PerCPUMap", "check_fd", "map_ids", "possible_cpus"]
+__all__ = [
+    "KeylessMap",
+    "Map",
+    "OuterMap",
+    "PerCPUMap",
+    "StructOpsMap",
+    "check_fd",
+    "map_ids",
+    "possible_cpus",
+]
