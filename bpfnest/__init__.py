@@ -61,6 +61,8 @@ from .spec import (
     MapRef,
     MapSpec,
     ProgramSpec,
+    StructOpsMember,
+    StructOpsSpec,
     VariableSpec,
 )
 
@@ -68,8 +70,8 @@ if TYPE_CHECKING:
     from .btf import BTF
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
-    from .link import Link, link_ids
-    from .maps import KeylessMap, Map, OuterMap, PerCPUMap, map_ids, possible_cpus
+    from .link import Link, StructOpsRegistration, link_ids
+    from .maps import KeylessMap, Map, OuterMap, PerCPUMap, StructOpsMap, map_ids, possible_cpus
     from .programs import Program, ProgramInfo, TestRun, program_ids
 
 # Public name -> the module that defines it, imported on first access.
@@ -92,6 +94,8 @@ _LAZY = {
     "PerfRecord": "events",
     "RingBuffer": "events",
     "UserRingBuffer": "events",
+    "StructOpsMap": "maps",
+    "StructOpsRegistration": "link",
 }
 
 
@@ -173,4 +177,8 @@ __all__ = [
     "map_ids",
     "possible_cpus",
     "program_ids",
+    "StructOpsMap",
+    "StructOpsMember",
+    "StructOpsRegistration",
+    "StructOpsSpec",
 ]

@@ -188,6 +188,8 @@ class StructOpsRegistration(Link):
     def detach(self) -> None:
         """Unregister (delete key 0 of the map); the object stays until closed.
 
+        Minimum kernel: 5.6.
+
         Raises:
             ValueError: closed.
             BPFError: the kernel refused (``ENOENT``/``EINPROGRESS``: not
@@ -201,6 +203,8 @@ class StructOpsRegistration(Link):
 
     def close(self) -> None:
         """Unregister (unless done already) and close the map fd it owns; idempotent.
+
+        Minimum kernel: 5.6.
 
         Raises:
             BPFError: the kernel refused to unregister (the fd is closed all the same).
