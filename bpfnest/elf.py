@@ -36,7 +36,7 @@ from ._elffile import STV_HIDDEN, STV_INTERNAL, ElfFile, Symbol
 from ._legacy_maps import read_legacy_maps
 from ._struct_ops_elf import STRUCT_OPS_SECTIONS, add_struct_ops
 from ._values import Layout, read_declared_slots
-from .btf import BTF, Datasec, Func, Struct, Var, parse_ext
+from .btf import BTF, Array, Datasec, Func, Struct, Var, parse_ext
 from .btf.ext import BTFExt
 from .constants import F_RDONLY_PROG, MapType, ProgType
 from .errors import ParseError
@@ -326,7 +326,8 @@ class _Reader:
         except KeyError:
             return
         offset = 0
-        for vsi in ds.vars:
+        # libbpf's order (cmp_externs): alignment descending, size, name
+        for vsi in sorted(ds.vars, key=lambda v: _kconfig_order(self.btf, v.type)):
             var = vsi.type
             if not isinstance(var, Var):
                 raise self.err(f"'.kconfig' entry {var.name!r} is not a variable", ".BTF")
@@ -338,7 +339,7 @@ class _Reader:
                     ".BTF",
                     self.btf.record_offset(var),
                 )
-            align = min(size, 8) or 1
+            align = _kconfig_align(self.btf, var.type)
             offset = (offset + align - 1) // align * align
             self.add_variable(VariableSpec(var.name, ".kconfig", offset, size), ".BTF")
             offset += size
@@ -779,3 +780,19 @@ class _Reader:
 def _kernel_name(name: str) -> str:
     """``name`` with characters the kernel refuses replaced (it keeps the first 15)."""
     return "".join(c if (c.isascii() and c.isalnum()) or c in "_." else "_" for c in name)
+
+
+def _kconfig_align(btf: BTF, t: Any) -> int:
+    """An extern's alignment as libbpf's ``btf__align_of``: an array's is its element's."""
+    t = btf.resolve(t)
+    while isinstance(t, Array):
+        t = btf.resolve(t.type)
+    return min(btf.sizeof(t), 8) or 1
+
+
+def _kconfig_order(btf: BTF | None, var: Any) -> tuple[int, int, str]:
+    try:
+        assert btf is not None and isinstance(var, Var)
+        return (-_kconfig_align(btf, var.type), btf.sizeof(var.type), var.name)
+    except (AssertionError, ParseError):
+        return (0, 0, "")  # refused with its own message in read_kconfig
