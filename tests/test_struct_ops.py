@@ -378,3 +378,27 @@ def test_registration_refuses_what_needs_a_link(objs: Objs, cc_free: None) -> No
         pytest.raises(ValueError, match="has no BPF_F_LINK"),
     ):
         link.update(other.maps["bn_cc"])
+
+
+def test_struct_ops_link_conformance(objs: Objs, bpffs: str, cc_free: None) -> None:
+    """As tests/test_links.py's conformance test: pin, reopen by pin and id, info,
+    update, detach, close."""
+    with bpfnest.CollectionSpec.from_file(objs("struct_ops_link")).load() as coll:
+        a, b = coll.maps["bn_link_a"], coll.maps["bn_link_b"]
+        with a.attach_struct_ops() as link:
+            path = os.path.join(bpffs, "st_link")
+            link.pin(path)
+            try:
+                with Link.from_pinned(path) as pinned, Link.from_id(link.id) as by_id:
+                    assert pinned.info() == by_id.info() == link.info()
+                    assert pinned.info().map_id == a.id
+            finally:
+                os.unlink(path)
+            link.update(b)
+            assert link.info().map_id == b.id
+            link.detach()
+            assert "bpfnest_lk" not in available()
+            with pytest.raises(BPFError) as exc:
+                link.update(a)
+            assert exc.value.errno == errno.ENOLINK
+        assert link.closed
