@@ -672,6 +672,9 @@ ROWS: list[Row] = [
         SystemExit,
         "status 2: .*add --attach",
     ),
+    # ------------------------------------------------------------ struct_ops (issue 19)
+    Row("Map.attach_struct_ops", lambda w: w.h.attach_struct_ops(), TypeError, "not a STRUCT_OPS"),
+    Row("Map.attach_struct_ops", lambda w: w.a.attach_struct_ops(), TypeError, "'a' is not a"),
 ]
 
 # Public methods with no input to get wrong, or whose errors are rows of the
