@@ -49,7 +49,10 @@ class StructOpsMap(Map[bytes], types=frozenset({MapType.STRUCT_OPS})):
 
     @classmethod
     def _new(cls, spec: MapSpec, *, btf_fd: int) -> StructOpsMap:
-        """A new STRUCT_OPS map of ``spec`` (its ``struct_ops`` resolved against the kernel)."""
+        """A new STRUCT_OPS map of ``spec`` (its ``struct_ops`` resolved against the
+        kernel); without ``struct_ops``, the kernel's refusal as for any map."""
+        if spec.struct_ops is None:
+            return super()._new(spec, btf_fd=btf_fd)
         return cls._made(spec, kernel_value(spec.name, spec), btf_fd=btf_fd)
 
     @classmethod
