@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pytest
 
+import bpfnest
 from bpfnest import AttachType, ProgType
 from bpfnest.sections import F_SLEEPABLE, F_XDP_HAS_FRAGS, NEWER_SECTIONS, program_type
 
@@ -236,3 +237,18 @@ def test_newer_rows_are_the_attach_types_this_kernel_lacks() -> None:
 )
 def test_names_libbpf_refuses_are_unknown(name: str) -> None:
     assert program_type(name) is None
+
+
+def test_an_unknown_section_is_named_at_load_with_the_fix() -> None:
+    from bpfnest import ProgramSpec
+    from bpfnest.programs import unknown_type
+
+    for section in ("fsession/f", "no_such_type", "xdp_typo"):
+        assert program_type(section) is None
+        spec = ProgramSpec("p", ProgType.UNSPEC, bytes(16), section=section)
+        assert unknown_type(spec) == (
+            f"program 'p': section '{section}' names no program type: set"
+            " spec.programs['p'].type (and .attach_type) before loading"
+        )
+        with pytest.raises(ValueError, match=f"section '{section}' names no program type"):
+            bpfnest.Program.load(spec)  # refused before any syscall

@@ -402,3 +402,15 @@ def test_struct_ops_link_conformance(objs: Objs, bpffs: str, cc_free: None) -> N
                 link.update(a)
             assert exc.value.errno == errno.ENOLINK
         assert link.closed
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("bad_struct_ops_prog", "points to program 'not_ops' of section 'xdp', not a struct_ops"),
+        ("bad_struct_ops_optional", r'SEC\("\?\.struct_ops"\) .* use SEC\("\.struct_ops"\)'),
+    ],
+)
+def test_malformed_struct_ops_objects_are_parse_errors(objs: Objs, name: str, message: str) -> None:
+    with pytest.raises(bpfnest.ParseError, match=message):
+        bpfnest.CollectionSpec.from_file(objs(name))
