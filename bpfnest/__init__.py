@@ -62,6 +62,8 @@ from .spec import (
     MapRef,
     MapSpec,
     ProgramSpec,
+    StructOpsMember,
+    StructOpsSpec,
     VariableSpec,
 )
 
@@ -70,8 +72,17 @@ if TYPE_CHECKING:
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
     from .hist import format_linear_hist, format_log2_hist
-    from .link import Link, link_ids
-    from .maps import KeylessMap, Map, OuterMap, PerCPUMap, TypedMap, map_ids, possible_cpus
+    from .link import Link, StructOpsRegistration, link_ids
+    from .maps import (
+        KeylessMap,
+        Map,
+        OuterMap,
+        PerCPUMap,
+        StructOpsMap,
+        TypedMap,
+        map_ids,
+        possible_cpus,
+    )
     from .programs import Program, ProgramInfo, TestRun, program_ids
 
 # Public name -> the module that defines it, imported on first access.
@@ -97,6 +108,8 @@ _LAZY = {
     "format_log2_hist": "hist",
     "format_linear_hist": "hist",
     "TypedMap": "maps",
+    "StructOpsMap": "maps",
+    "StructOpsRegistration": "link",
 }
 
 
@@ -182,4 +195,8 @@ __all__ = [
     "format_log2_hist",
     "format_linear_hist",
     "TypedMap",
+    "StructOpsMap",
+    "StructOpsMember",
+    "StructOpsRegistration",
+    "StructOpsSpec",
 ]

@@ -9,18 +9,35 @@ checks it with its caller's context and not on its own as a global function.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ._elffile import STV_HIDDEN, STV_INTERNAL, Symbol
 from ._externs import fix_ksyms_btf
 from .btf import BTF, Func, Var
 
-__all__ = ["fix_for_load"]
+__all__ = ["fix_for_load", "fixed"]
 
 BTF_TYPE_SIZE = 12  # struct btf_type, followed by struct btf_var { u32 linkage; }
 BTF_VAR_GLOBAL_ALLOCATED = 1
 BTF_VAR_GLOBAL_EXTERN = 2
 BTF_FUNC_STATIC = 0
+
+
+def fixed(
+    btf: BTF, sizes: Mapping[str, int], offsets: Mapping[str, int], symbols: Iterable[Symbol]
+) -> BTF:
+    """``btf`` as the kernel is to see it: DATASEC ``sizes`` and variable
+    ``offsets`` set (libbpf's ``btf_fixup_datasec``), then :func:`fix_for_load`;
+    ``btf`` itself when nothing changed.
+
+    Raises:
+        ValueError: a size or offset does not fit in 32 bits.
+    """
+    raw = bytearray(btf.with_datasec_fixups(sizes, offsets))
+    fix_for_load(btf, raw, symbols)
+    if raw == btf.raw:  # nothing to fix (no DATASEC, no extern): parsed already
+        return btf
+    return BTF.parse(bytes(raw), file=btf.file)
 
 
 def fix_for_load(btf: BTF, raw: bytearray, symbols: Iterable[Symbol]) -> None:

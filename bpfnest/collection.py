@@ -13,7 +13,11 @@
    (the spec keeps its 0);
 3. outer maps, each from a template that is closed right after;
 4. programs, with map references resolved to fds;
-5. declared slots of outer maps and PROG_ARRAYs;
+5. declared slots of outer maps and PROG_ARRAYs, and the programs of each
+   ``STRUCT_OPS`` map (a ``SEC(".struct_ops")`` variable: created in step 2
+   as the kernel's ``struct bpf_struct_ops_<T>``, its programs loaded with
+   the kernel's struct and member index; registered only by
+   ``Map.attach_struct_ops``);
 6. pins of new pinned maps.
 
 Everything created goes on an ``ExitStack`` that is released only when the
@@ -39,6 +43,7 @@ from . import _core_load, _pins, features
 from ._hints import btf_eperm_hint
 from ._kernel_btf import resolve_ksyms
 from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by it)
+from ._struct_ops import StructOpsValue, kernel_value
 from ._sys import ops
 from ._sys.fd import FD
 from ._variables import Variables
@@ -47,7 +52,7 @@ from .codec import encode
 from .constants import ENOTSUPP, F_MMAPABLE, MapType, ProgType
 from .elf import MAX_KCONFIG
 from .errors import BPFError, NotSupportedError, VerifierError
-from .maps import Map, OuterMap, possible_cpus
+from .maps import Map, OuterMap, StructOpsMap, possible_cpus
 from .programs import Program, unknown_type
 from .spec import PIN_BY_NAME, CollectionSpec, MapSpec, ProgramSpec, check_pin_dir
 
@@ -252,6 +257,7 @@ class _Loader:
         # without following symlinks; self.dirs closes them after a rollback used them
         self.dirs = contextlib.ExitStack()
         self.kconfig: bytes | None = None  # the .kconfig value, answered before any syscall
+        self.struct_ops: dict[str, StructOpsValue] = {}  # from the kernel's BTF, before any syscall
 
     def load(self) -> None:
         self.check()
@@ -272,6 +278,10 @@ class _Loader:
                 self.coll.programs[name] = prog
                 log.debug("program '%s': loaded as %s, id %d", name, ps.type.name, prog.id)
             self.fill_slots()
+            for name in self.struct_ops:
+                m = self.coll.maps[name]
+                assert isinstance(m, StructOpsMap)
+                m._bind(self.coll.programs)
             self.pin(stack)
             if btf_fd is not None:
                 btf_fd.close()  # programs and maps hold their own references
@@ -362,13 +372,23 @@ class _Loader:
         for pname, ps in self.spec.programs.items():
             if ps.autoload and ps.ksym_refs:  # answered again by Program.load
                 resolve_ksyms(ps.ksym_refs, pname, _close_now)
+        for name, ms in self.spec.maps.items():
+            if ms.type == MapType.STRUCT_OPS and name not in self.replace:
+                self.struct_ops[name] = value = kernel_value(name, ms)
+                for prog in value.programs.values():
+                    if prog not in progs:
+                        raise ValueError(
+                            f"map '{name}': a function pointer names program '{prog}', which"
+                            f" autoload leaves out (set spec.programs['{prog}'].autoload = True)"
+                        )
 
     # ------------------------------------------------------------ BTF
 
     def load_btf(self, stack: contextlib.ExitStack) -> FD | None:
         btf = self.spec.btf
         wanted = any(p.func_info for p in self.spec.programs.values()) or any(
-            m.btf_key_type_id or m.btf_value_type_id for m in self.spec.maps.values()
+            m.btf_key_type_id or m.btf_value_type_id or m.struct_ops
+            for m in self.spec.maps.values()
         )
         if btf is None or not wanted:
             return None
@@ -425,6 +445,13 @@ class _Loader:
                 log.debug("map '%s': reused pinned map at %s, id %d", name, path, pinned.id)
                 return
             self.to_pin.append((name, ms.pin_dir, fname))
+        if name in self.struct_ops:  # the kernel's value type, with the object's BTF
+            btf_fd = self.btf_fd.raw if self.btf_fd else 0
+            st = StructOpsMap._made(ms, self.struct_ops[name], btf_fd=btf_fd)
+            stack.callback(st.close)
+            self.coll.maps[name] = st
+            log.debug("map '%s': created STRUCT_OPS %s", name, st.struct_ops_type)
+            return
         create = ms
         if name == ".kconfig" and self.kconfig is not None:
             create = MapSpec(**{**ms.__dict__, "contents": {0: self.kconfig}})

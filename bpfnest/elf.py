@@ -31,13 +31,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from ._btf_fixup import fix_for_load
+from ._btf_fixup import fixed
 from ._btf_maps import map_def
 from ._elffile import ElfFile, Symbol
 from ._externs import collect_externs
 from ._legacy_maps import read_legacy_maps
+from ._struct_ops_elf import STRUCT_OPS_SECTIONS, add_struct_ops
 from ._values import Layout, read_declared_slots
-from .btf import BTF, Datasec, Struct, Var, parse_ext
+from .btf import BTF, Array, Datasec, Struct, Var, parse_ext
 from .btf.ext import BTFExt
 from .constants import F_RDONLY_PROG, MapType, ProgType
 from .errors import ParseError
@@ -59,7 +60,7 @@ __all__ = ["read_collection"]
 SHF_EXECINSTR = 0x4
 #: Sections whose bytes the reader uses (besides code, data and what
 #: _elffile reads: the string and symbol tables, relocations).
-_READ = frozenset({"license", "version", "maps", ".maps", ".BTF", ".BTF.ext"})
+_READ = frozenset({"license", "version", "maps", ".maps", ".BTF", ".BTF.ext", *STRUCT_OPS_SECTIONS})
 
 OP_LD_IMM64 = 0x18
 OP_CALL = 0x85
@@ -237,6 +238,7 @@ class _Reader:
                 self.read_code_relocations(sec)
         self.check_core_relos()
         programs = self.link_programs(functions, license_, version)
+        add_struct_ops(self, functions, programs, _kernel_name)  # SEC(".struct_ops") variables
         if programs and license_ is None:
             raise self.err('no license section: add char LICENSE[] SEC("license") = "GPL";')
         btf = self.fixed_btf()
@@ -327,7 +329,8 @@ class _Reader:
         except KeyError:
             return
         offset = 0
-        for vsi in ds.vars:
+        # libbpf's order (cmp_externs): alignment descending, size, name
+        for vsi in sorted(ds.vars, key=lambda v: _kconfig_order(self.btf, v.type)):
             var = vsi.type
             if not isinstance(var, Var):
                 raise self.err(f"'.kconfig' entry {var.name!r} is not a variable", ".BTF")
@@ -339,7 +342,7 @@ class _Reader:
                     ".BTF",
                     self.btf.record_offset(var),
                 )
-            align = min(size, 8) or 1
+            align = _kconfig_align(self.btf, var.type)
             offset = (offset + align - 1) // align * align
             self.add_variable(VariableSpec(var.name, ".kconfig", offset, size), ".BTF")
             offset += size
@@ -768,15 +771,27 @@ class _Reader:
         for (_, off), name in self.map_at.items():
             offsets.setdefault(name, off)
         try:
-            raw = bytearray(self.btf.with_datasec_fixups(sizes, offsets))
+            return fixed(self.btf, sizes, offsets, self.symbols)
         except ValueError as exc:  # a section size or symbol offset past 32 bits
             raise self.err(f"cannot fix up DATASECs: {exc}", ".BTF") from None
-        fix_for_load(self.btf, raw, self.symbols)
-        if raw == self.btf.raw:  # nothing to fix (no DATASEC, no extern): parsed already
-            return self.btf
-        return BTF.parse(bytes(raw), file=self.file)
 
 
 def _kernel_name(name: str) -> str:
     """``name`` with characters the kernel refuses replaced (it keeps the first 15)."""
     return "".join(c if (c.isascii() and c.isalnum()) or c in "_." else "_" for c in name)
+
+
+def _kconfig_align(btf: BTF, t: Any) -> int:
+    """An extern's alignment as libbpf's ``btf__align_of``: an array's is its element's."""
+    t = btf.resolve(t)
+    while isinstance(t, Array):
+        t = btf.resolve(t.type)
+    return min(btf.sizeof(t), 8) or 1
+
+
+def _kconfig_order(btf: BTF | None, var: Any) -> tuple[int, int, str]:
+    try:
+        assert btf is not None and isinstance(var, Var)
+        return (-_kconfig_align(btf, var.type), btf.sizeof(var.type), var.name)
+    except (AssertionError, ParseError):
+        return (0, 0, "")  # refused with its own message in read_kconfig

@@ -441,7 +441,10 @@ class Program(KernelObject, Attachable):
         load (indexed once per process). ``__ksym`` externs (``spec.ksym_refs``)
         are resolved in the running kernel and written into the code.
         Minimum kernel: 3.18 (program types and helpers have their own;
-        fentry/fexit/tp_btf 5.5, fmod_ret 5.6, lsm 5.7, iter 5.8).
+        fentry/fexit/tp_btf 5.5, fmod_ret 5.6, lsm 5.7, iter 5.8). A
+        STRUCT_OPS program (its ``attach_to`` ``"STRUCT:MEMBER"``, set by the
+        object's struct_ops variable) gets the kernel's struct as
+        ``attach_btf_id`` and the member's index as expected attach type (5.6).
 
         Raises:
             NotSupportedError: the spec is of a foreign byte order or has
@@ -450,7 +453,8 @@ class Program(KernelObject, Attachable):
             ValueError: a map reference that is not an ``ld_imm64``, or to a
                 map missing from ``maps``; bad ``log_level``/``log_size``; a
                 spec whose type is ``UNSPEC`` (its section names no type); a
-                TRACING or LSM program whose section names no kernel target.
+                TRACING or LSM program whose section names no kernel target, a
+                STRUCT_OPS program that no struct_ops variable uses.
             NotSupportedError: a kernel target is needed and the kernel has
                 no BTF (``/sys/kernel/btf/vmlinux``).
             VerifierError: the kernel refused the program; ``log`` holds the
@@ -488,6 +492,11 @@ class Program(KernelObject, Attachable):
                 f"{what}: code is {len(spec.instructions)} bytes, not a non-zero multiple of 8"
             )
         btf_id = _attach_btf_id(spec)
+        expected: int | None = None
+        if spec.type == ProgType.STRUCT_OPS:  # the kernel's struct and the member's index
+            from ._struct_ops import target
+
+            btf_id, expected = target(spec)
         given = maps if maps is not None else {}
         with contextlib.ExitStack() as held:
             ksyms = _ksyms(spec, held) if spec.ksym_refs else None
@@ -500,7 +509,9 @@ class Program(KernelObject, Attachable):
                         fds[ref.map] = held.enter_context(m._use())
                     else:
                         fds[ref.map] = m if isinstance(m, int) else m.fd
-            return cls._load_linked(spec, fds, what, btf_fd, log_level, log_size, btf_id, ksyms)
+            return cls._load_linked(
+                spec, fds, what, btf_fd, log_level, log_size, btf_id, ksyms, expected
+            )
 
     @classmethod
     def _load_linked(
@@ -513,8 +524,11 @@ class Program(KernelObject, Attachable):
         log_size: int | None,
         attach_btf_id: int = 0,
         ksyms: Mapping[str, KsymValue] | None = None,
+        expected_attach_type: int | None = None,
     ) -> Program:
         """The rest of :meth:`load`, with the maps' fds held open."""
+        if expected_attach_type is None:
+            expected_attach_type = int(spec.attach_type) if spec.attach_type is not None else 0
         insns = link_maps(spec.instructions, spec.map_refs, fds, spec.byteorder, program=spec.name)
         if ksyms is not None:
             insns = link_ksyms(insns, spec.ksym_refs, ksyms, spec.byteorder, program=spec.name)
@@ -530,7 +544,7 @@ class Program(KernelObject, Attachable):
                 kern_version=spec.kernel_version,
                 prog_flags=spec.flags,
                 prog_name=_kernel_name(spec.name),
-                expected_attach_type=int(spec.attach_type) if spec.attach_type is not None else 0,
+                expected_attach_type=expected_attach_type,
                 prog_btf_fd=btf_fd,
                 func_info=func_info,
                 func_info_rec_size=_FUNC_INFO.size if func_info else 0,

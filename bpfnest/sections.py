@@ -16,6 +16,7 @@ __all__ = [
     "SectionDef",
     "F_SLEEPABLE",
     "F_XDP_HAS_FRAGS",
+    "NEWER_SECTIONS",
     "BTF_TARGET_SECTIONS",
     "kernel_btf_target",
     "program_type",
@@ -34,60 +35,79 @@ class SectionDef(NamedTuple):
     flags: int
 
 
-# (pattern, type, expected attach type, prog_flags); first match wins.
+# libbpf's section_defs (src/libbpf.c of libbpf v1.7.0-78-gf7081a6b, commit
+# f7081a6baf3f54949aacb8c2fc11bb30783b83e9, 2026-07-30), row by row and in its
+# order: (pattern, type, expected attach type, prog_flags); first match wins.
+# SEC_SLEEPABLE is F_SLEEPABLE, SEC_XDP_FRAGS F_XDP_HAS_FRAGS; libbpf's 0
+# attach type is None here. Two kinds of difference, both on purpose:
+# - "tc", "classifier", "action" and "xdp" are exact names in libbpf; here they
+#   also take "/anything" (iproute2 and cilium objects name sections so).
+# - NEWER_SECTIONS (fsession, fentry.multi, ...) are left out: their attach
+#   types are newer than the kernel's enum bpf_attach_type that AttachType
+#   mirrors, so no kernel that bpfnest knows can load them.
 _DEFS: list[tuple[str, P, A | None, int]] = [
     ("socket", P.SOCKET_FILTER, None, 0),
     ("sk_reuseport/migrate", P.SK_REUSEPORT, A.SK_REUSEPORT_SELECT_OR_MIGRATE, 0),
     ("sk_reuseport", P.SK_REUSEPORT, A.SK_REUSEPORT_SELECT, 0),
-    ("kprobe.multi/", P.KPROBE, A.TRACE_KPROBE_MULTI, 0),
-    ("kretprobe.multi/", P.KPROBE, A.TRACE_KPROBE_MULTI, 0),
-    ("kprobe.session/", P.KPROBE, A.TRACE_KPROBE_SESSION, 0),
+    ("kprobe+", P.KPROBE, None, 0),
+    ("uprobe+", P.KPROBE, None, 0),
+    ("uprobe.s+", P.KPROBE, None, F_SLEEPABLE),
+    ("kretprobe+", P.KPROBE, None, 0),
+    ("uretprobe+", P.KPROBE, None, 0),
+    ("uretprobe.s+", P.KPROBE, None, F_SLEEPABLE),
+    ("kprobe.multi+", P.KPROBE, A.TRACE_KPROBE_MULTI, 0),
+    ("kretprobe.multi+", P.KPROBE, A.TRACE_KPROBE_MULTI, 0),
+    ("kprobe.session+", P.KPROBE, A.TRACE_KPROBE_SESSION, 0),
     ("uprobe.multi+", P.KPROBE, A.TRACE_UPROBE_MULTI, 0),
     ("uretprobe.multi+", P.KPROBE, A.TRACE_UPROBE_MULTI, 0),
+    ("uprobe.session+", P.KPROBE, A.TRACE_UPROBE_SESSION, 0),
+    ("uprobe.multi.s+", P.KPROBE, A.TRACE_UPROBE_MULTI, F_SLEEPABLE),
+    ("uretprobe.multi.s+", P.KPROBE, A.TRACE_UPROBE_MULTI, F_SLEEPABLE),
+    ("uprobe.session.s+", P.KPROBE, A.TRACE_UPROBE_SESSION, F_SLEEPABLE),
     ("ksyscall+", P.KPROBE, None, 0),
     ("kretsyscall+", P.KPROBE, None, 0),
-    ("kprobe+", P.KPROBE, None, 0),
-    ("kretprobe+", P.KPROBE, None, 0),
-    ("uprobe+", P.KPROBE, None, 0),
-    ("uretprobe+", P.KPROBE, None, 0),
-    ("uprobe.s+", P.KPROBE, None, F_SLEEPABLE),
-    ("uretprobe.s+", P.KPROBE, None, F_SLEEPABLE),
     ("usdt+", P.KPROBE, None, 0),
+    ("usdt.s+", P.KPROBE, None, F_SLEEPABLE),
     ("tc/ingress", P.SCHED_CLS, A.TCX_INGRESS, 0),
     ("tc/egress", P.SCHED_CLS, A.TCX_EGRESS, 0),
     ("tcx/ingress", P.SCHED_CLS, A.TCX_INGRESS, 0),
     ("tcx/egress", P.SCHED_CLS, A.TCX_EGRESS, 0),
+    ("tc+", P.SCHED_CLS, None, 0),  # libbpf: exact name only (see below)
+    ("classifier+", P.SCHED_CLS, None, 0),  # libbpf: exact name only (see below)
+    ("action+", P.SCHED_ACT, None, 0),  # libbpf: exact name only (see below)
     ("netkit/primary", P.SCHED_CLS, A.NETKIT_PRIMARY, 0),
     ("netkit/peer", P.SCHED_CLS, A.NETKIT_PEER, 0),
-    ("tc+", P.SCHED_CLS, None, 0),
-    ("classifier+", P.SCHED_CLS, None, 0),
-    ("action+", P.SCHED_ACT, None, 0),
     ("tracepoint+", P.TRACEPOINT, None, 0),
     ("tp+", P.TRACEPOINT, None, 0),
+    ("tracepoint.s+", P.TRACEPOINT, None, F_SLEEPABLE),
+    ("tp.s+", P.TRACEPOINT, None, F_SLEEPABLE),
     ("raw_tracepoint+", P.RAW_TRACEPOINT, None, 0),
     ("raw_tp+", P.RAW_TRACEPOINT, None, 0),
+    ("raw_tracepoint.s+", P.RAW_TRACEPOINT, None, F_SLEEPABLE),
+    ("raw_tp.s+", P.RAW_TRACEPOINT, None, F_SLEEPABLE),
     ("raw_tracepoint.w+", P.RAW_TRACEPOINT_WRITABLE, None, 0),
     ("raw_tp.w+", P.RAW_TRACEPOINT_WRITABLE, None, 0),
-    ("tp_btf/", P.TRACING, A.TRACE_RAW_TP, 0),
-    ("fentry/", P.TRACING, A.TRACE_FENTRY, 0),
-    ("fmod_ret/", P.TRACING, A.MODIFY_RETURN, 0),
-    ("fexit/", P.TRACING, A.TRACE_FEXIT, 0),
-    ("fentry.s/", P.TRACING, A.TRACE_FENTRY, F_SLEEPABLE),
-    ("fmod_ret.s/", P.TRACING, A.MODIFY_RETURN, F_SLEEPABLE),
-    ("fexit.s/", P.TRACING, A.TRACE_FEXIT, F_SLEEPABLE),
-    ("freplace/", P.EXT, None, 0),
-    ("lsm/", P.LSM, A.LSM_MAC, 0),
-    ("lsm.s/", P.LSM, A.LSM_MAC, F_SLEEPABLE),
-    ("lsm_cgroup/", P.LSM, A.LSM_CGROUP, 0),
-    ("iter/", P.TRACING, A.TRACE_ITER, 0),
-    ("iter.s/", P.TRACING, A.TRACE_ITER, F_SLEEPABLE),
+    ("tp_btf+", P.TRACING, A.TRACE_RAW_TP, 0),
+    ("tp_btf.s+", P.TRACING, A.TRACE_RAW_TP, F_SLEEPABLE),
+    ("fentry+", P.TRACING, A.TRACE_FENTRY, 0),
+    ("fmod_ret+", P.TRACING, A.MODIFY_RETURN, 0),
+    ("fexit+", P.TRACING, A.TRACE_FEXIT, 0),
+    ("fentry.s+", P.TRACING, A.TRACE_FENTRY, F_SLEEPABLE),
+    ("fmod_ret.s+", P.TRACING, A.MODIFY_RETURN, F_SLEEPABLE),
+    ("fexit.s+", P.TRACING, A.TRACE_FEXIT, F_SLEEPABLE),
+    ("freplace+", P.EXT, None, 0),
+    ("lsm+", P.LSM, A.LSM_MAC, 0),
+    ("lsm.s+", P.LSM, A.LSM_MAC, F_SLEEPABLE),
+    ("lsm_cgroup+", P.LSM, A.LSM_CGROUP, 0),
+    ("iter+", P.TRACING, A.TRACE_ITER, 0),
+    ("iter.s+", P.TRACING, A.TRACE_ITER, F_SLEEPABLE),
     ("syscall", P.SYSCALL, None, F_SLEEPABLE),
     ("xdp.frags/devmap", P.XDP, A.XDP_DEVMAP, F_XDP_HAS_FRAGS),
     ("xdp/devmap", P.XDP, A.XDP_DEVMAP, 0),
     ("xdp.frags/cpumap", P.XDP, A.XDP_CPUMAP, F_XDP_HAS_FRAGS),
     ("xdp/cpumap", P.XDP, A.XDP_CPUMAP, 0),
     ("xdp.frags", P.XDP, A.XDP, F_XDP_HAS_FRAGS),
-    ("xdp+", P.XDP, A.XDP, 0),
+    ("xdp+", P.XDP, A.XDP, 0),  # libbpf: exact name only (see below)
     ("perf_event", P.PERF_EVENT, None, 0),
     ("lwt_in", P.LWT_IN, None, 0),
     ("lwt_out", P.LWT_OUT, None, 0),
@@ -135,6 +155,18 @@ _DEFS: list[tuple[str, P, A | None, int]] = [
     ("sk_lookup", P.SK_LOOKUP, A.SK_LOOKUP, 0),
     ("netfilter", P.NETFILTER, A.NETFILTER, 0),
 ]
+
+#: libbpf sections whose attach types no kernel known here has (see above).
+NEWER_SECTIONS = (
+    "fsession+",
+    "fsession.s+",
+    "fsession.multi+",
+    "fsession.multi.s+",
+    "fentry.multi+",
+    "fexit.multi+",
+    "fentry.multi.s+",
+    "fexit.multi.s+",
+)
 
 
 def program_type(section: str) -> SectionDef | None:

@@ -35,6 +35,8 @@ __all__ = [
     "MapRef",
     "MapSpec",
     "ProgramSpec",
+    "StructOpsMember",
+    "StructOpsSpec",
     "VariableSpec",
 ]
 
@@ -77,6 +79,35 @@ def check_pin_dir(pin_dir: str, what: str) -> None:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class StructOpsMember:
+    """One member of a struct_ops variable's struct, as the object lays it out."""
+
+    name: str
+    offset: int
+    size: int
+    #: A function pointer (filled with a program at load), else data copied as is.
+    func: bool
+
+
+@dataclasses.dataclass
+class StructOpsSpec:
+    """The value of a ``STRUCT_OPS`` map, from a ``SEC(".struct_ops")`` or
+    ``SEC(".struct_ops.link")`` variable (e.g. a ``struct tcp_congestion_ops``).
+
+    ``type_name`` is the kernel struct it implements (``tcp_congestion_ops``;
+    a ``___suffix`` dropped, as libbpf does), ``data`` the variable's bytes in
+    the object's layout (``members``), ``programs`` the program each function
+    pointer names (by member name; may be changed before load). At load the
+    members are matched by name to the kernel's ``struct bpf_struct_ops_<T>``.
+    """
+
+    type_name: str
+    data: bytes
+    members: list[StructOpsMember]
+    programs: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
 @dataclasses.dataclass
 class MapSpec:
     """What map to create; no kernel object.
@@ -108,6 +139,8 @@ class MapSpec:
     btf_key_type_id: int = 0
     btf_value_type_id: int = 0
     pin_dir: str = ""
+    #: A ``STRUCT_OPS`` map's value as the object declares it (``SEC(".struct_ops")``).
+    struct_ops: StructOpsSpec | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.type, int) and not isinstance(self.type, MapType):

@@ -702,6 +702,9 @@ ROWS: list[Row] = [
     ),
     Row("Map.mmap", lambda w: w.h.mmap(), ValueError, "needs an ARRAY .* it is a HASH map"),
     Row("Map.mmap", lambda w: w.a.mmap(), ValueError, "created without F_MMAPABLE"),
+    # ------------------------------------------------------------ struct_ops (issue 19)
+    Row("Map.attach_struct_ops", lambda w: w.h.attach_struct_ops(), TypeError, "not a STRUCT_OPS"),
+    Row("Map.attach_struct_ops", lambda w: w.a.attach_struct_ops(), TypeError, "'a' is not a"),
 ]
 
 # Public methods with no input to get wrong, or whose errors are rows of the

@@ -14,7 +14,18 @@ import bpfnest
 ROOT = pathlib.Path(bpfnest.__file__).parent
 
 
-PURE = ("spec", "codec", "constants", "errors", "sections", "btf", "elf", "btf.format", "hist")
+PURE = (
+    "spec",
+    "codec",
+    "constants",
+    "errors",
+    "sections",
+    "btf",
+    "elf",
+    "btf.format",
+    "_struct_ops_elf",
+    "hist",
+)
 
 
 def _fresh(code: str) -> subprocess.CompletedProcess[str]:
@@ -214,7 +225,7 @@ def test_maps_is_a_package_of_small_modules() -> None:
     """Map's element operations, batch engine, keyless and outer maps live apart, and
     no map class reaches back down into a subclass module to create a map."""
     import bpfnest.maps as maps
-    from bpfnest.maps import KeylessMap, Map, OuterMap, PerCPUMap
+    from bpfnest.maps import KeylessMap, Map, OuterMap, PerCPUMap, StructOpsMap
 
     assert {p.name for p in pathlib.Path(maps.__file__).parent.glob("_*.py")} >= {
         "_elements.py",
@@ -232,6 +243,8 @@ def test_maps_is_a_package_of_small_modules() -> None:
             if t.is_per_cpu
             else KeylessMap
             if t.is_keyless
+            else StructOpsMap
+            if t == bpfnest.MapType.STRUCT_OPS
             else Map
         )
         assert Map._class_for(t) is want, t
@@ -330,6 +343,7 @@ LAYERS: list[frozenset[str]] = [
             "_values",
             "_uprobe",
             "hist",
+            "_struct_ops_elf",
         }
     ),
     frozenset({"_sys"}),  # the kernel boundary
@@ -338,6 +352,7 @@ LAYERS: list[frozenset[str]] = [
         | {"_kernel_btf"}
         | {"_core_load"}
         | {"_variables"}
+        | {"_kernel_btf", "_struct_ops"}
     ),
     frozenset({"collection"}),
     frozenset({"cli", "view", "demo", "__main__", "__init__"}),  # the command line

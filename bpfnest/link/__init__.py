@@ -3,8 +3,9 @@
 :class:`Link` is the attachment (a :class:`~bpfnest._object.KernelObject`);
 one small module per hook makes them: ``_xdp``, ``_tcx``, ``_cgroup``,
 ``_tracepoint``, ``_tc``, ``_probe`` (kprobes, uprobes), ``_tracing`` (fentry,
-tp_btf, lsm...), ``_iter``. Attachments the kernel makes no link for (netlink
-XDP, tc, cgroup ``BPF_PROG_ATTACH``, perf-event ioctl) are
+tp_btf, lsm...), ``_iter``, ``_struct_ops`` (STRUCT_OPS maps). Attachments
+the kernel makes no link for (netlink XDP, tc, cgroup ``BPF_PROG_ATTACH``,
+perf-event ioctl) are
 :class:`LegacyLink` objects (``_legacy``). ``Program.attach_*`` call these.
 """
 
@@ -13,6 +14,7 @@ from ._iter import attach_iter
 from ._legacy import LegacyLink, LegacyLinkInfo
 from ._link import Link, LinkInfo, link_ids
 from ._probe import attach_kprobe, attach_uprobe
+from ._struct_ops import StructOpsRegistration, attach_struct_ops
 from ._tc import attach_tc
 from ._tcx import attach_tcx
 from ._tracepoint import attach_raw_tracepoint, attach_tracepoint
@@ -35,4 +37,6 @@ __all__ = [
     "link_ids",
     "attach_iter",
     "attach_tracing",
+    "StructOpsRegistration",
+    "attach_struct_ops",
 ]

@@ -39,7 +39,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._sys.fd import FD, dup_owned
 from ..constants import LinkType, ProgType
@@ -49,6 +49,7 @@ from ._link import Link, LinkInfo, attach_error, check_type
 
 if TYPE_CHECKING:
     from .._pins import PathArg
+    from ..maps import Map
 
 __all__ = ["Hook", "LegacyLink", "LegacyLinkInfo", "attach_legacy"]
 
@@ -195,7 +196,7 @@ class LegacyLink(Link):
             message, feature=feature, min_kernel=min_kernel, code=errno.EOPNOTSUPP
         )
 
-    def update(self, program: Program, *, old: Program | None = None) -> None:
+    def update(self, program: Program | Map[Any], *, old: Program | Map[Any] | None = None) -> None:
         """Make this place run ``program`` from now on, where the kernel can
         swap in place: netlink XDP (``XDP_FLAGS_REPLACE`` with this object's
         program as the expected one, 5.7), tc (the filter replaced at the same
@@ -218,6 +219,7 @@ class LegacyLink(Link):
             if value is not None and not isinstance(value, Program):
                 got = type(value).__name__
                 raise TypeError(f"update {self._describe()}: {arg} must be a Program, got {got}")
+        assert isinstance(program, Program) and (old is None or isinstance(old, Program))
         check_type(program, self._hook.types, self._hook.describe())
         self._raw()  # a closed link says so first
         if self._hook.no_update is not None:

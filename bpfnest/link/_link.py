@@ -11,7 +11,7 @@ import errno
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._hints import attach_eperm_hint
 from .._object import KernelObject, iter_ids
@@ -21,6 +21,9 @@ from .._sys.uapi import BpfLinkInfo, Cmd
 from ..constants import AttachType, LinkType, ProgType
 from ..errors import BPFError, error
 from ..programs import Program
+
+if TYPE_CHECKING:
+    from ..maps import Map
 
 __all__ = ["Link", "LinkInfo", "link_ids"]
 
@@ -71,7 +74,8 @@ class LinkInfo:
     target_btf_id: int | None = None
     #: A kprobe's offset into its function, an uprobe's file offset.
     offset: int | None = None
-    #: An ITER link's map (a map iterator made with ``attach_iter(map=...)``); 0 for others.
+    #: An ITER link's map (a map iterator made with ``attach_iter(map=...)``); 0 for
+    #: others. A STRUCT_OPS link's map (the struct_ops it registers).
     map_id: int | None = None
 
 
@@ -110,6 +114,8 @@ def _decode(raw: BpfLinkInfo, name: str) -> LinkInfo:
         if sub in ("kprobe", "kretprobe"):
             return replace(got, offset=int(raw.perf_event.kprobe.offset))
         return got
+    if kind == LinkType.STRUCT_OPS:
+        return replace(base, map_id=int(raw.struct_ops.map_id))
     if kind == LinkType.ITER:
         return replace(base, name=name, map_id=int(raw.iter.map.map_id))
     if kind in (LinkType.RAW_TRACEPOINT, LinkType.UPROBE_MULTI):
@@ -254,23 +260,36 @@ class Link(KernelObject):
         self._info = _decode(got.info, got.name)
         return self._info
 
-    def update(self, program: Program, *, old: Program | None = None) -> None:
+    def update(self, program: Program | Map[Any], *, old: Program | Map[Any] | None = None) -> None:
         """Make the link run ``program`` from now on (``BPF_LINK_UPDATE``), atomically.
 
         With ``old``, the swap happens only if ``old`` is the program attached
-        now. Minimum kernel: 5.7 (cgroup), 5.9 (XDP), 6.6 (tcx).
+        now. A STRUCT_OPS link (:meth:`~bpfnest.Map.attach_struct_ops`) takes
+        a ``.struct_ops.link`` map of the same struct instead (its value is
+        written first; ``old`` a map). Minimum kernel: 5.7 (cgroup), 5.9
+        (XDP), 6.4 (struct_ops), 6.6 (tcx).
 
         Raises:
-            TypeError: ``program`` or ``old`` is not a :class:`~bpfnest.Program`.
-            ValueError: the link or a program is closed.
+            TypeError: ``program`` or ``old`` is not a :class:`~bpfnest.Program`
+                (or, for a struct_ops map, a STRUCT_OPS :class:`~bpfnest.Map`).
+            ValueError: the link, a program or map is closed; a map without
+                ``BPF_F_LINK``.
             BPFError: ``EPERM`` when ``old`` is not the attached program,
                 ``EINVAL`` for a program of another type, ``ENOLINK`` after
                 :meth:`detach`, ``EOPNOTSUPP`` for link types that cannot swap.
         """
+        from ..maps import Map
+
+        if isinstance(program, Map):
+            from ._struct_ops import update_struct_ops
+
+            update_struct_ops(self, program, old)
+            return
         for arg, value in (("program", program), ("old", old)):
             if value is not None and not isinstance(value, Program):
                 got = type(value).__name__
                 raise TypeError(f"update {self._describe()}: {arg} must be a Program, got {got}")
+        assert isinstance(program, Program) and (old is None or isinstance(old, Program))
         fixed = (
             f"a {self._type_name()} link cannot switch programs: close it and attach the new one"
         )

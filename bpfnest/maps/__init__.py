@@ -10,6 +10,8 @@
 - :class:`TypedMap` (``_typed.py``): a map's keys and values as Python
   values from its BTF (``Map.typed()``); ``Map.key_type``/``value_type`` and
   ``Map.mmap()`` live there too.
+- :class:`StructOpsMap` (``_struct_ops.py``): STRUCT_OPS, registered with
+  :meth:`Map.attach_struct_ops`.
 
 Importing this package registers every class, so :meth:`Map.create` and the
 ``from_*`` openers always give a map of the class its type has.
@@ -21,6 +23,7 @@ from ._elements import check_fd, possible_cpus
 from ._keyless import KeylessMap
 from ._map import Map, PerCPUMap, map_ids
 from ._outer import OuterMap
+from ._struct_ops import StructOpsMap
 from ._typed import TypedMap
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "OuterMap",
     "PerCPUMap",
     "TypedMap",
+    "StructOpsMap",
     "check_fd",
     "map_ids",
     "possible_cpus",

@@ -34,6 +34,7 @@ __all__ = ["Map", "PerCPUMap", "map_ids"]
 
 if TYPE_CHECKING:
     from ..btf import BTF
+    from ..link import Link
 
 _M = TypeVar("_M", bound="Map[Any]")
 
@@ -251,6 +252,33 @@ class Map(_TypedData[V]):
         from ..btf import BTF  # here: opening and listing maps need no BTF code
 
         return BTF.parse(raw, file=f"BTF id {btf_id}")
+
+    def attach_struct_ops(self) -> Link:
+        """Register this STRUCT_OPS map (a ``SEC(".struct_ops")`` or
+        ``SEC(".struct_ops.link")`` variable of a loaded object: a TCP
+        congestion control, ...) with the kernel; the caller owns the result.
+
+        The map's value is written with its programs' fds. A
+        ``.struct_ops.link`` map (``BPF_F_LINK``) is then registered by a BPF
+        link (``BPF_LINK_CREATE``, 6.4): a :class:`~bpfnest.Link` of type
+        ``STRUCT_OPS`` whose :meth:`~bpfnest.Link.update` swaps in another
+        such map. A ``.struct_ops`` map is registered by the write itself
+        (5.6): the result is a :class:`~bpfnest.link.StructOpsRegistration`
+        (id 0, type ``UNSPEC``). Closing either unregisters. Needs CAP_BPF
+        and CAP_SYS_ADMIN (or root); registering a TCP congestion control
+        makes it available to every socket of the host.
+
+        Raises:
+            TypeError: not a STRUCT_OPS map (before any syscall).
+            ValueError: the map, or one of its programs, is closed; a map not
+                loaded from its object (it knows no programs).
+            BPFError: the kernel refused: ``EEXIST`` when a struct_ops of that
+                name is registered already, ``EBUSY`` for a ``.struct_ops``
+                map registered before, ``EINVAL`` for a value it refuses.
+        """
+        from ..link._struct_ops import attach_struct_ops
+
+        return attach_struct_ops(self)
 
     # -------------------------------------------------------------- lifetime
 
