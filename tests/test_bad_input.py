@@ -355,6 +355,43 @@ ROWS: list[Row] = [
         ValueError,
         "is closed",
     ),
+    Row("Map.columns", lambda w: w.h.columns(0), ValueError, "size must be None or an int"),
+    Row("Map.columns", lambda w: w.h.columns(True), ValueError, "size must be"),  # type: ignore[arg-type]
+    Row("Map.columns", lambda w: w.q.columns(), TypeError, "QUEUE has no keys"),
+    Row("Map.columns", lambda w: list(w.closed.columns()), ValueError, "is closed"),
+    Row(
+        "Map.update_columns",
+        lambda w: w.h.update_columns(bytes(6), bytes(16)),
+        ValueError,
+        "6 bytes is not a whole number of 4-byte keys",
+    ),
+    Row(
+        "Map.update_columns",
+        lambda w: w.h.update_columns(bytes(8), bytes(8)),
+        ValueError,
+        "2 keys but 1 values",
+    ),
+    Row("Map.update_columns", lambda w: w.h.update_columns("abcd", bytes(8)), TypeError, "buffer"),
+    Row(
+        "Map.update_columns",
+        lambda w: w.h.update_columns(bytes(4), bytes(8), flags=-1),
+        ValueError,
+        "flags",
+    ),
+    Row(
+        "Map.update_columns",
+        lambda w: w.closed.update_columns(bytes(4), bytes(8)),
+        ValueError,
+        "closed",
+    ),
+    Row("Map.delete_columns", lambda w: w.h.delete_columns(bytes(3)), ValueError, "4-byte keys"),
+    Row("Map.delete_columns", lambda w: w.h.delete_columns([1]), TypeError, "buffer protocol"),
+    Row(
+        "Map.delete_columns",
+        lambda w: w.h.delete_columns(b"\xf0\xff\xff\xff"),
+        KeyNotFoundError,
+        "key 4294967280.*index 0: 0 of 1 keys deleted|key 0xf0ffffff.*index 0: 0 of 1 keys",
+    ),
     # ------------------------------------------------------------ outer maps
     Row("OuterMap.update", lambda w: w.aom.update(1, w.pipe), BPFError, "not a BPF map"),
     Row("OuterMap.update", lambda w: w.aom.update(1, w.dead_fd), BPFError, "Bad file"),
