@@ -116,10 +116,12 @@ class ElemOps:
             return on_error(op, err, key)
 
         def new_slot() -> None:
-            kb, vb = bytearray(max(key_size, 1)), bytearray(max(value_size, 1))
-            kview, vview = ctypes.c_char.from_buffer(kb), ctypes.c_char.from_buffer(vb)
-            ka = ctypes.addressof(kview) if key_size else 0
-            va = ctypes.addressof(vview)
+            # ctypes arrays: ``.raw`` reads and writes them as bytes in one
+            # C call (3x cheaper than bytes(bytearray) or a slice assignment).
+            kb = (ctypes.c_char * max(key_size, 1))()
+            vb = (ctypes.c_char * max(value_size, 1))()
+            ka = ctypes.addressof(kb) if key_size else 0
+            va = ctypes.addressof(vb)
             with lock:
                 if dead[0] or fd.closed:
                     raise closed()
@@ -131,24 +133,23 @@ class ElemOps:
                 slot = _Slot((lk, up, upf, de))
                 registry.add(slot)
             byref = ctypes.byref
-            # The views pin the bytearrays (no resize can move them) and the
-            # slot keeps the attrs registered for as long as this thread uses them.
-            tls.keep = (kview, vview, slot)
+            # The slot keeps the attrs registered for as long as this thread uses them.
+            tls.keep = (kb, vb, slot)
             tls.l = (kb, vb, byref(lk))
             tls.u = (kb, vb, byref(up), upf, byref(upf))
             tls.d = (kb, byref(de))
 
-        def put_key(kb: bytearray, key: object) -> None:
+        def put_key(kb: Any, key: object) -> None:
             # Everything but the fast int path: validate and copy.
             raw = key if type(key) is bytes and len(key) == sizeof_key else key_encode(key)
             if sizeof_key:
-                kb[:] = raw
+                kb.raw = raw
 
-        def put_value(vb: bytearray, value: object) -> None:
+        def put_value(vb: Any, value: object) -> None:
             if value_encode is not None:
-                vb[:] = value_encode(value)
+                vb.raw = value_encode(value)
             elif type(value) is bytes and len(value) == value_size:
-                vb[:] = value
+                vb.raw = value
             else:
                 raise TypeError(f"value must be {value_size} bytes here, got {value!r:.40}")
 
@@ -196,7 +197,7 @@ class ElemOps:
                 if err == _ENOENT:
                     return None
                 raise fail("lookup", err, key)
-            return bytes(vb)
+            return vb.raw  # type: ignore[no-any-return]
 
         def update(key: object, value: object, flags: int = 0) -> None:
             try:
@@ -217,7 +218,7 @@ class ElemOps:
                 except struct_error:
                     put_value(vb, value)
             elif type(value) is bytes and len(value) == value_size:
-                vb[:] = value
+                vb.raw = value
             else:
                 put_value(vb, value)
             if flags is not zero:

@@ -38,7 +38,7 @@ __all__: list[str] = []
 #: Elements per BPF_MAP_LOOKUP_BATCH of :meth:`Map.lookup_batch` (fewer for large values).
 BATCH_CHUNK = 256
 #: Elements per BPF_MAP_LOOKUP_BATCH of :meth:`Map.items` (fewer for large values).
-ITEMS_CHUNK = 1024
+ITEMS_CHUNK = 65536
 #: Bytes of keys and values one ``*_BATCH`` call moves at most (one element always goes):
 #: the default step of :meth:`Map.columns`, and of every bulk write.
 CHUNK_BYTES = 4 << 20
@@ -251,9 +251,10 @@ class _Batched(_Elements[V]):
         """Yield ``(key, value)`` for every element, each once.
 
         Where the map type has BPF_MAP_LOOKUP_BATCH (hash and array maps, 5.6+)
-        elements are read in chunks: up to 1024 a syscall, fewer when their
-        keys and values would take more than 4 MiB (at least one), so memory
-        stays flat however large the map or its values. Each chunk is a
+        elements are read in chunks: up to 65536 a syscall, fewer when their
+        keys and values would take more than 4 MiB (at least one), into
+        buffers allocated once for the loop, so memory stays flat however
+        large the map or its values. Each chunk is a
         snapshot: its elements are yielded as they were when the chunk was
         read, so an element deleted or updated in the loop after its chunk
         was read still comes, with the value it had; one deleted before its
@@ -558,11 +559,12 @@ class _Batched(_Elements[V]):
         self, steps: Iterator[tuple[ops.BatchBuffers, int]]
     ) -> Iterator[Iterator[tuple[bytes, V]]]:
         ks, vs = self._key_size, self._buf_size
-        block = max(1, min(ITEMS_CHUNK, _BLOCK_BYTES // max(1, ks + vs)))
+        block = max(1, min(1024, _BLOCK_BYTES // max(1, ks + vs)))
         decode = self._decode_block
         for bufs, n in steps:
             keys, values = bufs.keys, bufs.values
             for start in range(0, n, block):
+                self._raw()  # closed meanwhile (by another thread): ValueError
                 m = min(block, n - start)
                 yield zip(
                     split(keys, start * ks, ks, m), decode(values, start * vs, m), strict=True
