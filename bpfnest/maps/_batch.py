@@ -606,12 +606,13 @@ class _Batched(_Elements[V]):
         except (TypeError, ValueError) as err:
             raise ValueError(f"{op} {self._describe()}: {err}") from None
         step = max(1, CHUNK_BYTES // max(1, ks + vs))
+        if not self._has_batch(command):
+            self._send_each(op, kaddr, vaddr if update else None, 0, n, flags, key_of)
+            return n
         done = 0
         while done < n:
             m = min(step, n - done)
             try:
-                if not self._has_batch(command):
-                    raise ops.BatchError(ENOTSUPP, m)
                 with self._use() as fd:
                     if update:
                         ops.update_at(fd, kaddr + done * ks, vaddr + done * vs, m, flags)
