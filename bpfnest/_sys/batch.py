@@ -25,6 +25,7 @@ __all__ = [
     "BatchBuffers",
     "BatchError",
     "address_of",
+    "bytes_at",
     "delete_at",
     "lookup_into",
     "update_at",
@@ -70,8 +71,9 @@ def address_of(data: Any, keep: list[Any]) -> int:
     if not view.nbytes:
         return 0
     if type(data) is bytes:
-        keep.append(data)
-        addr: int | None = ctypes.cast(data, ctypes.c_void_p).value
+        ptr = ctypes.c_char_p(data)  # points at the bytes object's own buffer
+        keep.append(ptr)
+        addr: int | None = ctypes.cast(ptr, ctypes.c_void_p).value
         assert addr is not None
         return addr
     if view.readonly:
@@ -79,6 +81,11 @@ def address_of(data: Any, keep: list[Any]) -> int:
     arr = (ctypes.c_char * view.nbytes).from_buffer(view)
     keep.append(arr)
     return ctypes.addressof(arr)
+
+
+def bytes_at(address: int, size: int) -> bytes:
+    """A copy of the ``size`` bytes at ``address`` (one found by :func:`address_of`)."""
+    return ctypes.string_at(address, size)
 
 
 class BatchBuffers:

@@ -17,7 +17,6 @@ the command is missing.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import functools
 import itertools
@@ -643,12 +642,12 @@ class _Batched(_Elements[V]):
         ks, vs = self._key_size, self._buf_size
         elem = self._elem()
         for i in range(start, n):
-            key = ctypes.string_at(kaddr + i * ks, ks)
+            key = ops.bytes_at(kaddr + i * ks, ks)
             try:
                 if vaddr is None:
                     elem.delete(key)
                 else:
-                    elem.update(key, ctypes.string_at(vaddr + i * vs, vs), flags)
+                    elem.update(key, ops.bytes_at(vaddr + i * vs, vs), flags)
             except BPFError as err:
                 raise self._send_error(op, err.errno or 0, i, n, kaddr, key_of) from None
 
@@ -665,7 +664,7 @@ class _Batched(_Elements[V]):
         ks = self._key_size
         key: object = None
         if index < n:
-            key = key_of(index) if key_of else ctypes.string_at(kaddr + index * ks, ks)
+            key = key_of(index) if key_of else ops.bytes_at(kaddr + index * ks, ks)
         what = "elements applied" if op.startswith("update") else "keys deleted"
         base = self._hint("update" if op.startswith("update") else "delete", code, key)
         where = f"index {index}: " if index < n else ""
