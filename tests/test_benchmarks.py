@@ -35,6 +35,10 @@ WORKLOADS = [
     "map_create",
     "map_open_id",
     "import_bpfnest",
+    "dump_hash_columns",
+    "update_columns",
+    "array_lookup_floor",
+    "hash_update_floor",
 ]
 
 
@@ -64,6 +68,8 @@ def test_run_py_reports_every_workload() -> None:
     for name in ("map_create", "map_open_id"):
         assert report[name]["raw_ns_per_op"] > 0 and report[name]["ratio_to_raw"] > 0, name
     assert report["import_bpfnest"]["bare_ns"] > 0
+    for name in ("array_lookup", "hash_update"):  # the distance to the bare ctypes floor
+        assert report[name]["ratio_to_floor"] > 0 and report[name]["floor_ns_per_op"] > 0, name
 
 
 # The workloads both peers have; items_rss, parse_maps and the object-cost ones

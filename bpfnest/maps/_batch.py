@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import functools
 import itertools
+import operator
 import struct
 import sys
 from array import array
@@ -162,6 +163,9 @@ def split_percpu(
     return map(list, zip(*[flat] * ncpus, strict=True))
 
 
+_second = operator.itemgetter(1)
+
+
 class _NoBatch(Exception):
     """The kernel has no such batch command for the map type (lookup_and_delete)."""
 
@@ -288,8 +292,7 @@ class _Batched(_Elements[V]):
             ValueError: the map is closed.
             BPFError: the kernel refused the reads.
         """
-        for _, value in self.items():
-            yield value
+        return map(_second, self.items())  # no Python frame per element
 
     # -------------------------------------------------------------- columns
 
