@@ -431,3 +431,29 @@ def test_concurrent_deletes_during_columns(batch: bool, monkeypatch: pytest.Monk
             th.join(30)
         assert errors == []
         assert set(range(1, n, 2)) <= seen
+
+
+def test_map_dump_streams_in_steps_of_one_reused_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bpfnest map dump`` (view.iter_dump) reads the map step by step through
+    items(): one pair of buffers of at most a chunk, however large the map."""
+    from bpfnest import view
+
+    n = 200_000
+    steps: list[tuple[int, int]] = []
+    real = ops.lookup_into
+
+    def lookup_into(fd: int, bufs: Any, count: int, **kw: Any) -> Any:
+        steps.append((id(bufs), len(bufs.keys) + len(bufs.values)))
+        return real(fd, bufs, count, **kw)
+
+    monkeypatch.setattr(ops, "lookup_into", lookup_into)
+    with Map.create(MapSpec(MapType.HASH, 4, 8, n, name="dumped")) as m:
+        m.update_columns(array("I", range(n)), array("Q", range(n)))
+        entries = view.iter_dump(m)
+        first = next(entries)
+        assert len(steps) == 1  # one step read, not the whole map
+        assert first["key"] and first["value"]
+        assert 1 + sum(1 for _ in entries) == n
+    assert len(steps) >= n // _batch.ITEMS_CHUNK
+    assert len({bufs for bufs, _ in steps}) == 1
+    assert max(size for _, size in steps) <= _batch.CHUNK_BYTES
