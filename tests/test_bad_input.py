@@ -385,6 +385,8 @@ ROWS: list[Row] = [
         "closed",
     ),
     Row("Map.delete_columns", lambda w: w.h.delete_columns(bytes(3)), ValueError, "4-byte keys"),
+    Row("Map.delete_columns", lambda w: w.q.delete_columns(bytes(4)), TypeError, "QUEUE has no"),
+    Row("Map.update_columns", lambda w: w.q.update_columns(b"", bytes(8)), TypeError, "no keys"),
     Row("Map.delete_columns", lambda w: w.h.delete_columns([1]), TypeError, "buffer protocol"),
     Row(
         "Map.delete_columns",

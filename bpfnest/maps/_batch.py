@@ -371,12 +371,14 @@ class _Batched(_Elements[V]):
         Minimum kernel: 5.6 (3.19 without the batch command).
 
         Raises:
-            TypeError: a buffer without the buffer protocol.
+            TypeError: a buffer without the buffer protocol; a map without
+                keys (QUEUE, STACK, BLOOM_FILTER).
             ValueError: a length that is not a whole number of keys/values,
                 ``n`` keys but another number of values, a strided buffer,
                 bad flags; all before any syscall.
             BPFError: the kernel refused an element (index and count named).
         """
+        self._check_keyed()
         kv, vv = _view(keys, "keys"), _view(values, "values")
         ks, vs = self._key_size, self._buf_size
         n = self._whole(kv, ks, "keys", "key")
@@ -400,12 +402,13 @@ class _Batched(_Elements[V]):
         the batch command).
 
         Raises:
-            TypeError: a buffer without the buffer protocol.
+            TypeError: a buffer without the buffer protocol; a map without keys.
             ValueError: a length that is not a whole number of keys, a strided
                 buffer; before any syscall.
             KeyNotFoundError: a key is not in the map (a ``KeyError``).
             BPFError: the kernel refused (index and count named).
         """
+        self._check_keyed()
         kv = _view(keys, "keys")
         n = self._whole(kv, self._key_size, "keys", "key")
         return self._send("delete_columns", kv, None, n, 0, None)
