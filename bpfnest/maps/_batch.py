@@ -22,9 +22,7 @@ import functools
 import itertools
 import operator
 import struct
-import sys
-from array import array
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from .. import features
@@ -32,6 +30,7 @@ from .._sys import ops
 from ..constants import ANY, ENOTSUPP, MapType
 from ..errors import BPFError, IterationAbortedError, KeyNotFoundError
 from ._elements import V, _Elements, _type_name
+from ._encode import encode_items
 
 __all__: list[str] = []
 
@@ -48,79 +47,6 @@ MAX_COLUMN_SIZE = 1 << 24
 _BLOCK_BYTES = 16 << 10
 # Errnos that mean "this map type has no such command".
 _NO_BATCH = (ENOTSUPP, errno.EINVAL, errno.EOPNOTSUPP)
-
-#: Pairs that update_batch encodes at a time (the whole batch is encoded before it is sent).
-ENCODE_CHUNK = 1 << 16
-# array typecodes for unsigned ints of 1, 2, 4 and 8 bytes on this machine.
-_TYPECODES = {array(c).itemsize: c for c in "LQIHB"}
-_SWAP = sys.byteorder != "little"
-_INT = {int}
-
-
-class _Encoded:
-    """The keys and values of an update_batch, encoded end to end."""
-
-    __slots__ = ("count", "int_keys", "keys", "values")
-
-    def __init__(self) -> None:
-        self.keys = bytearray()
-        self.values = bytearray()
-        self.count = 0
-        self.int_keys = True  # every key was an int: name a failing one as an int
-
-    def key(self, ks: int, index: int) -> object:
-        """The key of element ``index`` (keys of ``ks`` bytes) as the caller gave it
-        (an int, or its bytes)."""
-        raw = bytes(self.keys[index * ks : (index + 1) * ks])
-        return int.from_bytes(raw, "little") if self.int_keys else raw
-
-    def value(self, vs: int, index: int) -> bytes:
-        """The encoded value of element ``index`` (values of ``vs`` bytes)."""
-        return bytes(self.values[index * vs : (index + 1) * vs])
-
-
-def _pair_chunks(
-    items: Mapping[Any, Any] | Iterable[tuple[Any, Any]],
-) -> Iterator[tuple[Sequence[Any], Sequence[Any]] | list[Any]]:
-    """``items`` in chunks of :data:`ENCODE_CHUNK`: (keys, values) columns, or a list of pairs.
-
-    A mapping gives columns; an iterable gives its pairs as they are (not
-    checked here), or columns when every one is a sized pair.
-    """
-    if isinstance(items, Mapping):
-        keys, values = iter(items.keys()), iter(items.values())
-        while ks := list(itertools.islice(keys, ENCODE_CHUNK)):
-            yield ks, list(itertools.islice(values, len(ks)))
-        return
-    it = iter(items)
-    while chunk := list(itertools.islice(it, ENCODE_CHUNK)):
-        try:
-            pairs = set(map(len, chunk)) == {2}
-        except TypeError:  # something without a len: the general encoder names it
-            pairs = False
-        if pairs:
-            kcol, vcol = zip(*chunk, strict=True)
-            yield kcol, vcol
-        else:
-            yield chunk
-
-
-def _fast(
-    ks: Sequence[Any], vs: Sequence[Any], kcode: str, vcode: str, limit: int | None
-) -> tuple[array[int], array[int]] | None:
-    """Keys and values that are all plain ints in range, as arrays; None for anything else."""
-    if not set(map(type, ks)) <= _INT or not set(map(type, vs)) <= _INT:
-        return None
-    try:
-        karr, varr = array(kcode, ks), array(vcode, vs)
-    except OverflowError:  # negative or too large: the general encoder names it
-        return None
-    if limit is not None and karr and max(karr) >= limit:
-        return None
-    if _SWAP:
-        karr.byteswap()
-        varr.byteswap()
-    return karr, varr
 
 
 def _no_such_command(err: ops.BatchError, count: int) -> bool:
@@ -705,67 +631,11 @@ class _Batched(_Elements[V]):
             out.append((key, self._decode_value(raw)))
         return out
 
-    def _encode_items(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> _Encoded:
-        """Encode and check every element, chunk by chunk, before anything is sent.
-
-        Memory: the encoded keys and values, plus one chunk of the input. Plain
-        int keys and values of 1, 2, 4 or 8 bytes go through :mod:`array` a chunk
-        at a time; anything else (and any chunk where one element is not such an
-        int) through the map's own encoders, which name the element at fault.
-        """
-        t = self._type
-        ks = self._key_size
-        limit = self.max_entries if isinstance(t, MapType) and t.is_array and ks == 4 else None
-        kcode = _TYPECODES.get(ks)
-        cls = type(self)
-        plain = (
-            cls._encode_item is _Elements._encode_item
-            and cls._encode_value is _Elements._encode_value
-        )
-        vcode = _TYPECODES.get(self._value_size) if plain else None
-        out = _Encoded()
-        for chunk in _pair_chunks(items):
-            fast = None
-            if isinstance(chunk, tuple) and kcode and vcode:
-                fast = _fast(chunk[0], chunk[1], kcode, vcode, limit)
-            if fast is not None:
-                out.keys += fast[0]
-                out.values += fast[1]
-                out.count += len(fast[0])
-                continue
-            pairs = zip(*chunk, strict=True) if isinstance(chunk, tuple) else chunk
-            for pair in pairs:
-                self._encode_one(pair, out, limit)
-        return out
-
-    def _encode_one(self, pair: Any, out: _Encoded, limit: int | None) -> None:
-        try:
-            key, value = pair
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"update_batch item {out.count} must be a (key, value) pair, got {pair!r}"
-            ) from None
-        k = self._encode_key(key)
-        if limit is not None and int.from_bytes(k, "little") >= limit:
-            # Refused here rather than by the kernel half-way through the batch.
-            raise self._error(
-                "update_batch",
-                OSError(errno.E2BIG, "Argument list too long"),
-                key=key,
-                hint=f"index must be below max_entries {limit}; nothing was applied",
-            )
-        v = self._encode_item(key, value)
-        if not isinstance(key, int):  # (an IntEnum is named as its int)
-            out.int_keys = False
-        out.keys += k
-        out.values += v
-        out.count += 1
-
     def _update_batch(
         self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]], flags: int = ANY
     ) -> int:
         self._check_flags(flags, "update_batch")
-        enc = self._encode_items(items)
+        enc = encode_items(self, items)
         ks = self._key_size
         return self._send(
             "update_batch", enc.keys, enc.values, enc.count, flags, lambda i: enc.key(ks, i)
