@@ -8,7 +8,6 @@ syscall and copies the value out. :mod:`bpfnest._sys.ops` re-exports it.
 from __future__ import annotations
 
 import ctypes
-import struct
 import threading
 import weakref
 from collections.abc import Callable
@@ -24,13 +23,14 @@ _ENOENT = 2
 _EBADF = 9
 
 _ELEM_SIZE = ctypes.sizeof(MapElemAttr)
-_INT_FORMATS = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
+# Little-endian unsigned ints by size (the byte order of keys and values given as ints).
+_INT_TYPES: dict[int, Any] = {
+    1: ctypes.c_uint8,
+    2: ctypes.c_uint16.__ctype_le__,
+    4: ctypes.c_uint32.__ctype_le__,
+    8: ctypes.c_uint64.__ctype_le__,
+}
 _U64 = 1 << 64
-
-
-def _never_packs(buf: bytearray, offset: int, value: int) -> None:
-    """Stands in for a struct packer where the size has none: always the general path."""
-    raise struct.error("no struct format for this size")
 
 
 class _Slot:
@@ -48,7 +48,8 @@ class ElemOps:
     Each thread gets its own key and value buffers and one attr per command
     already pointing at them (built on its first call); a call packs the key
     (and value) into the buffers, makes the syscall and copies the value out.
-    Ints are packed with :mod:`struct` for 1, 2, 4 and 8-byte sizes.
+    Ints of 1, 2, 4 and 8 bytes are stored through a little-endian ctypes int
+    over the buffer, after a range check.
 
     ``lookup``, ``update`` and ``delete`` are plain closures (stored as
     attributes, so a caller may bind them once): ``lookup(key)`` returns the
@@ -97,14 +98,13 @@ class ElemOps:
             int(Cmd.MAP_UPDATE_ELEM),
             int(Cmd.MAP_DELETE_ELEM),
         )
-        kfmt, vfmt = _INT_FORMATS.get(key_size), _INT_FORMATS.get(value_size)
-        # No None checks on the hot path: a size struct cannot pack "fails"
-        # into the general path, as an out-of-range int does.
-        kpack: Callable[..., None] = struct.Struct(kfmt).pack_into if kfmt else _never_packs
-        vpack: Callable[..., None] = (
-            struct.Struct(vfmt).pack_into if vfmt and value_encode is not None else _never_packs
-        )
-        struct_error = struct.error
+        # Ints of 1, 2, 4 and 8 bytes are stored through a little-endian ctypes
+        # int over the buffer (``.value = key``: cheaper than struct's
+        # pack_into) after a range check; a limit of 0 sends every int to the
+        # general path (other sizes; values a codec must encode).
+        kint, vint = _INT_TYPES.get(key_size), _INT_TYPES.get(value_size)
+        klimit = 1 << (8 * key_size) if kint else 0
+        vlimit = 1 << (8 * value_size) if vint and value_encode is not None else 0
         sizeof_key = key_size
 
         def closed() -> ValueError:
@@ -120,6 +120,8 @@ class ElemOps:
             # C call (3x cheaper than bytes(bytearray) or a slice assignment).
             kb = (ctypes.c_char * max(key_size, 1))()
             vb = (ctypes.c_char * max(value_size, 1))()
+            ki = kint.from_buffer(kb) if kint else kb
+            vi = vint.from_buffer(vb) if vint else vb
             ka = ctypes.addressof(kb) if key_size else 0
             va = ctypes.addressof(vb)
             with lock:
@@ -135,9 +137,9 @@ class ElemOps:
             byref = ctypes.byref
             # The slot keeps the attrs registered for as long as this thread uses them.
             tls.keep = (kb, vb, slot)
-            tls.l = (kb, vb, byref(lk))
-            tls.u = (kb, vb, byref(up), upf, byref(upf))
-            tls.d = (kb, byref(de))
+            tls.l = (kb, ki, vb, byref(lk))
+            tls.u = (kb, ki, vb, vi, byref(up), upf, byref(upf))
+            tls.d = (kb, ki, byref(de))
 
         def put_key(kb: Any, key: object) -> None:
             # Everything but the fast int path: validate and copy.
@@ -181,15 +183,12 @@ class ElemOps:
 
         def lookup(key: object) -> bytes | None:
             try:
-                kb, vb, ref = tls.l
+                kb, ki, vb, ref = tls.l
             except AttributeError:
                 new_slot()
-                kb, vb, ref = tls.l
-            if type(key) is int:
-                try:
-                    kpack(kb, 0, key)
-                except struct_error:
-                    put_key(kb, key)
+                kb, ki, vb, ref = tls.l
+            if type(key) is int and 0 <= key < klimit:
+                ki.value = key
             else:
                 put_key(kb, key)
             if syscall_gil_held(nr, lookup_cmd, ref, size) < 0:
@@ -201,22 +200,16 @@ class ElemOps:
 
         def update(key: object, value: object, flags: int = 0) -> None:
             try:
-                kb, vb, ref, upf, upfref = tls.u
+                kb, ki, vb, vi, ref, upf, upfref = tls.u
             except AttributeError:
                 new_slot()
-                kb, vb, ref, upf, upfref = tls.u
-            if type(key) is int:
-                try:
-                    kpack(kb, 0, key)
-                except struct_error:
-                    put_key(kb, key)
+                kb, ki, vb, vi, ref, upf, upfref = tls.u
+            if type(key) is int and 0 <= key < klimit:
+                ki.value = key
             else:
                 put_key(kb, key)
-            if type(value) is int:
-                try:
-                    vpack(vb, 0, value)
-                except struct_error:
-                    put_value(vb, value)
+            if type(value) is int and 0 <= value < vlimit:
+                vi.value = value
             elif type(value) is bytes and len(value) == value_size:
                 vb.raw = value
             else:
@@ -228,15 +221,12 @@ class ElemOps:
 
         def delete(key: object) -> None:
             try:
-                kb, ref = tls.d
+                kb, ki, ref = tls.d
             except AttributeError:
                 new_slot()
-                kb, ref = tls.d
-            if type(key) is int:
-                try:
-                    kpack(kb, 0, key)
-                except struct_error:
-                    put_key(kb, key)
+                kb, ki, ref = tls.d
+            if type(key) is int and 0 <= key < klimit:
+                ki.value = key
             else:
                 put_key(kb, key)
             if call(nr, delete_cmd, ref, size) < 0:

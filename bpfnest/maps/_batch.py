@@ -495,7 +495,8 @@ class _Batched(_Elements[V]):
         for bufs, n in steps:
             keys, values = bufs.keys, bufs.values
             for start in range(0, n, block):
-                self._raw()  # closed meanwhile (by another thread): ValueError
+                with self._use():  # closed meanwhile (another thread): ValueError,
+                    pass  # once that close is done (the borrow waits for its lock)
                 m = min(block, n - start)
                 yield zip(
                     split(keys, start * ks, ks, m), decode(values, start * vs, m), strict=True
