@@ -234,7 +234,9 @@ class _Batched(_Elements[V]):
         the inner maps' ids (u32). Both are read-only memoryviews of the
         reused buffers, **valid until the next step**: copy what you keep
         (``bytes(keys)``, ``numpy.frombuffer(values, "<u8").copy()``). No
-        step is empty; ``n`` varies (a hash map is read bucket by bucket).
+        step is empty; ``n`` varies (a hash map is read bucket by bucket,
+        and the kernel never splits a bucket: when one holds more than
+        ``size`` elements, the buffers grow to take it).
 
         What a walk guarantees: every element present for the whole walk
         comes exactly once; each step is a snapshot of its elements when it
