@@ -457,3 +457,21 @@ def test_map_dump_streams_in_steps_of_one_reused_buffer(monkeypatch: pytest.Monk
     assert len(steps) >= n // _batch.ITEMS_CHUNK
     assert len({bufs for bufs, _ in steps}) == 1
     assert max(size for _, size in steps) <= _batch.CHUNK_BYTES
+
+
+def test_a_bucket_larger_than_size_grows_the_buffers() -> None:
+    """size 1 on a HASH of 2000 keys in 2048 buckets: some bucket holds two or
+    more (the kernel answers ENOSPC), the step grows to take it; nothing is lost."""
+    n = 2000
+    with Map.create(MapSpec(MapType.HASH, 4, 8, n, name="buckets")) as m:
+        m.update_columns(array("I", range(n)), array("Q", range(n)))
+        sizes = []
+        got: dict[int, int] = {}
+        for keys, values in m.columns(1):
+            sizes.append(len(keys) // 4)
+            for k, v in zip(keys.cast("I"), values.cast("Q"), strict=True):
+                assert k not in got
+                got[k] = v
+        assert got == {k: k for k in range(n)}
+        assert max(sizes) > 1
+        assert dict(m.lookup_batch(chunk=1)) == {u32(k): u64(k) for k in range(n)}
