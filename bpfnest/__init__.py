@@ -55,6 +55,7 @@ from .errors import (
 from .spec import (
     PIN_BY_NAME,
     CollectionSpec,
+    CoreReloSpec,
     FuncInfoSpec,
     LineInfoSpec,
     MapInfo,
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from .btf import BTF
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
+    from .hist import format_linear_hist, format_log2_hist
     from .link import Link, link_ids
     from .maps import KeylessMap, Map, OuterMap, PerCPUMap, map_ids, possible_cpus
     from .programs import Program, ProgramInfo, TestRun, program_ids
@@ -92,6 +94,8 @@ _LAZY = {
     "PerfRecord": "events",
     "RingBuffer": "events",
     "UserRingBuffer": "events",
+    "format_log2_hist": "hist",
+    "format_linear_hist": "hist",
 }
 
 
@@ -141,6 +145,7 @@ __all__ = [
     "BPFError",
     "Collection",
     "CollectionSpec",
+    "CoreReloSpec",
     "FuncInfoSpec",
     "IterationAbortedError",
     "KeyNotFoundError",
@@ -173,4 +178,6 @@ __all__ = [
     "map_ids",
     "possible_cpus",
     "program_ids",
+    "format_log2_hist",
+    "format_linear_hist",
 ]

@@ -107,7 +107,10 @@ class Attachable:
         ``sys_enter_getpgid``): a perf event and a perf-event link (5.15), or,
         on a kernel without perf-event links (a probe, run once),
         ``PERF_EVENT_IOC_SET_BPF`` (4.1): then the :class:`Link` is a
-        ``LegacyLink`` that cannot be pinned, updated or detached.
+        ``LegacyLink`` that cannot be pinned, updated or detached. The
+        event's id comes from tracefs; where tracefs is not mounted, a
+        short-lived child mounts it in a mount namespace of its own to read
+        the id (nothing stays mounted; needs CAP_SYS_ADMIN).
 
         The returned :class:`Link` owns the perf event's fd too; the caller
         closes it (closing detaches unless it is pinned; the ioctl path

@@ -251,6 +251,32 @@ def prog_eperm_hint(prog_type: ProgType | int) -> str:
     return prog_perm_hint(prog_type, *running_kernel(), caps=effective_caps())
 
 
+#: Program types whose attach also needs CAP_NET_ADMIN: the network hooks
+#: (netlink for XDP and tc, cgroup and socket hooks).
+_NET_ADMIN_ATTACH = _NET_ADMIN_PROGS | {ProgType.CGROUP_SKB}
+
+
+def attach_perm_hint(prog_type: ProgType | int, release: str, caps: int | None = None) -> str:
+    """The hint for an ``EPERM`` from attaching a program of ``prog_type``.
+
+    Network hooks (XDP, tc, cgroup, sockets) name CAP_NET_ADMIN, tracing
+    hooks CAP_PERFMON, beside CAP_BPF (CAP_SYS_ADMIN before 5.8). When ``caps``
+    (as for :func:`perm_hint`) hold them all, the hint says the kernel
+    refused anyway (lockdown, an LSM or a sandbox policy) instead.
+    """
+    extra = [
+        cap
+        for cap, types in (("CAP_NET_ADMIN", _NET_ADMIN_ATTACH), ("CAP_PERFMON", _PERFMON_PROGS))
+        if prog_type in types
+    ]
+    return _perm_hint(extra, release, resource.RLIM_INFINITY, caps)
+
+
+def attach_eperm_hint(prog_type: ProgType | int) -> str:
+    """:func:`attach_perm_hint` for the running kernel and this process's capabilities."""
+    return attach_perm_hint(prog_type, running_kernel()[0], effective_caps())
+
+
 def perf_perm_hint(release: str, caps: int | None = None) -> str:
     """The hint for an ``EPERM``/``EACCES`` from opening a kprobe or uprobe
     perf event (``perf_event_open``) or attaching a program to it.

@@ -3,6 +3,9 @@
 :class:`Collection` owns every map and program it creates. Its private
 :class:`_Loader` works in the order the kernel needs and is all-or-nothing:
 
+0. checks, and CO-RE relocations applied to the programs' code (against the
+   kernel's BTF or ``kernel_btf``; :mod:`bpfnest._core_load`): nothing is
+   created yet;
 1. BTF, when programs carry func_info/line_info (``BPF_BTF_LOAD``);
 2. plain maps (pinned ones reused when compatible), global data filled in,
    ``.rodata`` and ``.kconfig`` frozen; a ``PERF_EVENT_ARRAY`` declared
@@ -32,18 +35,19 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Literal
 
-from . import _pins, features
+from . import _core_load, _pins, features
 from ._hints import btf_eperm_hint
 from ._pins import pin_name as pin_name  # (re-exported: the CLI names pins by it)
 from ._sys import ops
 from ._sys.fd import FD
+from .btf.core import CoreFixup
 from .codec import encode
 from .constants import ENOTSUPP, MapType, ProgType
 from .elf import MAX_KCONFIG
-from .errors import BPFError, NotSupportedError
+from .errors import BPFError, NotSupportedError, VerifierError
 from .maps import Map, OuterMap, possible_cpus
 from .programs import Program, unknown_type
-from .spec import PIN_BY_NAME, CollectionSpec, MapSpec, check_pin_dir
+from .spec import PIN_BY_NAME, CollectionSpec, MapSpec, ProgramSpec, check_pin_dir
 
 __all__ = ["Collection"]
 
@@ -64,6 +68,9 @@ class Collection:
     collection holds its own duplicate fd, so the given ``Map`` stays the
     caller's, and its contents and slots are left as they are (declared
     slots and global data are not written into it).
+
+    CO-RE relocations are applied against ``kernel_btf`` (see
+    :meth:`bpfnest.CollectionSpec.load`) before anything is created.
 
     Maps pinned by name (``PIN_BY_NAME``) are reused from, or pinned in,
     ``pin_root`` (made mode 0700 when missing, as libbpf does). No symlink
@@ -89,11 +96,19 @@ class Collection:
         pin_root: str = "/sys/fs/bpf",
         log_level: int = 0,
         replace: Mapping[str, Map[Any]] | None = None,
+        kernel_btf: _core_load.KernelBTF = None,
     ) -> None:
         self.spec = spec
         self.maps: dict[str, Map[Any]] = {}
         self.programs: dict[str, Program] = {}
-        _Loader(spec, self, pin_root=pin_root, log_level=log_level, replace=replace).load()
+        _Loader(
+            spec,
+            self,
+            pin_root=pin_root,
+            log_level=log_level,
+            replace=replace,
+            kernel_btf=kernel_btf,
+        ).load()
 
     def close(self) -> None:
         """Close every map and program fd; idempotent."""
@@ -201,8 +216,12 @@ class _Loader:
         pin_root: str,
         log_level: int,
         replace: Mapping[str, Map[Any]] | None,
+        kernel_btf: _core_load.KernelBTF = None,
     ) -> None:
         self.spec = spec
+        self.kernel_btf = kernel_btf
+        self.relocated: dict[str, tuple[ProgramSpec, list[CoreFixup]]] = {}
+        self.core_target = ""
         self.coll = coll
         self.pin_root = pin_root
         self.log_level = log_level
@@ -229,9 +248,7 @@ class _Loader:
                 if not ps.autoload:
                     log.debug("program '%s': autoload is off, not loaded", name)
                     continue
-                prog = Program.load(
-                    ps, self.coll.maps, btf_fd=btf_fd.raw if btf_fd else 0, log_level=self.log_level
-                )
+                prog = self.load_program(name, ps, btf_fd)
                 stack.callback(prog.close)
                 self.coll.programs[name] = prog
                 log.debug("program '%s': loaded as %s, id %d", name, ps.type.name, prog.id)
@@ -240,6 +257,23 @@ class _Loader:
             if btf_fd is not None:
                 btf_fd.close()  # programs and maps hold their own references
             stack.pop_all()
+
+    def load_program(self, name: str, ps: ProgramSpec, btf_fd: FD | None) -> Program:
+        """Load program ``name`` (its CO-RE relocations applied); the error of a
+        poisoned instruction names the type and field the target lacks."""
+        relocated, fixups = self.relocated.get(name, (ps, []))
+        try:
+            return Program.load(
+                relocated,
+                self.coll.maps,
+                btf_fd=btf_fd.raw if btf_fd else 0,
+                log_level=self.log_level,
+            )
+        except VerifierError as err:
+            better = _core_load.explain(err, ps, fixups, self.core_target) if fixups else None
+            if better is None:
+                raise
+            raise better from None
 
     # ------------------------------------------------------------ checks
 
@@ -250,17 +284,11 @@ class _Loader:
                 f" machine is {_native()}-endian (build it with -target bpf)",
                 feature="byte order",
             )
-        for pname, ps in self.spec.programs.items():
+        for ps in self.spec.programs.values():
             if not ps.autoload:
                 continue
             if ps.type == ProgType.UNSPEC:
                 raise ValueError(unknown_type(ps))
-            if ps.core_relos:
-                raise NotSupportedError(
-                    f"load program '{pname}': it has {ps.core_relos} CO-RE relocations,"
-                    " which bpfnest does not support yet",
-                    feature="CO-RE relocations",
-                )
         names = set(self.spec.maps)
         progs = {n for n, ps in self.spec.programs.items() if ps.autoload}
         for name, given in self.replace.items():
@@ -311,6 +339,7 @@ class _Loader:
             _pin_files(by_name, "map", self.pin_root)
         if ".kconfig" in names and ".kconfig" not in self.replace:
             self.kconfig = _kconfig_value(self.spec)
+        self.relocated, self.core_target = _core_load.relocate_all(self.spec, self.kernel_btf)
 
     # ------------------------------------------------------------ BTF
 

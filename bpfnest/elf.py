@@ -42,6 +42,7 @@ from .errors import ParseError
 from .sections import program_type
 from .spec import (
     CollectionSpec,
+    CoreReloSpec,
     FuncInfoSpec,
     LineInfoSpec,
     MapRef,
@@ -234,6 +235,7 @@ class _Reader:
         for sec in self.sections.values():
             if sec.exec and sec.size:
                 self.read_code_relocations(sec)
+        self.check_core_relos()
         programs = self.link_programs(functions, license_, version)
         if programs and license_ is None:
             raise self.err('no license section: add char LICENSE[] SEC("license") = "GPL";')
@@ -574,6 +576,17 @@ class _Reader:
                     roff,
                 )
 
+    def check_core_relos(self) -> None:
+        """Every CO-RE record names an instruction (8-byte aligned) of a code section."""
+        for name, records in self.ext.core_relos.items() if self.ext is not None else ():
+            sec = self.by_name.get(name)
+            for cr in records:
+                if sec is None or not sec.exec or cr.insn_off >= len(sec.data) or cr.insn_off % 8:
+                    where = "no instruction" if sec is not None and sec.exec else "no code section"
+                    raise self.err(
+                        f"CO-RE relocation at byte {cr.insn_off} of {name!r}: {where}", ".BTF.ext"
+                    )
+
     def link_programs(
         self, functions: dict[tuple[int, int], _Function], license_: str | None, version: int
     ) -> dict[str, ProgramSpec]:
@@ -665,7 +678,7 @@ class _Reader:
         refs: list[MapRef] = []
         func_info: list[FuncInfoSpec] = []
         line_info: list[LineInfoSpec] = []
-        core = 0
+        core: list[CoreReloSpec] = []
         for fn in order:
             sec = self.sections[fn.shndx]
             base = start[id(fn)]
@@ -710,7 +723,9 @@ class _Reader:
                             li.col,
                         )
                     )
-                core += len(self.in_function(self.ext.core_relos, fn))
+                for cr in self.in_function(self.ext.core_relos, fn):
+                    at = base + cr.insn_off // 8 - fn.first
+                    core.append(CoreReloSpec(at, cr.type_id, cr.access_str, cr.kind))
         ptype = defn.type if defn is not None else ProgType.UNSPEC
         return ProgramSpec(
             name=prog.name,
@@ -726,7 +741,7 @@ class _Reader:
             map_refs=refs,
             func_info=func_info,
             line_info=line_info,
-            core_relos=core,
+            core_relocations=core,
         )
 
     # ------------------------------------------------------------ BTF for load

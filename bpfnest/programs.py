@@ -426,7 +426,8 @@ class Program(KernelObject, Attachable):
 
         Raises:
             NotSupportedError: the spec is of a foreign byte order or has
-                CO-RE relocations; nothing was sent to the kernel.
+                CO-RE relocations left (:meth:`CollectionSpec.load` applies
+                them); nothing was sent to the kernel.
             ValueError: a map reference that is not an ``ld_imm64``, or to a
                 map missing from ``maps``; bad ``log_level``/``log_size``; a
                 spec whose type is ``UNSPEC`` (its section names no type); a
@@ -453,7 +454,8 @@ class Program(KernelObject, Attachable):
             )
         if spec.core_relos > 0:
             raise NotSupportedError(
-                f"{what} has {spec.core_relos} CO-RE relocations: not supported yet",
+                f"{what} has {spec.core_relos} CO-RE relocations, which need the object's"
+                " BTF: load it with CollectionSpec.load() (which applies them)",
                 feature="CO-RE relocations",
             )
         if not isinstance(log_level, int) or log_level < 0:

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_OBJECT_SIZE",
     "PIN_BY_NAME",
     "CollectionSpec",
+    "CoreReloSpec",
     "FuncInfoSpec",
     "LineInfoSpec",
     "MapInfo",
@@ -267,6 +268,24 @@ class LineInfoSpec:
     col: int
 
 
+@dataclasses.dataclass(frozen=True)
+class CoreReloSpec:
+    """``bpf_core_relo``: a CO-RE relocation of the instruction at ``insn``.
+
+    ``insn`` is an instruction index in :attr:`ProgramSpec.instructions`
+    (rebased when subprograms are appended), ``type_id`` a type of the
+    object's BTF, ``access`` the access string (``"0:1:2"``: the root index,
+    then member or array indexes) and ``kind`` a ``BPF_CORE_*`` number
+    (:class:`bpfnest.btf.core.CoreKind`). Applied at load against the kernel's
+    types (:meth:`CollectionSpec.load`'s ``kernel_btf``).
+    """
+
+    insn: int
+    type_id: int
+    access: str
+    kind: int
+
+
 @dataclasses.dataclass
 class ProgramSpec:
     """A program as read from an object; no kernel object.
@@ -293,8 +312,13 @@ class ProgramSpec:
     map_refs: list[MapRef] = dataclasses.field(default_factory=list)
     func_info: list[FuncInfoSpec] = dataclasses.field(default_factory=list)
     line_info: list[LineInfoSpec] = dataclasses.field(default_factory=list)
-    core_relos: int = 0
+    core_relocations: list[CoreReloSpec] = dataclasses.field(default_factory=list)
     autoload: bool = True
+
+    @property
+    def core_relos(self) -> int:
+        """The number of CO-RE relocations (``len(core_relocations)``)."""
+        return len(self.core_relocations)
 
     @property
     def insn_count(self) -> int:
@@ -391,6 +415,7 @@ class CollectionSpec:
         pin_root: str = "/sys/fs/bpf",
         log_level: int = 0,
         replace: Mapping[str, Map[Any]] | None = None,
+        kernel_btf: str | os.PathLike[str] | BTF | None = None,
     ) -> Collection:
         """Create every map and program: the returned ``Collection`` is the caller's to close.
 
@@ -402,17 +427,34 @@ class CollectionSpec:
         4.18 for BTF, 5.2 for ``.rodata`` (frozen); what the object's map and
         program types need beyond that.
 
+        CO-RE relocations (``BPF_CORE_READ``, ``bpf_core_field_exists``, ...)
+        are applied before anything is created, against ``kernel_btf``: the
+        running kernel's BTF when None (``/sys/kernel/btf/vmlinux``, read once
+        per process), else a BTF file (raw BTF as btfhub ships it, or an ELF
+        file with ``.BTF``), or a :class:`bpfnest.btf.BTF`. A relocation
+        that nothing in the target satisfies turns its instruction into an
+        invalid call, which the verifier removes if it cannot run (code
+        under ``bpf_core_field_exists``) and otherwise refuses: the error
+        then names the program, the instruction and the type and field
+        path (``struct task_struct___mine.no_such_field``).
+
         Raises:
             ValueError: the spec is incomplete (e.g. a legacy outer map
                 without an inner map); nothing was created.
-            NotSupportedError: CO-RE relocations, or a foreign byte order.
+            ParseError: a malformed CO-RE record, or a ``kernel_btf`` file
+                that is not BTF.
+            OSError: ``kernel_btf`` cannot be read.
+            NotSupportedError: a foreign byte order; CO-RE relocations and
+                no kernel BTF (``CONFIG_DEBUG_INFO_BTF``).
             VerifierError: a program was rejected; ``log`` has the reason.
             BPFError: the kernel refused a step; everything created was
                 closed and new pins removed.
         """
         from .collection import Collection
 
-        return Collection(self, pin_root=pin_root, log_level=log_level, replace=replace)
+        return Collection(
+            self, pin_root=pin_root, log_level=log_level, replace=replace, kernel_btf=kernel_btf
+        )
 
 
 def _read_object(path: str) -> bytes:

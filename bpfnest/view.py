@@ -9,6 +9,7 @@ Opening maps by id needs CAP_SYS_ADMIN.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import os
@@ -45,6 +46,8 @@ __all__ = [
     "open_map",
     "printable",
     "prog_show",
+    "prog_stats",
+    "run_stats",
 ]
 
 BPFFS = "/sys/fs/bpf"
@@ -627,3 +630,52 @@ def link_list(pins: dict[int, list[str]] | None = None) -> list[dict[str, Any]]:
                 if err.errno != errno.ENOENT:
                     raise
     return rows
+
+
+@contextlib.contextmanager
+def run_stats() -> Iterator[None]:
+    """Switch the kernel's per-program run-time statistics (``run_time_ns``,
+    ``run_cnt``) on for the ``with`` block: ``BPF_ENABLE_STATS`` gives an fd
+    that keeps them on while it is open; it is closed when the block ends,
+    however it ends. Stats are off again then unless another process holds
+    such an fd too (or ``sysctl kernel.bpf_stats_enabled=1``). Minimum kernel:
+    5.8; needs CAP_SYS_ADMIN.
+
+    Raises:
+        BPFError: the kernel refused (``EPERM`` without CAP_SYS_ADMIN,
+            ``EINVAL`` before 5.8).
+    """
+    from .errors import error
+
+    try:
+        fd = ops.enable_stats()
+    except OSError as err:
+        hint = "needs CAP_SYS_ADMIN" if err.errno == errno.EPERM else "needs Linux 5.8"
+        raise error("enable", "run-time stats", err.errno or 0, hint) from None
+    with fd:
+        yield
+
+
+def prog_stats() -> dict[int, dict[str, Any]]:
+    """Every loaded program's id -> ``{"id", "type", "name", "run_cnt",
+    "run_time_ns", "load_time"}`` (``load_time`` in ns since boot; the
+    counters grow only while run-time stats are on: :func:`run_stats`).
+    Programs that vanish while being read are left out; each is opened and
+    closed here. Needs CAP_SYS_ADMIN.
+
+    Raises:
+        BPFError: ``EPERM`` without CAP_SYS_ADMIN.
+    """
+    out = {}
+    for p in each_program():
+        with p:
+            info = p.info()
+        out[info.id] = {
+            "id": info.id,
+            "type": type_name(info.type),
+            "name": info.name,
+            "run_cnt": info.run_cnt,
+            "run_time_ns": info.run_time_ns,
+            "load_time": info.load_time,
+        }
+    return out

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+import bpfnest
 from bpfnest import (
     EXIST,
     F_LOCK,
@@ -502,8 +503,24 @@ ROWS: list[Row] = [
     Row(
         "CollectionSpec.load",
         lambda w: CollectionSpec.from_file(compile_bpf("core")).load(),
-        NotSupportedError,
-        "CO-RE",
+        VerifierError,
+        "struct task_like.tgid",
+    ),
+    Row(
+        "CollectionSpec.load",
+        lambda w: CollectionSpec.from_file(compile_bpf("core")).load(
+            kernel_btf=compile_bpf("xdp_pass")
+        ),
+        VerifierError,
+        "struct task_like.tgid, which the target BTF .*xdp_pass.* lacks",
+    ),
+    Row(
+        "CollectionSpec.load",
+        lambda w: CollectionSpec.from_file(compile_bpf("core")).load(
+            kernel_btf=os.path.join(w.tmp, "missing.btf")
+        ),
+        FileNotFoundError,
+        "missing.btf",
     ),
     # ------------------------------------------------------------ Collection
     Row("Collection.__init__", lambda w: Collection("x"), AttributeError, "."),  # type: ignore[arg-type]
@@ -711,6 +728,13 @@ ROWS: list[Row] = [
         SystemExit,
         "status 2: .*add --attach",
     ),
+    Row("format_log2_hist", lambda w: bpfnest.format_log2_hist([1, -2]), ValueError, "slot 1"),
+    Row(
+        "format_linear_hist", lambda w: bpfnest.format_linear_hist([1], step=0), ValueError, "step"
+    ),
+    Row("cli map hist", cli("map", "hist", "4294967295"), SystemExit, "status 1: bpfnest: "),
+    Row("cli map hist", cli("map", "hist", "name", "x", "--count", "1"), SystemExit, "status 2"),
+    Row("cli top", cli("top", "--interval", "0"), SystemExit, "status 2"),
 ]
 
 # Public methods with no input to get wrong, or whose errors are rows of the

@@ -189,10 +189,12 @@ def test_kconfig(objs: Objs) -> None:
         assert coll.programs["kver"].test_run(bytes(16)).retval == major
 
 
-def test_core_relocations_not_supported(objs: Objs) -> None:
+def test_core_relocation_of_a_type_the_kernel_lacks(objs: Objs) -> None:
     spec = CollectionSpec.from_file(objs("core"))
-    with pytest.raises(NotSupportedError, match="uses_core"):
+    with pytest.raises(VerifierError) as exc:
         spec.load()
+    assert str(exc.value).startswith("load program 'uses_core' (SOCKET_FILTER): instruction ")
+    assert "struct task_like.tgid" in str(exc.value)
 
 
 def test_xdp_pass_echoes(objs: Objs) -> None:

@@ -14,7 +14,7 @@ import bpfnest
 ROOT = pathlib.Path(bpfnest.__file__).parent
 
 
-PURE = ("spec", "codec", "constants", "errors", "sections", "btf", "elf", "btf.format")
+PURE = ("spec", "codec", "constants", "errors", "sections", "btf", "elf", "btf.format", "hist")
 
 
 def _fresh(code: str) -> subprocess.CompletedProcess[str]:
@@ -316,12 +316,14 @@ LAYERS: list[frozenset[str]] = [
             "_legacy_maps",
             "_values",
             "_uprobe",
+            "hist",
         }
     ),
     frozenset({"_sys"}),  # the kernel boundary
     frozenset(  # objects that own kernel resources
         {"_object", "_pins", "features", "_hints", "_attach", "maps", "programs", "events", "link"}
         | {"_kernel_btf"}
+        | {"_core_load"}
     ),
     frozenset({"collection"}),
     frozenset({"cli", "view", "demo", "__main__", "__init__"}),  # the command line

@@ -30,11 +30,11 @@ import pytest
 from test_perf import libc_path, tracefs  # noqa: F401  (tracefs: mounts it when it is not)
 
 import bpfnest
-from bpfnest import BPFError, Link, LinkType, NotSupportedError
+from bpfnest import BPFError, Link, LinkType, NotSupportedError, features
 from bpfnest._hints import effective_caps, perf_perm_hint
 from bpfnest._sys import link_ops, perf
 from bpfnest._uprobe import ld_so_cache, resolve_binary, symbol_offset
-from bpfnest.link import _probe
+from bpfnest.link import LegacyLink, _probe
 
 from netns import counter, trace_counts, wait_for
 from netns import link_ids as all_link_ids
@@ -289,6 +289,46 @@ def test_uprobe_through_tracefs_failure_leaves_nothing(
     assert caught.value.errno == errno.ESRCH
     assert our_events() == []
     assert (fds(), all_link_ids()) == (before, links)
+
+
+@pytest.fixture
+def no_perf_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the attach take the path of kernels before 5.15 (no perf-event
+    links): PERF_EVENT_IOC_SET_BPF on the probe's event, on the real kernel."""
+    monkeypatch.setitem(features.link_support, "perf_event", False)
+
+
+@pytest.mark.usefixtures("no_perf_links")
+@pytest.mark.parametrize("through", ["pmu", "tracefs"])
+def test_uprobe_by_ioctl_counts_and_close_removes_it(
+    through: str,
+    probed: str,
+    probes: bpfnest.Collection,
+    monkeypatch: pytest.MonkeyPatch,
+    tracefs: str,  # noqa: F811
+) -> None:
+    if through == "tracefs":
+        if perf.probe_events("uprobe") is None:
+            skip_or_fail(f"no uprobe_events in {tracefs}")
+        monkeypatch.setattr(perf, "has_pmu", lambda pmu: False)
+    before, links = fds(), all_link_ids()
+    with probes.programs["on_return"].attach_uprobe(probed, FUNC, retprobe=True) as link:
+        assert isinstance(link, LegacyLink) and link.id == 0
+        info = link.info()
+        assert (info.program_id, info.perf_event, info.name) == (
+            probes.programs["on_return"].id, "uretprobe", probed,
+        )  # fmt: skip
+        subprocess.run([probed, "5"], check=True)
+        assert (counter(probes, RETURNS), counter(probes, RETSUM)) == (5, 15)
+        with pytest.raises(NotSupportedError, match="nothing to pin"):
+            link.pin("/sys/fs/bpf/never")
+        with pytest.raises(BPFError, match="cannot switch programs"):
+            link.update(probes.programs["on_entry"])
+        assert all_link_ids() == links  # no BPF link: the event holds the program
+    assert our_events() == []
+    assert (fds(), all_link_ids()) == (before, links)
+    subprocess.run([probed, "3"], check=True)
+    assert counter(probes, RETURNS) == 5
 
 
 # ------------------------------------------------------------------ kprobes

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -309,3 +310,52 @@ def test_numbers_match_the_c_headers(tmp_path: Path) -> None:
         ["gcc", "-fsyntax-only", str(source)], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0, proc.stderr
+
+
+_UNMOUNTED = textwrap.dedent(
+    """
+    import sys
+    from bpfnest._sys import perf
+    try:
+        print("mounted at", perf.tracefs())
+    except OSError:
+        print("not mounted")
+    print(perf.tracepoint_id("syscalls", "sys_enter_getpgid"))
+    try:
+        perf.tracepoint_id("syscalls", "sys_enter_no_such_call")
+    except OSError as err:
+        print(err.errno, err.strerror)
+    """
+)
+
+
+def test_tracepoint_id_where_tracefs_is_not_mounted(tracefs: str) -> None:
+    """A process that sees no tracefs (a mount namespace of its own where it is
+    unmounted) still gets tracepoint ids: read through a private mount in a
+    short-lived child; nothing is left mounted, here or there."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        skip_or_fail("util-linux's unshare is missing (apt-get install util-linux)")
+    with open(os.path.join(tracefs, "events", "syscalls", "sys_enter_getpgid", "id")) as f:
+        truth = f.read().strip()
+    mounts = _tracefs_mounts()
+    unmount_all = "umount -l /sys/kernel/tracing /sys/kernel/debug/tracing 2>/dev/null;"
+    proc = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "sh", "-c",
+         unmount_all + ' exec "$0" -c "$1"', sys.executable, _UNMOUNTED],
+        capture_output=True, text=True, timeout=60, check=False,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "not mounted",
+        truth,
+        "2 no tracepoint syscalls/sys_enter_no_such_call (events in tracefs:"
+        " /sys/kernel/tracing/events)",
+    ]
+    assert _tracefs_mounts() == mounts
+
+
+def _tracefs_mounts() -> list[str]:
+    with open("/proc/mounts") as f:
+        return [line for line in f if " tracefs " in line]

@@ -47,6 +47,7 @@ import pytest
 
 from bpfnest import Map, MapSpec, MapType, Program, ProgramSpec, ProgType
 from bpfnest._hints import (
+    attach_perm_hint,
     effective_caps,
     kernel_version,
     map_perm_hint,
@@ -652,6 +653,29 @@ def test_memlock_note(release: str, memlock: int, words: tuple[str, ...] | None)
             "needs root (CAP_SYS_ADMIN and CAP_PERFMON: Linux 4.19 predates CAP_BPF);"
             " on Linux 4.19 (before 5.11) BPF memory is charged to RLIMIT_MEMLOCK, now"
             " 64 KiB: raise it (ulimit -l unlimited)",
+        ),
+        (attach_perm_hint(ProgType.XDP, "6.18.44"), "needs root or CAP_BPF and CAP_NET_ADMIN"),
+        (
+            attach_perm_hint(ProgType.CGROUP_SKB, "6.18.44"),
+            "needs root or CAP_BPF and CAP_NET_ADMIN",
+        ),
+        (
+            attach_perm_hint(ProgType.TRACEPOINT, "6.18.44"),
+            "needs root or CAP_BPF and CAP_PERFMON",
+        ),
+        (attach_perm_hint(ProgType.SOCKET_FILTER, "6.18.44"), "needs root or CAP_BPF"),
+        (
+            attach_perm_hint(ProgType.SCHED_CLS, "5.4.0"),
+            "needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN: Linux 5.4 predates CAP_BPF)",
+        ),
+        (
+            attach_perm_hint(ProgType.XDP, "6.18.44", caps=(1 << 39) | (1 << 12)),
+            "the kernel refused although this process has CAP_BPF and CAP_NET_ADMIN:"
+            " kernel lockdown, an LSM or a sandbox policy forbids it",
+        ),
+        (
+            attach_perm_hint(ProgType.XDP, "6.18.44", caps=1 << 39),
+            "needs root or CAP_BPF and CAP_NET_ADMIN",
         ),
     ],
 )

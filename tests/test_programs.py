@@ -28,7 +28,7 @@ from bpfnest import (
 from bpfnest import programs as programs_mod
 from bpfnest._sys import ops
 from bpfnest.constants import ENOTSUPP
-from bpfnest.spec import FuncInfoSpec, LineInfoSpec, MapRef
+from bpfnest.spec import CoreReloSpec, FuncInfoSpec, LineInfoSpec, MapRef
 
 from support import own_map_ids, wait_maps_gone
 
@@ -422,12 +422,17 @@ def test_foreign_byte_order_refused() -> None:
 
 @pytest.mark.usefixtures("no_syscall")
 def test_core_relocations_refused() -> None:
+    # Program.load has no BTF to relocate against: CollectionSpec.load applies them.
     spec = spec_of("uses_core", ProgType.XDP, returning(XDP_PASS))
-    spec.core_relos = 3
+    spec.core_relocations = [CoreReloSpec(0, 1, "0:0", 0)] * 3
+    assert spec.core_relos == 3
     with pytest.raises(NotSupportedError) as exc:
         Program.load(spec)
     assert exc.value.feature == "CO-RE relocations"
-    assert str(exc.value) == "program 'uses_core' has 3 CO-RE relocations: not supported yet"
+    assert str(exc.value) == (
+        "program 'uses_core' has 3 CO-RE relocations, which need the object's BTF:"
+        " load it with CollectionSpec.load() (which applies them)"
+    )
 
 
 @pytest.mark.usefixtures("no_syscall")

@@ -413,6 +413,7 @@ def test_every_union_is_an_anonymous_member_of_a_checked_class() -> None:
 # The kernel's own structs of 4 bytes (only u32 members); the others are 8-aligned.
 FOUR_BYTE_STRUCTS = frozenset(
     {
+        "EnableStatsAttr",
         "LinkDetachAttr",
         "LinkInfoIterMap",
         "LinkInfoXdp",

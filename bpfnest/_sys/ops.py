@@ -42,6 +42,7 @@ from .uapi import (
     ProgLoadAttr,
     TestRunAttr,
 )
+from .uapi_query import EnableStatsAttr
 
 __all__ = [
     "BatchBuffers",
@@ -60,6 +61,7 @@ __all__ = [
     "TestRunError",
     "TestRunResult",
     "btf_load",
+    "enable_stats",
     "get_fd_by_id",
     "get_next_id",
     "map_create",
@@ -563,3 +565,18 @@ def btf_data(fd: int) -> bytes:
     attr = InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
     bpf(Cmd.OBJ_GET_INFO_BY_FD, attr)
     return buf.raw[: int(info.btf_size)]
+
+
+BPF_STATS_RUN_TIME = 0  # enum bpf_stats_type: run_time_ns and run_cnt of every program
+
+
+def enable_stats(stats_type: int = BPF_STATS_RUN_TIME) -> FD:
+    """BPF_ENABLE_STATS: switch the kernel's per-program run-time statistics on
+    for as long as the returned fd (an owned FD, ``anon_inode:bpf-stats``) is
+    open; the caller closes it. Minimum kernel: 5.8; needs CAP_SYS_ADMIN.
+
+    Raises:
+        OSError: ``EPERM`` without CAP_SYS_ADMIN, ``EINVAL`` for an unknown
+            ``stats_type`` (or a kernel before 5.8).
+    """
+    return bpf_fd(Cmd.ENABLE_STATS, EnableStatsAttr(type=stats_type))

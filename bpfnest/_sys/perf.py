@@ -184,6 +184,9 @@ def tracefs() -> str:
 def tracepoint_id(group: str, name: str) -> int:
     """The id of tracepoint ``group/name`` (``events/<group>/<name>/id`` in tracefs).
 
+    Where tracefs is not mounted, it is read through a mount of its own in a
+    short-lived child process (:func:`_read_privately`): nothing stays mounted.
+
     Raises:
         ValueError: ``group`` or ``name`` is not a plain event name.
         OSError: ``ENOENT`` naming the tracepoint when it does not exist, or
@@ -192,12 +195,65 @@ def tracepoint_id(group: str, name: str) -> int:
     for what, part in (("group", group), ("name", name)):
         if not _EVENT_NAME.fullmatch(part) or part in (".", ".."):
             raise ValueError(f"tracepoint {what} {part!r} is not an event name")
-    path = os.path.join(tracefs(), "events", group, name, "id")
+    try:
+        where = tracefs()
+    except OSError as err:
+        if err.errno != errno.ENOENT:
+            raise
+        return int(_read_privately(f"events/{group}/{name}/id", f"tracepoint {group}/{name}"))
+    path = os.path.join(where, "events", group, name, "id")
     try:
         with open(path) as f:
             return int(f.read().strip())
     except FileNotFoundError:
         raise OSError(errno.ENOENT, f"no tracepoint {group}/{name} ({path} is missing)") from None
+
+
+# Mount tracefs and print one of its files, in a mount namespace of its own:
+# exit 3 when it cannot mount, 4 when the file is missing.
+_PRIVATE_READ = (
+    "mount -t tracefs nodev /sys/kernel/tracing 2>&1 || exit 3;"
+    ' cat "/sys/kernel/tracing/$1" 2>/dev/null || exit 4'
+)
+
+
+def _read_privately(relpath: str, what: str) -> str:
+    """The text of tracefs file ``relpath`` where tracefs is not mounted.
+
+    A child process (util-linux's ``unshare``) gets a mount namespace of its
+    own, mounts tracefs there and prints the file; the mount goes with the
+    child, so nothing is left mounted and no other process sees it. Needs
+    CAP_SYS_ADMIN (as mounting tracefs does).
+
+    Raises:
+        OSError: ``ENOENT`` naming ``what`` when the file is missing; else
+            ``ENOENT`` saying tracefs is not mounted, why mounting it here
+            failed, and how to mount it.
+    """
+    import shutil
+    import subprocess
+
+    fix = "mount it: mount -t tracefs nodev /sys/kernel/tracing"
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/bin"])
+    unshare = shutil.which("unshare", path=search)
+    if unshare is None:
+        raise OSError(errno.ENOENT, f"tracefs is not mounted (and util-linux is missing): {fix}")
+    proc = subprocess.run(
+        [unshare, "--mount", "--propagation", "private", "sh", "-c", _PRIVATE_READ, "sh", relpath],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if proc.returncode == 0:
+        return proc.stdout
+    if proc.returncode == 4:
+        raise OSError(errno.ENOENT, f"no {what} (events in tracefs: /sys/kernel/tracing/events)")
+    said = (proc.stdout + proc.stderr).strip().splitlines()
+    why = said[-1] if said else f"exit status {proc.returncode}"
+    raise OSError(
+        errno.ENOENT, f"tracefs is not mounted, and mounting it privately failed ({why}): {fix}"
+    )
 
 
 def tracepoint_open(group: str, name: str, *, pid: int = -1, cpu: int = 0) -> FD:

@@ -27,7 +27,7 @@ import enum
 from ctypes import c_char, c_int32, c_uint8, c_uint32, c_uint64
 
 from .uapi_perf import PerfEventAttr
-from .uapi_query import ProgQueryAttr, TaskFdQueryAttr
+from .uapi_query import EnableStatsAttr, ProgQueryAttr, TaskFdQueryAttr
 
 __all__ = [
     "ATTR_CLASSES",
@@ -945,6 +945,7 @@ ATTR_CLASSES: dict[str, tuple[type[ctypes.Structure], str]] = {
     "RawTracepointAttr": (RawTracepointAttr, "union bpf_attr.raw_tracepoint"),
     "ProgQueryAttr": (ProgQueryAttr, "union bpf_attr.query"),
     "TaskFdQueryAttr": (TaskFdQueryAttr, "union bpf_attr.task_fd_query"),
+    "EnableStatsAttr": (EnableStatsAttr, "union bpf_attr.enable_stats"),
     "LinkCreateAttr": (LinkCreateAttr, "union bpf_attr.link_create"),
     "LinkCreatePerfEvent": (LinkCreatePerfEvent, "union bpf_attr.link_create.perf_event"),
     "LinkCreateKprobeMulti": (LinkCreateKprobeMulti, "union bpf_attr.link_create.kprobe_multi"),

@@ -1,6 +1,6 @@
-"""The attrs of ``BPF_PROG_QUERY`` and ``BPF_TASK_FD_QUERY`` (``union bpf_attr``
-members ``query`` and ``task_fd_query``), as ctypes structures with ``bpf.h``'s
-field names.
+"""The attrs of ``BPF_PROG_QUERY``, ``BPF_TASK_FD_QUERY`` and
+``BPF_ENABLE_STATS`` (``union bpf_attr`` members ``query``, ``task_fd_query``
+and ``enable_stats``), as ctypes structures with ``bpf.h``'s field names.
 
 Kept apart from :mod:`bpfnest._sys.uapi`, which is at its size limit, and
 listed in its ``ATTR_CLASSES``, so ``tests/test_uapi.py`` checks every offset
@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 from ctypes import c_uint32, c_uint64
 
-__all__ = ["ProgQueryAttr", "TaskFdQueryAttr"]
+__all__ = ["EnableStatsAttr", "ProgQueryAttr", "TaskFdQueryAttr"]
 
 
 class _Target(ctypes.Union):
@@ -63,3 +63,9 @@ class TaskFdQueryAttr(ctypes.Structure):
         ("probe_offset", c_uint64),
         ("probe_addr", c_uint64),
     ]
+
+
+class EnableStatsAttr(ctypes.Structure):
+    """BPF_ENABLE_STATS (``union bpf_attr.enable_stats``): the ``enum bpf_stats_type``."""
+
+    _fields_ = [("type", c_uint32)]

@@ -27,6 +27,7 @@ from ..maps import Map
 from ..spec import MapSpec
 from ._common import Usage, count, emit, selector
 from ._events import map_events, seconds
+from ._hist import map_hist
 from ._links import attach_all, link_command, pin_links, plan_attach, wait_for_stop
 
 if TYPE_CHECKING:
@@ -475,6 +476,7 @@ def _parser() -> argparse.ArgumentParser:
         help="decode each record as this BTF type of --object (struct event, or a typedef)",
     )
     ev.add_argument("--object", metavar="OBJECT.o", help="the object whose BTF has the --type")
+    _hist_parser(msub)
     t = msub.add_parser("tree", help="every outer map with its inner maps")
     t.add_argument("map", nargs="*", metavar="ID | pinned PATH | name NAME")
     t.add_argument("--json", action="store_true")
@@ -517,7 +519,61 @@ def _parser() -> argparse.ArgumentParser:
         help="inner map template of a legacy outer map",
     )
     sub.add_parser("demo", help="the README's map-in-map example on the real kernel")
+    _top_parser(sub)
     return p
+
+
+def _interval(text: str) -> float:
+    """argparse type of --interval: seconds > 0."""
+    n = seconds(text)
+    if n == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return n
+
+
+def _hist_parser(msub: Any) -> None:
+    h = msub.add_parser(
+        "hist",
+        help="print a histogram map as bcc does (log2 or linear)",
+        description="Print a map that holds a histogram as bcc's print_log2_hist or"
+        " print_linear_hist does: an ARRAY or PERCPU_ARRAY of integer slots (per-CPU"
+        " values summed), or a map whose value is a struct with an integer array member"
+        " (struct hist { __u32 slots[N]; }), one histogram per key. With --interval S"
+        " it prints every S seconds: first what the map holds, then each period's"
+        " counts (the difference from the previous read; the map is never cleared).",
+    )
+    h.add_argument("map", nargs="+", metavar="ID | pinned PATH | name NAME")
+    h.add_argument(
+        "--linear",
+        type=int,
+        metavar="STEP",
+        help="slot i counts the values from i*STEP to (i+1)*STEP-1 (default: log2 slots)",
+    )
+    h.add_argument("--unit", default="value", metavar="U", help='the header (default "value")')
+    h.add_argument("--interval", type=_interval, metavar="S", help="print every S seconds")
+    h.add_argument("--count", type=count, metavar="N", help="with --interval: N prints, then exit")
+    h.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per print: every slot with its bounds (low, high, count)",
+    )
+
+
+def _top_parser(sub: Any) -> None:
+    t = sub.add_parser(
+        "top",
+        help="a live table of the loaded BPF programs and their run time",
+        description="Show every loaded BPF program's runs per second, average ns per run"
+        " and share of one CPU, every --interval seconds. The kernel's run-time"
+        " statistics (BPF_ENABLE_STATS, 5.8) are on only while this runs. On a terminal"
+        " the table fills the screen (q quits); otherwise one block of lines, or with"
+        " --json one JSON object, per interval. Ctrl-C stops it (exit 130).",
+    )
+    t.add_argument(
+        "--interval", type=_interval, default=1.0, metavar="S", help="seconds (default 1)"
+    )
+    t.add_argument("--count", type=count, metavar="N", help="stop after N intervals")
+    t.add_argument("--json", action="store_true", help="one JSON object per interval")
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -537,6 +593,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         ("map", "dump"): _map_dump,
         ("map", "tree"): _map_tree,
         ("map", "events"): map_events,
+        ("map", "hist"): map_hist,
     }
     try:
         if args.command == "map":
@@ -547,6 +604,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             link_command(args, out)
         elif args.command == "load":
             _load(args, out)
+        elif args.command == "top":
+            from ._top import top
+
+            top(args, out)
         elif args.command == "demo":
             from ..demo import run
 

@@ -344,7 +344,7 @@ def attach_legacy(
             made = make(prog_fd)
         except OSError as err:
             own.close()
-            raise attach_error(what, err, hints, own_first=False) from None
+            raise attach_error(what, err, hints, own_first=False, prog_type=program.type) from None
         except BaseException:
             own.close()
             raise

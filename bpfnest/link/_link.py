@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from .._hints import attach_eperm_hint
 from .._object import KernelObject, iter_ids
 from .._sys import link_ops
 from .._sys.fd import FD
@@ -153,7 +154,7 @@ def attach(
         with program._use() as prog_fd:
             fd, extra = make(prog_fd)
     except OSError as err:
-        raise attach_error(what, err, hints) from None
+        raise attach_error(what, err, hints, prog_type=program.type) from None
     return Link._made(fd, f"link of {what}", extra)
 
 
@@ -163,15 +164,19 @@ def attach_error(
     hints: Mapping[int, str] | Callable[[int], str | None] | None = None,
     *,
     own_first: bool = True,
+    prog_type: ProgType | int | None = None,
 ) -> BPFError:
     """The ``BPFError`` of a failed attach of ``what``: the hint is the text the
     lower layer gave (e.g. tracefs, netlink's ext ack), or the one ``hints``
     has for the errno (the other way round with ``own_first`` False), or a
-    general one."""
+    general one: for ``EPERM``, the capabilities a ``prog_type`` program's
+    hook needs, or that the kernel refused although the process has them."""
     code = err.errno or 0
     own = err.strerror if err.strerror != os.strerror(code) else None  # e.g. tracefs
     said = hints(code) if callable(hints) else (hints or {}).get(code)
     hint = (own or said) if own_first else (said or own)
+    if hint is None and code == errno.EPERM and prog_type is not None:
+        hint = attach_eperm_hint(prog_type)
     return error("attach", what, code, hint or _ATTACH_HINTS.get(code))
 
 

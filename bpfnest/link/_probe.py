@@ -19,12 +19,14 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .. import _hints, _uprobe
+from .. import _hints, _uprobe, features
 from .._sys import link_ops, perf
 from .._sys.fd import FD
-from ..constants import AttachType, ProgType
+from ..constants import AttachType, LinkType, ProgType
 from ..errors import NotSupportedError
+from ._legacy import LegacyLinkInfo, attach_legacy
 from ._link import Closer, Link, attach, check_type
+from ._tracepoint import PerfHook
 
 if TYPE_CHECKING:
     from ..programs import Program
@@ -109,7 +111,66 @@ def _attach(
             return _hints.perf_eperm_hint()
         return hints(code)
 
+    if not features.has_links("perf_event"):  # before 5.15: PERF_EVENT_IOC_SET_BPF
+
+        def make_legacy(prog_fd: int) -> _ProbeHook:
+            owner, event = _open(kind, target, offset, retprobe, pid)
+            try:
+                perf.set_bpf(event.raw, prog_fd)
+                perf.enable(event.raw)
+            except BaseException:
+                owner.close()  # the program goes with the event
+                raise
+            sub = f"{'uret' if retprobe else 'u'}probe" if kind == "uprobe" else kind
+            if kind == "kprobe" and retprobe:
+                sub = "kretprobe"
+            return _ProbeHook(owner, event, sub, target)
+
+        return attach_legacy(program, _TYPES, f"{hook} (perf-event ioctl)", make_legacy, hint)
     return attach(program, _TYPES, hook, make, hint)
+
+
+class _ProbeHook(PerfHook):
+    """A program attached to a kprobe's or uprobe's perf event by
+    ``PERF_EVENT_IOC_SET_BPF`` (kernels before perf-event links, 5.15); owns
+    the event and, for a tracefs-defined probe, its definition.
+
+    Minimum kernel: 4.1 (kprobes), 4.3 (uprobes).
+    """
+
+    types = _TYPES
+    no_update = (
+        "a probe attached by perf-event ioctl cannot switch programs: close it and attach"
+        " the new one"
+    )
+    no_detach = (
+        "a probe attached by perf-event ioctl cannot detach (the program runs until its"
+        " perf event is closed): close it"
+    )
+
+    def __init__(self, owner: Closer, event: FD, sub: str, target: str) -> None:
+        """The place: the perf event ``event`` of probe ``sub`` on ``target``;
+        ``owner`` (owned from here) closes it and removes a tracefs definition."""
+        super().__init__(event, sub, target)
+        self.owner = owner
+        self.sub = sub
+
+    def describe(self) -> str:
+        """E.g. ``uprobe /lib/x86_64-linux-gnu/libc.so.6 (perf-event ioctl)``."""
+        return f"{self.sub} {self.name} (perf-event ioctl)"
+
+    def info(self, program_id: int) -> LegacyLinkInfo:
+        """The probe's kind and target, with ``program_id``."""
+        return LegacyLinkInfo(
+            0, LinkType.UNSPEC, program_id, name=self.name, perf_event=self.sub, hook=self.kind
+        )
+
+    def close(self) -> None:
+        """Disable the event, close it and remove its tracefs definition; idempotent."""
+        try:
+            super().close()
+        finally:
+            self.owner.close()
 
 
 def _check_offset(offset: object, what: str) -> int:

@@ -1,5 +1,6 @@
-/* A CO-RE relocation (preserve_access_index): not supported yet, the loader
- * must say so naming the program. */
+/* A CO-RE relocation (preserve_access_index) of a type the kernel lacks,
+ * unguarded: the instruction is poisoned, and the load must fail naming the
+ * program, the instruction and struct task_like.tgid. */
 #include "common.h"
 
 struct task_like {

@@ -30,8 +30,9 @@ from types import TracebackType
 from typing import Any
 
 import bpfnest
-from bpfnest import CollectionSpec, ParseError
+from bpfnest import BPFError, CollectionSpec, ParseError
 from bpfnest.btf import BTF, parse_ext
+from bpfnest.btf.core import Relocator
 from bpfnest.btf.format import decode
 
 from .layout import section_bytes
@@ -49,6 +50,7 @@ CI_SEEDS = (
     "all_steps",
     "btf_kinds",
     "core",
+    "core_fields",
     "globals",
     "kconfig",
     "legacy_maps",
@@ -237,6 +239,15 @@ def exercise_spec(spec: CollectionSpec) -> None:
             spec.get_global(name)
     if spec.btf is not None:
         exercise_btf(spec.btf)
+        # The CO-RE engine on the (mutated) records, against the object's own
+        # BTF: a bad record or an unpatchable instruction is ParseError or
+        # BPFError, never anything else.
+        relocator = Relocator(spec.btf, spec.btf)
+        for p in spec.programs.values():
+            with contextlib.suppress(ParseError, BPFError):
+                relocator.relocate(
+                    p.name, p.instructions, p.core_relocations, byteorder=p.byteorder
+                )
 
 
 def check_elf(data: bytes, *, file: str = FILE) -> str:
