@@ -573,6 +573,8 @@ def print_table(results: dict[str, Result]) -> None:
             extra = f"  x an untyped lookup {r['ratio_to_untyped']:.2f}"
         if "ratio_to_raw" in r:
             extra = f"  x the raw _sys.ops calls {r['ratio_to_raw']:.2f}"
+        if "ratio_to_floor" in r:
+            extra = f"  x the bare ctypes floor {r['ratio_to_floor']:.2f}"
         if "bare_ns" in r:
             extra = f"  (python -c pass {r['bare_ns'] / 1e6:.1f} ms)"
         if "leaked_fds" in r:
@@ -599,6 +601,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         fn, n = WORKLOADS[name]
         results[name] = fn(max(1, int(n * args.scale)))
+    for name, floor in FLOORS.items():
+        if name in results and floor in results:
+            results[name]["floor_ns_per_op"] = results[floor]["ns_per_op"]
+            results[name]["ratio_to_floor"] = (
+                results[name]["ns_per_op"] / results[floor]["ns_per_op"]
+            )
     if args.compare:
         add_peer(results, "c", run_c(names, args.scale), "benchmarks/c/bench.c")
         add_peer(results, "bcc", run_bcc(names, args.scale), "benchmarks/bcc/bench.py")
@@ -829,6 +837,93 @@ def kernel_btf_lookup(n: int) -> Result:
 
 
 WORKLOADS["kernel_btf_lookup"] = (kernel_btf_lookup, 3)
+
+# ------------------------------------------------------------ bulk data (issue 21)
+# dump_hash_columns / update_columns: the columnar API against C's batch calls
+# and bcc's items_lookup_batch / items_update_batch. array_lookup_floor /
+# hash_update_floor: the floor of any pure-Python library, a bare ctypes loop
+# of bpf(2) with the attr and buffers built once, beside array_lookup and
+# hash_update (``ratio_to_floor``).
+
+
+def dump_hash_columns(n: int) -> Result:
+    """The dump_hash map walked with Map.columns(): keys and values as buffers."""
+    with Map.create(MapSpec(MapType.HASH, max_entries=n, name="b_dump", **U32_U64)) as m:
+        m.update_batch({k: k for k in range(n)})
+        start = time.perf_counter_ns()
+        count = 0
+        total = 0
+        for keys, values in m.columns():
+            count += len(keys) // 4
+            total += sum(values.cast("Q"))
+        result = since(n, start)
+        assert count == n and total == n * (n - 1) // 2, (count, total)
+        return result
+
+
+def update_columns(n: int) -> Result:
+    """One update_columns of n u32 -> u64 from array('I') / array('Q') into an empty HASH."""
+    from array import array
+
+    keys, values = array("I", range(n)), array("Q", range(n))
+    with Map.create(MapSpec(MapType.HASH, max_entries=1 << 20, name="b_cols", **U32_U64)) as m:
+        start = time.perf_counter_ns()
+        count = m.update_columns(keys, values)
+        result = since(n, start)
+        assert count == n and m[n - 1] == (n - 1).to_bytes(8, "little"), count
+        return result
+
+
+def _floor_loop(map_type: MapType, cmd: int, n: int, entries: int, value: bool) -> Result:
+    """n bpf(cmd) calls on a fresh u32 -> u64 map, as bare ctypes: one attr, one
+    key and one value buffer built once; each op sets the key (and value),
+    makes the call, checks it and reads the value (lookups)."""
+    import ctypes
+
+    from bpfnest._sys import NR
+    from bpfnest._sys.uapi import MapElemAttr
+
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    spec = MapSpec(map_type, max_entries=entries, name="b_floor", **U32_U64)
+    with Map.create(spec) as m:
+        if map_type == MapType.ARRAY:
+            m.update_batch({k: k for k in range(entries)})
+        key, val = ctypes.c_uint32(), ctypes.c_uint64()
+        attr = MapElemAttr(map_fd=m.fd, key=ctypes.addressof(key), value=ctypes.addressof(val))
+        ref, size = ctypes.byref(attr), ctypes.sizeof(attr)
+        start = time.perf_counter_ns()
+        if value:  # update key i % entries = i
+            for i in range(n):
+                key.value = i % entries
+                val.value = i
+                if syscall(NR, cmd, ref, size) < 0:
+                    raise OSError(ctypes.get_errno(), "bpf(MAP_UPDATE_ELEM)")
+        else:
+            for i in range(n):
+                key.value = i % entries
+                if syscall(NR, cmd, ref, size) < 0:
+                    raise OSError(ctypes.get_errno(), "bpf(MAP_LOOKUP_ELEM)")
+                val.value  # noqa: B018 (the value read, as a lookup returns it)
+        return since(n, start)
+
+
+def array_lookup_floor(n: int) -> Result:
+    """array_lookup as a bare ctypes loop (BPF_MAP_LOOKUP_ELEM = 1)."""
+    return _floor_loop(MapType.ARRAY, 1, n, 1024, value=False)
+
+
+def hash_update_floor(n: int) -> Result:
+    """hash_update as a bare ctypes loop (BPF_MAP_UPDATE_ELEM = 2)."""
+    return _floor_loop(MapType.HASH, 2, n, 65536, value=True)
+
+
+WORKLOADS["dump_hash_columns"] = (dump_hash_columns, 100_000)
+WORKLOADS["update_columns"] = (update_columns, 1_000_000)
+WORKLOADS["array_lookup_floor"] = (array_lookup_floor, 200_000)
+WORKLOADS["hash_update_floor"] = (hash_update_floor, 200_000)
+#: Workloads reported as a ratio to their floor (``ratio_to_floor``) when both run.
+FLOORS = {"array_lookup": "array_lookup_floor", "hash_update": "hash_update_floor"}
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -38,6 +38,10 @@ WORKLOADS = [
     "typed_lookup",
     "mmap_read",
     "kernel_btf_lookup",
+    "dump_hash_columns",
+    "update_columns",
+    "array_lookup_floor",
+    "hash_update_floor",
 ]
 
 
@@ -71,6 +75,8 @@ def test_run_py_reports_every_workload() -> None:
     assert report["typed_lookup"]["untyped_ns_per_op"] > 0
     btf = report["kernel_btf_lookup"]  # the figures are reported, never asserted
     assert btf["ms"] > 0 and btf["rss_growth_mb"] >= 0 and btf["full_parse_ms"] > 0
+    for name in ("array_lookup", "hash_update"):  # the distance to the bare ctypes floor
+        assert report[name]["ratio_to_floor"] > 0 and report[name]["floor_ns_per_op"] > 0, name
 
 
 # The workloads both peers have; items_rss, parse_maps and the object-cost ones

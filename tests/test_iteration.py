@@ -123,7 +123,8 @@ def test_chunk_is_sized_by_bytes(key_size: int, value_size: int) -> None:
 @pytest.mark.parametrize("value_size", [8, 1 << 16])
 def test_array_items_yield_each_chunk_as_it_was_read(value_size: int) -> None:
     """Values changed during the loop: the current chunk is yielded as read, the next ones anew."""
-    n = 300 if value_size > 8 else 3000
+    chunk = min(_batch.ITEMS_CHUNK, _batch.CHUNK_BYTES // (4 + value_size))
+    n = chunk + 1000  # the loop crosses into a second chunk
     with Map.create(MapSpec(MapType.ARRAY, 4, value_size, n, name="snap")) as m:
         m.update_batch({k: 1 for k in range(n)})
         seen = []
@@ -131,7 +132,6 @@ def test_array_items_yield_each_chunk_as_it_was_read(value_size: int) -> None:
             if i == 0:
                 m.update_batch({k: 2 for k in range(n)})
             seen.append(int.from_bytes(value, "little"))
-        chunk = min(_batch.ITEMS_CHUNK, _batch.CHUNK_BYTES // (4 + value_size))
         assert seen == [1] * chunk + [2] * (n - chunk)
 
 

@@ -168,6 +168,17 @@ OVERSIZE = {
 }
 MAX_LINES = 800
 MAX_PUBLIC_METHODS = 30
+# Classes allowed over the limit, each with why; a listed class may not grow.
+OVERSIZE_CLASSES = {
+    "bpfnest.maps._outer.OuterMap": (
+        31,
+        "Map's 27 (CONTRACT names: typed, mmap, columns, attach_struct_ops) and 4 of its own",
+    ),
+    "bpfnest.maps._keyless.KeylessMap": (
+        31,
+        "Map's 27 and push/pop/peek/contains_value; the keyed ones it inherits refuse",
+    ),
+}
 
 
 def test_no_module_over_800_lines() -> None:
@@ -216,8 +227,9 @@ def test_no_class_with_more_than_30_public_methods() -> None:
             if issubclass(cls, int):  # IntEnum/IntFlag: members, not methods
                 continue
             n = len(_public_methods(cls))
-            if n > MAX_PUBLIC_METHODS:
-                big[f"{module.__name__}.{cls.__name__}"] = n
+            name = f"{module.__name__}.{cls.__name__}"
+            if n > OVERSIZE_CLASSES.get(name, (MAX_PUBLIC_METHODS, ""))[0]:
+                big[name] = n
     assert big == {}, f"classes with more than {MAX_PUBLIC_METHODS} public methods: {big}"
 
 

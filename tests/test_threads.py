@@ -341,7 +341,7 @@ def items_in_flight(hold: Callable[[Any, str], Any]) -> Scenario:
     """A thread inside items() (the map's fd borrowed for a LOOKUP_BATCH)."""
     m = Map.create(MapSpec(MapType.HASH, 4, 4, 64, name="fork_items"))
     m.update_batch({k: k for k in range(16)})
-    release = start_held(hold, ops, "map_lookup_batch", lambda: list(m.items()))
+    release = start_held(hold, ops, "lookup_into", lambda: list(m.items()))
 
     def child() -> None:
         assert m[3] == (3).to_bytes(4, "little")

@@ -2,7 +2,8 @@
  * The workloads of shared/BENCH.md in C, with libbpf's low-level API only
  * (bpf_map_create, bpf_map_lookup_elem, bpf_map_update_elem,
  * bpf_map_delete_elem, bpf_map_get_next_key, bpf_map_get_fd_by_id, close,
- * and bpf_map_update_batch where the workload is one batch), written the
+ * bpf_map_update_batch where the workload is one batch, bpf_map_lookup_batch
+ * for dump_hash_columns), written the
  * straightforward way a C user would: one syscall per element; the event
  * workloads use libbpf's ring_buffer__consume and perf_buffer__consume, with
  * a filler program loaded from raw instructions.
@@ -585,6 +586,69 @@ static void mmap_read(long n, struct result *r)
 	close_fd(fd);
 }
 
+/* ---- bulk data (issue 21): dump_hash_columns, update_columns ------------- */
+
+/*
+ * The dump_hash map (HASH of n entries k -> k) read with bpf_map_lookup_batch,
+ * 1024 elements a call into buffers allocated once. n = entries read.
+ */
+static void dump_hash_columns(long n, struct result *r)
+{
+	int fd = create_u32_u64(BPF_MAP_TYPE_HASH, "b_dump", (uint32_t)n);
+	uint32_t keys[1024], batch = 0;
+	uint64_t values[1024], start, sum = 0;
+	long count = 0;
+	int err, first = 1;
+
+	fill_u32_u64(fd, (uint32_t)n, 0);
+	start = now_ns();
+	do {
+		uint32_t got = 1024;
+
+		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, keys, values, &got,
+					   NULL);
+		if (err && err != -ENOENT)
+			die("bpf_map_lookup_batch", err);
+		for (uint32_t i = 0; i < got; i++)
+			sum += values[i];
+		count += got;
+		first = 0;
+	} while (!err);
+	r->elapsed_ns = now_ns() - start;
+	if (count != n || sum != (uint64_t)n * (uint64_t)(n - 1) / 2) {
+		fprintf(stderr, "bench: dump_hash_columns read %ld entries, expected %ld\n", count, n);
+		exit(1);
+	}
+	close_fd(fd);
+}
+
+/* HASH with max_entries 2^20; one bpf_map_update_batch of n u32 -> u64 (k -> k). */
+static void update_columns(long n, struct result *r)
+{
+	int fd = create_u32_u64(BPF_MAP_TYPE_HASH, "b_cols", 1u << 20);
+	uint32_t *keys = malloc((size_t)n * sizeof(*keys));
+	uint64_t *values = malloc((size_t)n * sizeof(*values));
+	uint32_t count = (uint32_t)n;
+	uint64_t start;
+
+	if (!keys || !values)
+		die("malloc", 0);
+	for (long i = 0; i < n; i++) {
+		keys[i] = (uint32_t)i;
+		values[i] = (uint64_t)i;
+	}
+	start = now_ns();
+	check(bpf_map_update_batch(fd, keys, values, &count, NULL), "bpf_map_update_batch");
+	r->elapsed_ns = now_ns() - start;
+	if (count != (uint32_t)n) {
+		fprintf(stderr, "bench: update_columns: %u of %ld applied\n", count, n);
+		exit(1);
+	}
+	free(keys);
+	free(values);
+	close_fd(fd);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const struct workload {
@@ -604,6 +668,11 @@ static const struct workload {
 	{ "perfbuf_read", perfbuf_read, 100000 },
 	{ "object_load", object_load, 20 },
 	{ "mmap_read", mmap_read, 1000000 },
+	{ "dump_hash_columns", dump_hash_columns, 100000 },
+	{ "update_columns", update_columns, 1000000 },
+	/* The floors of a pure-Python library: in C, the same loops as these. */
+	{ "array_lookup_floor", array_lookup, 200000 },
+	{ "hash_update_floor", hash_update, 200000 },
 };
 #define N_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 

@@ -12,9 +12,19 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import _strerror, bpf, bpf_fd
+from .batch import (  # the batch engine, re-exported
+    BatchBuffers,
+    BatchError,
+    address_of,
+    bytes_at,
+    delete_at,
+    lookup_into,
+    update_at,
+    walk_into,
+)
 from .elem import ElemOps  # the element fast path, re-exported
 from .fd import FD
 from .uapi import (
@@ -26,7 +36,6 @@ from .uapi import (
     Cmd,
     GetIdAttr,
     InfoAttr,
-    MapBatchAttr,
     MapCreateAttr,
     MapElemAttr,
     ObjAttr,
@@ -36,7 +45,14 @@ from .uapi import (
 from .uapi_query import EnableStatsAttr
 
 __all__ = [
+    "BatchBuffers",
     "ElemOps",
+    "address_of",
+    "bytes_at",
+    "delete_at",
+    "lookup_into",
+    "update_at",
+    "walk_into",
     "btf_data",
     "btf_name",
     "BatchError",
@@ -74,14 +90,6 @@ _EBADF = 9
 _EBADFD = 77
 _EINVAL = 22
 _PROG_INFO_MIN = 128  # bytes of info the kernel fills for a program, at least
-
-
-class BatchError(OSError):
-    """A ``*_BATCH`` command failed after applying ``count`` elements."""
-
-    def __init__(self, code: int, count: int) -> None:
-        super().__init__(code, os.strerror(code))
-        self.count = count
 
 
 def _addr(buf: ctypes.Array[ctypes.c_char] | None) -> int:
@@ -208,69 +216,46 @@ def map_lookup_batch(
     delete: bool = False,
     elem_flags: int = 0,
 ) -> LookupBatch:
-    """BPF_MAP_LOOKUP_BATCH (or LOOKUP_AND_DELETE_BATCH) of up to ``count`` elements.
+    """BPF_MAP_LOOKUP_BATCH (or LOOKUP_AND_DELETE_BATCH) of up to ``count`` elements,
+    copied out (one step of :func:`lookup_into` in buffers of its own).
 
     ``token`` is None to start from the beginning. ENOENT with elements is the
     normal end of the map and is returned as ``done``; other errors raise
     :class:`BatchError` with the count the kernel reported.
     """
-    inbuf = _in(token) if token is not None else None
-    outbuf = ctypes.create_string_buffer(token_size)
-    kbuf = ctypes.create_string_buffer(max(1, count * key_size))
-    vbuf = ctypes.create_string_buffer(max(1, count * value_size))
-    attr = MapBatchAttr(
-        in_batch=_addr(inbuf),
-        out_batch=ctypes.addressof(outbuf),
-        keys=ctypes.addressof(kbuf),
-        values=ctypes.addressof(vbuf),
-        count=count,
-        map_fd=fd,
-        elem_flags=elem_flags,
+    bufs = BatchBuffers(key_size, value_size, count, token_size)
+    if token is not None:
+        bufs._tok_in[: len(token)] = token
+        bufs.started = True
+    n, done = lookup_into(fd, bufs, count, delete=delete, elem_flags=elem_flags)
+    return LookupBatch(
+        bytes(bufs.keys[: n * key_size]),
+        bytes(bufs.values[: n * value_size]),
+        n,
+        bytes(bufs._tok_in[:token_size]),
+        done,
     )
-    done = False
-    try:
-        bpf(Cmd.MAP_LOOKUP_AND_DELETE_BATCH if delete else Cmd.MAP_LOOKUP_BATCH, attr)
-    except OSError as err:
-        if err.errno != _ENOENT:
-            raise BatchError(err.errno or 0, int(attr.count)) from None
-        done = True
-    n = int(attr.count)
-    # Only what the kernel wrote is copied out (not the whole buffer).
-    keys, values = ctypes.string_at(kbuf, n * key_size), ctypes.string_at(vbuf, n * value_size)
-    return LookupBatch(keys, values, n, outbuf.raw, done)
 
 
-def map_update_batch(fd: int, keys: bytes, values: bytes, count: int, elem_flags: int = 0) -> int:
-    """BPF_MAP_UPDATE_BATCH of ``count`` elements; returns how many were applied.
+def map_update_batch(fd: int, keys: Any, values: Any, count: int, elem_flags: int = 0) -> int:
+    """BPF_MAP_UPDATE_BATCH of ``count`` elements from two buffers (any buffer
+    protocol object); returns how many were applied.
 
     Raises:
         BatchError: with ``count`` = elements applied before the failure.
     """
-    kbuf = _in(keys)
-    vbuf = _in(values)
-    attr = MapBatchAttr(
-        keys=_addr(kbuf), values=_addr(vbuf), count=count, map_fd=fd, elem_flags=elem_flags
-    )
-    try:
-        bpf(Cmd.MAP_UPDATE_BATCH, attr)
-    except OSError as err:
-        raise BatchError(err.errno or 0, int(attr.count)) from None
-    return int(attr.count)
+    keep: list[Any] = []
+    return update_at(fd, address_of(keys, keep), address_of(values, keep), count, elem_flags)
 
 
-def map_delete_batch(fd: int, keys: bytes, count: int, elem_flags: int = 0) -> int:
+def map_delete_batch(fd: int, keys: Any, count: int, elem_flags: int = 0) -> int:
     """BPF_MAP_DELETE_BATCH of ``count`` keys; returns how many were deleted.
 
     Raises:
         BatchError: with ``count`` = elements deleted before the failure.
     """
-    kbuf = _in(keys)
-    attr = MapBatchAttr(keys=_addr(kbuf), count=count, map_fd=fd, elem_flags=elem_flags)
-    try:
-        bpf(Cmd.MAP_DELETE_BATCH, attr)
-    except OSError as err:
-        raise BatchError(err.errno or 0, int(attr.count)) from None
-    return int(attr.count)
+    keep: list[Any] = []
+    return delete_at(fd, address_of(keys, keep), count, elem_flags)
 
 
 BPF_F_PATH_FD = 1 << 14  # OBJ_PIN/OBJ_GET: ``path`` is relative to ``path_fd`` (6.5)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import _pins, codec
@@ -27,6 +27,7 @@ from .._sys.uapi import BPF_F_RDONLY, BPF_F_WRONLY, Cmd
 from ..constants import MapType
 from ..errors import BPFError, error
 from ..spec import PIN_BY_NAME, MapInfo, MapSpec, check_pin_dir
+from ._batch import split_percpu
 from ._elements import V, _info_from_kernel, _type_name, possible_cpus
 from ._typed import _TypedData
 
@@ -433,6 +434,9 @@ class PerCPUMap(Map[list[bytes]], types=frozenset(t for t in MapType if t.is_per
 
     def _decode_value(self, raw: bytes) -> list[bytes]:
         return codec.decode_percpu(raw, self._value_size, self._ncpus)
+
+    def _decode_block(self, buffer: Any, offset: int, count: int) -> Iterable[list[bytes]]:
+        return split_percpu(buffer, offset, count, self._value_size, self._ncpus)
 
     lookup = Map._decoding_lookup
     update = Map._encoding_update
