@@ -65,6 +65,7 @@ from .spec import (
 )
 
 if TYPE_CHECKING:
+    from ._usdt import UsdtProbe, usdt_probes
     from .btf import BTF
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
@@ -95,6 +96,8 @@ _LAZY = {
     "UserRingBuffer": "events",
     "format_log2_hist": "hist",
     "format_linear_hist": "hist",
+    "UsdtProbe": "_usdt",
+    "usdt_probes": "_usdt",
 }
 
 
@@ -178,4 +181,6 @@ __all__ = [
     "program_ids",
     "format_log2_hist",
     "format_linear_hist",
+    "UsdtProbe",
+    "usdt_probes",
 ]

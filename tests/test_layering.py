@@ -316,6 +316,7 @@ LAYERS: list[frozenset[str]] = [
             "_legacy_maps",
             "_values",
             "_uprobe",
+            "_usdt",
             "hist",
         }
     ),
