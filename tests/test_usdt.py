@@ -15,7 +15,10 @@ contents, and Debian's python3.11 its ``python:function__entry`` probe.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import io
+import json
 import os
 import re
 import shutil
@@ -566,3 +569,36 @@ def test_python_function_entry(kernel: None, objs: Callable[[str], str], made: l
         finally:
             child.close()
         made.pop().close()
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def test_cli_usdt_list(
+    targets: Targets, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bpfnest.cli import main
+
+    out = io.StringIO()
+    assert main(["usdt", "list", targets.lib], out) == 0
+    plain, gated = bpfnest.usdt_probes(targets.lib)
+    assert out.getvalue().splitlines() == [
+        f"libusdt:plain  address {plain.address:#x}  base {plain.base:#x}  semaphore 0x0"
+        "  args -2@$-7 -8@%rdi -4@8(%rsi) 8@24(%rsi)",
+        f"libusdt:gated  address {gated.address:#x}  base {gated.base:#x}"
+        f"  semaphore {gated.semaphore:#x}  args -8@%rdi",
+    ]
+    out = io.StringIO()
+    assert main(["usdt", "list", "--json", targets.pie], out) == 0
+    got = json.loads(out.getvalue())
+    assert got == [dataclasses.asdict(p) for p in bpfnest.usdt_probes(targets.pie)]
+    assert {"provider", "name", "address", "base", "semaphore", "args"} == set(got[0])
+    out = io.StringIO()
+    assert main(["usdt", "list", "--json", "/bin/true"], out) == 0
+    assert json.loads(out.getvalue()) == []
+    capsys.readouterr()
+    (tmp_path / "text").write_text("not ELF")
+    assert main(["usdt", "list", str(tmp_path / "text")], io.StringIO()) == 1
+    assert "is not a readable ELF file" in capsys.readouterr().err
+    assert main(["usdt", "list", "no-such-program-here"], io.StringIO()) == 1
+    assert "no 'no-such-program-here' in PATH" in capsys.readouterr().err
