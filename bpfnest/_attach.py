@@ -349,8 +349,10 @@ class Attachable:
             ValueError: the file is not found or not ELF, has no USDT notes,
                 no probe ``provider:name`` (naming those it has), an argument
                 spec this library does not parse (naming it), ``pid`` <= 0,
-                ``cookie`` not a u64, the program uses no ``__bpf_usdt_specs``
-                map, or the program is closed; nothing is attached.
+                ``cookie`` not a u64, a ``cookie`` for a program that uses no
+                ``__bpf_usdt_specs`` map (it calls no ``bpf_usdt_*`` helper:
+                it gets plain uprobes on every site), or the program is
+                closed; nothing is attached.
             NotSupportedError: the kernel cannot count the probe's semaphore
                 (``ref_ctr_offset``, 4.20), has no uprobe PMU or perf-event
                 links, or the machine is not x86_64; before any syscall.

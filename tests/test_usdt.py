@@ -417,8 +417,13 @@ def test_errors_before_anything_is_attached(
         prog.attach_usdt(targets.pie, 1, "consts")  # type: ignore[arg-type]
     with CollectionSpec.from_file(objs("probe_count")).load() as other:
         kprobe = next(iter(other.programs.values()))
-        with pytest.raises(ValueError, match="uses no __bpf_usdt_specs map"):
-            kprobe.attach_usdt(targets.pie, "bpfnest", "consts")
+        with pytest.raises(ValueError, match="uses no __bpf_usdt_specs map, so it cannot read"):
+            kprobe.attach_usdt(targets.pie, "bpfnest", "multi", cookie=5)
+        assert link_ids() == before
+        # without a cookie: plain uprobes on both sites, no spec slot
+        with kprobe.attach_usdt(targets.pie, "bpfnest", "multi"):
+            assert len(link_ids() - before) == 2
+            assert link_usdt._slots == {}
     assert link_ids() == before
     assert link_usdt._slots == {}
 

@@ -130,12 +130,12 @@ class _Release:
                 _give_back(self.map_id, ids)
 
 
-def _maps(prog_fd: int, program: Program) -> tuple[int, int, FD, FD | None]:
-    """The program's spec map (id, max_entries, fd) and ip-to-spec map (fd);
-    the caller closes both fds.
+def _maps(prog_fd: int, program: Program) -> tuple[tuple[int, int, FD] | None, FD | None]:
+    """The program's spec map (id, max_entries, fd) and ip-to-spec map (fd),
+    each None when the program uses none; the caller closes both fds.
 
     Raises:
-        ValueError: the program uses no ``__bpf_usdt_specs`` map of the
+        ValueError: the program's ``__bpf_usdt_specs`` map is not of the
             layout this library writes.
         OSError: the kernel refused.
     """
@@ -169,14 +169,7 @@ def _maps(prog_fd: int, program: Program) -> tuple[int, int, FD, FD | None]:
         if ip is not None:
             ip.close()
         raise
-    if specs is None:
-        if ip is not None:
-            ip.close()
-        raise ValueError(
-            f"attach_usdt: {program._describe()} uses no __bpf_usdt_specs map: write it with"
-            " libbpf's <bpf/usdt.bpf.h> (BPF_USDT, bpf_usdt_arg), or use attach_uprobe"
-        )
-    return specs[0], specs[1], specs[2], ip
+    return specs, ip
 
 
 def _vma_address(pid: int, path: str, offset: int) -> int:
@@ -275,18 +268,30 @@ def attach_usdt(
     target_pid = -1 if pid is None else pid
 
     def make(prog_fd: int) -> tuple[FD, list[Closer]]:
-        map_id, size, specs_fd, ip_fd = _maps(prog_fd, program)
+        found_specs, ip_fd = _maps(prog_fd, program)
         made: list[Closer] = []
         first: FD | None = None
         try:
-            with specs_fd:
-                release = _Release(map_id, _take(map_id, size, len(specs)))
-                made.append(release)
-                slot = dict(zip(specs, release.ids, strict=True))
-                for args, spec in specs.items():
-                    key = slot[args].to_bytes(4, "little")
-                    ops.map_update_elem(specs_fd.raw, key, spec, 0)
-            if not cookies:
+            if found_specs is None:
+                # The program reads no spec (it calls no bpf_usdt_* helper):
+                # plain uprobes on every site, as libbpf's for such a program.
+                if cookie:
+                    raise ValueError(
+                        f"attach_usdt: {program._describe()} uses no __bpf_usdt_specs map, so"
+                        f" it cannot read cookie {cookie}: write it with libbpf's"
+                        " <bpf/usdt.bpf.h> (bpf_usdt_cookie), or attach with cookie=0"
+                    )
+                slot = dict.fromkeys(specs, 0)
+            else:
+                map_id, size, specs_fd = found_specs
+                with specs_fd:
+                    release = _Release(map_id, _take(map_id, size, len(specs)))
+                    made.append(release)
+                    slot = dict(zip(specs, release.ids, strict=True))
+                    for args, spec in specs.items():
+                        key = slot[args].to_bytes(4, "little")
+                        ops.map_update_elem(specs_fd.raw, key, spec, 0)
+            if found_specs is not None and not cookies:
                 if ip_fd is None:
                     raise ValueError(
                         f"attach_usdt: {program._describe()} has no __bpf_usdt_ip_to_spec_id"
@@ -323,6 +328,8 @@ def attach_usdt(
         except BaseException:
             if ip_fd is not None:
                 ip_fd.close()
+            if found_specs is not None:
+                found_specs[2].close()  # idempotent
             if first is not None:
                 first.close()
             while made:
