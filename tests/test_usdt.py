@@ -607,3 +607,29 @@ def test_cli_usdt_list(
     assert "is not a readable ELF file" in capsys.readouterr().err
     assert main(["usdt", "list", "no-such-program-here"], io.StringIO()) == 1
     assert "no 'no-such-program-here' in PATH" in capsys.readouterr().err
+
+
+def test_run_time_addresses_for_kernels_without_cookies(
+    targets: Targets, start: Callable[[str], Target]
+) -> None:
+    # Before 5.15 usdt.bpf.h finds the spec by the probe's run-time address:
+    # a fixed-address executable's is the note's, a PIE's or a library's is
+    # where the process mapped the file (/proc/PID/maps), as libbpf computes.
+    pie, nopie = start(targets.pie), start(targets.nopie)
+    for target, path, provider in (
+        (pie, targets.pie, "bpfnest"),
+        (pie, targets.lib, "libusdt"),
+        (nopie, targets.nopie, "bpfnest"),
+    ):
+        for site in sites(path, provider, "gated"):
+            address = link_usdt._absolute(site, path, target.pid)
+            with open(f"/proc/{target.pid}/mem", "rb") as mem:
+                mem.seek(address)
+                assert mem.read(1) == b"\x90"  # the probe's nop, in the running process
+            if path == targets.nopie:
+                assert address == site.address
+    (site,) = sites(targets.lib, "libusdt", "gated")
+    with pytest.raises(ValueError, match="position-independent: on a kernel without BPF"):
+        link_usdt._absolute(site, targets.lib, None)
+    with pytest.raises(OSError, match="has no executable mapping"):
+        link_usdt._absolute(site, targets.lib, os.getpid())
