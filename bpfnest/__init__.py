@@ -68,6 +68,7 @@ from .spec import (
 )
 
 if TYPE_CHECKING:
+    from ._usdt import UsdtProbe, usdt_probes
     from .btf import BTF
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
@@ -110,6 +111,8 @@ _LAZY = {
     "TypedMap": "maps",
     "StructOpsMap": "maps",
     "StructOpsRegistration": "link",
+    "UsdtProbe": "_usdt",
+    "usdt_probes": "_usdt",
 }
 
 
@@ -199,4 +202,6 @@ __all__ = [
     "StructOpsMember",
     "StructOpsRegistration",
     "StructOpsSpec",
+    "UsdtProbe",
+    "usdt_probes",
 ]

@@ -314,3 +314,54 @@ class Attachable:
         from .link import attach_tc
 
         return attach_tc(self._program(), iface, direction, priority=priority)
+
+    def attach_usdt(
+        self,
+        path: str | os.PathLike[str],
+        provider: str,
+        name: str,
+        *,
+        pid: int | None = None,
+        cookie: int = 0,
+    ) -> Link:
+        """Attach this KPROBE program, written with libbpf's ``<bpf/usdt.bpf.h>``
+        (``BPF_USDT``, ``bpf_usdt_arg``, ``bpf_usdt_cookie``), to the USDT
+        probe ``provider:name`` of the executable or shared library ``path``.
+
+        ``path`` is found as by :meth:`attach_uprobe`. Every site of the probe
+        (see :func:`bpfnest.usdt_probes`) gets an uprobe, with the probe's
+        semaphore counted while attached (so probes gated on it fire); each
+        distinct argument string gets a slot of the object's
+        ``__bpf_usdt_specs`` map, as libbpf fills it, so that
+        ``bpf_usdt_arg`` reads constants, registers and memory with their
+        sizes and signs, and ``bpf_usdt_cookie`` returns ``cookie`` (a u64).
+        ``pid`` limits the probe to one process; None is every process that
+        maps the file. The returned :class:`Link` (the first site's
+        perf-event link) owns every site's link and perf event and the spec
+        slots; the caller closes it, which detaches all and frees the slots
+        for reuse (the kernel drops the uprobes, and the semaphore's count,
+        from a workqueue just after). A pin keeps only the first site's
+        link. Needs CAP_PERFMON and CAP_SYS_ADMIN (the object's maps are
+        opened by id), i.e. root. x86_64 only. Minimum kernel: 5.15
+        (perf-event links, BPF cookies); 4.20 for a probe with a semaphore.
+
+        Raises:
+            TypeError: the program is not KPROBE (naming both), or an argument
+                has the wrong type; before any syscall.
+            ValueError: the file is not found or not ELF, has no USDT notes,
+                no probe ``provider:name`` (naming those it has), an argument
+                spec this library does not parse (naming it), ``pid`` <= 0,
+                ``cookie`` not a u64, a ``cookie`` for a program that uses no
+                ``__bpf_usdt_specs`` map (it calls no ``bpf_usdt_*`` helper:
+                it gets plain uprobes on every site), or the program is
+                closed; nothing is attached.
+            NotSupportedError: the kernel cannot count the probe's semaphore
+                (``ref_ctr_offset``, 4.20), has no uprobe PMU or perf-event
+                links, or the machine is not x86_64; before any syscall.
+            BPFError: ``E2BIG`` when every spec slot is taken by open links;
+                ``ESRCH`` for a process that does not exist; the kernel
+                refused. Nothing is left attached.
+        """
+        from .link import attach_usdt
+
+        return attach_usdt(self._program(), path, provider, name, pid=pid, cookie=cookie)

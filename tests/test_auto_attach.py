@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from test_perf import tracefs  # noqa: F401  (mounts tracefs when it is not)
+from test_usdt import PythonChild, python_calls, python_has_probe
 
 import bpfnest
 from bpfnest import AttachType, Link, LinkType, Program
@@ -65,6 +66,7 @@ def test_every_row_has_a_section_tested_here() -> None:
         "uretprobe/",
         "tp_btf/",
         "iter/",
+        "usdt/",
     }
     untested = [rule.patterns for rule in RULES if not any(p in tested for p in rule.patterns)]
     assert untested == []
@@ -338,3 +340,24 @@ def test_probe_sections_that_name_no_target(objs: Callable[[str], str]) -> None:
             "attach program 'urp' (section 'uretprobe/libc.so.6:getpid', attach_uprobe):"
             " unexpected keyword iface=; it takes pid=",
         )
+
+
+def test_usdt_section_on_python(objs: Callable[[str], str], made: list[Link]) -> None:
+    # SEC("usdt//usr/bin/python3.11:python:function__entry"), split as libbpf:
+    # the last two ':' separate PATH, PROVIDER and NAME; pid and cookie are targets.
+    if not python_has_probe("function__entry"):
+        support.skip_or_fail("/usr/bin/python3.11 has no python:function__entry USDT probe")
+    with load(objs, "usdt_python") as coll:
+        child = PythonChild()
+        try:
+            made.append(coll.programs["auto_entry"].attach(pid=child.pid, cookie=3))
+            child.call(4)
+            calls = python_calls(coll)
+            assert calls.get("bpfnest_traced") == 4
+            # every Python function the child entered, each with the link's cookie
+            assert int.from_bytes(coll.get_global("cookie_sum"), "little") == 3 * sum(
+                calls.values()
+            )
+        finally:
+            child.close()
+        made.pop().close()

@@ -673,6 +673,12 @@ ROWS: list[Row] = [
         TypeError,
         "takes KPROBE",
     ),
+    Row(
+        "Program.attach_usdt",
+        lambda w: w.prog.attach_usdt("/usr/bin/python3.11", "python", "function__entry"),
+        TypeError,
+        "takes KPROBE",
+    ),
     Row("Program.attach_tracing", lambda w: w.prog.attach_tracing(), TypeError, "TRACING or LSM"),
     Row("Program.attach_iter", lambda w: w.prog.attach_iter(), TypeError, "takes TRACING"),
     Row("Link.read", lambda w: w.link.read(), TypeError, "only ITER links can be read"),

@@ -354,6 +354,7 @@ LAYERS: list[frozenset[str]] = [
             "_legacy_maps",
             "_values",
             "_uprobe",
+            "_usdt",
             "hist",
             "_struct_ops_elf",
         }

@@ -50,6 +50,7 @@ __all__ = [
     "probe_event_remove",
     "probe_events",
     "probe_open",
+    "ref_ctr_shift",
     "retprobe_bit",
     "set_bpf",
     "syscall_number",
@@ -308,19 +309,53 @@ def retprobe_bit(pmu: str) -> int:
     return int(match.group(1))
 
 
+def ref_ctr_shift(pmu: str = "uprobe") -> int:
+    """The first ``config`` bit of an uprobe's ``ref_ctr_offset`` (the file
+    offset of a USDT semaphore the kernel counts up while the probe is
+    attached; 4.20): ``format/ref_ctr_offset`` says ``config:32-63``.
+
+    Raises:
+        OSError: ``ENOENT`` when the PMU has no such field (a kernel before
+            4.20, or no uprobe PMU).
+    """
+    path = os.path.join(_PMU_DIR, pmu, "format", "ref_ctr_offset")
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        raise OSError(
+            errno.ENOENT, f"{path} is missing (uprobe semaphores need Linux 4.20)"
+        ) from None
+    match = re.fullmatch(r"config:(\d+)-63", text)
+    if match is None:
+        raise OSError(errno.EINVAL, f"{path}: unexpected format {text!r}")
+    return int(match.group(1))
+
+
 def probe_open(
-    pmu: str, target: str, offset: int = 0, *, retprobe: bool = False, pid: int = -1
+    pmu: str,
+    target: str,
+    offset: int = 0,
+    *,
+    retprobe: bool = False,
+    pid: int = -1,
+    ref_ctr_offset: int = 0,
 ) -> FD:
     """Open a kprobe (``pmu="kprobe"``, ``target`` a kernel function) or an
     uprobe (``pmu="uprobe"``, ``target`` a file, ``offset`` its file offset)
     through the PMU; the caller closes the fd. ``pid`` -1 is every process.
+    ``ref_ctr_offset`` (uprobes, 4.20) is the file offset of a USDT
+    semaphore the kernel increments while the probe exists.
 
     Raises:
-        OSError: ``ENOENT`` from :func:`pmu_type` when the PMU is missing; the
-            kernel's errno otherwise (``ENOENT`` for an unknown function or file).
+        OSError: ``ENOENT`` from :func:`pmu_type` when the PMU is missing (or
+            from :func:`ref_ctr_shift`); the kernel's errno otherwise
+            (``ENOENT`` for an unknown function or file).
     """
     ptype = pmu_type(pmu)
     config = 1 << retprobe_bit(pmu) if retprobe else 0
+    if ref_ctr_offset:
+        config |= ref_ctr_offset << ref_ctr_shift(pmu)
     name = ctypes.create_string_buffer(os.fsencode(target))
     attr = PerfEventAttr(type=ptype, config=config)
     attr.config1 = ctypes.addressof(name)  # kprobe_func / uprobe_path

@@ -29,6 +29,7 @@ from ._common import Usage, count, emit, selector
 from ._events import map_events, seconds
 from ._hist import map_hist
 from ._links import attach_all, link_command, pin_links, plan_attach, wait_for_stop
+from ._usdt import usdt_command, usdt_parser
 
 if TYPE_CHECKING:
     from ..collection import Collection
@@ -520,6 +521,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("demo", help="the README's map-in-map example on the real kernel")
     _top_parser(sub)
+    usdt_parser(sub)
     return p
 
 
@@ -608,6 +610,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             from ._top import top
 
             top(args, out)
+        elif args.command == "usdt":
+            usdt_command(args, out)
         elif args.command == "demo":
             from ..demo import run
 

@@ -3,9 +3,9 @@
 :class:`Link` is the attachment (a :class:`~bpfnest._object.KernelObject`);
 one small module per hook makes them: ``_xdp``, ``_tcx``, ``_cgroup``,
 ``_tracepoint``, ``_tc``, ``_probe`` (kprobes, uprobes), ``_tracing`` (fentry,
-tp_btf, lsm...), ``_iter``, ``_struct_ops`` (STRUCT_OPS maps). Attachments
-the kernel makes no link for (netlink XDP, tc, cgroup ``BPF_PROG_ATTACH``,
-perf-event ioctl) are
+tp_btf, lsm...), ``_iter``, ``_struct_ops`` (STRUCT_OPS maps), ``_usdt`` (USDT
+probes). Attachments the kernel makes no link for (netlink XDP, tc, cgroup
+``BPF_PROG_ATTACH``, perf-event ioctl) are
 :class:`LegacyLink` objects (``_legacy``). ``Program.attach_*`` call these.
 """
 
@@ -19,6 +19,7 @@ from ._tc import attach_tc
 from ._tcx import attach_tcx
 from ._tracepoint import attach_raw_tracepoint, attach_tracepoint
 from ._tracing import attach_tracing
+from ._usdt import attach_usdt
 from ._xdp import attach_xdp
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "attach_tracing",
     "StructOpsRegistration",
     "attach_struct_ops",
+    "attach_usdt",
 ]

@@ -135,6 +135,19 @@ def _uprobe(retprobe: bool) -> Call:
     return call
 
 
+def _usdt(program: Program, rest: str, target: Mapping[str, Any]) -> Link:
+    """``usdt/PATH:PROVIDER:NAME`` (the last two ':' split), as libbpf reads it."""
+    path, provider, name = ([""] * 2 + rest.rsplit(":", 2))[-3:]
+    if not path or not provider or not name:
+        raise ValueError(
+            f"attach {program._describe()}: section '{program.section}' names no"
+            " PATH:PROVIDER:NAME: call attach_usdt(path, provider, name) instead"
+        )
+    return program.attach_usdt(
+        path, provider, name, pid=target.get("pid"), cookie=target.get("cookie", 0)
+    )
+
+
 _SLEEPABLE_TRACING = ("fentry.s/", "fexit.s/", "fmod_ret.s/", "lsm.s/")
 
 # The rows: libbpf's auto-attaching SEC_DEFs, plus the hooks that need a
@@ -212,6 +225,7 @@ RULES: list[Rule] = [
         required=("cgroup",),
         optional=("attach_type",),
     ),
+    Rule(("usdt/", "usdt.s/"), "attach_usdt", _usdt, optional=("pid", "cookie")),
 ]
 
 # What to call instead, by program type, when no row takes the section.
