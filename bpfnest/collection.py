@@ -32,6 +32,7 @@ import dataclasses
 import errno
 import gzip
 import logging
+import mmap
 import os
 import platform
 import sys
@@ -578,7 +579,9 @@ def _pin_files(objs: Mapping[str, Any], what: str, where: str) -> dict[str, str]
 def _sized_for_this_machine(name: str, ms: MapSpec) -> MapSpec:
     """``ms``, or a copy with what is left to the loader filled in, as libbpf does:
     a PERF_EVENT_ARRAY (or such an inner template) without max_entries gets one
-    slot per possible CPU (/sys/devices/system/cpu/possible). The spec stays as read."""
+    slot per possible CPU (/sys/devices/system/cpu/possible); a RINGBUF or
+    USER_RINGBUF size is rounded up to what the kernel takes (:func:`ring_size`).
+    The spec stays as read."""
     inner = ms.inner
     if isinstance(inner, MapSpec):
         sized = _sized_for_this_machine(f"{name}.inner", inner)
@@ -587,7 +590,27 @@ def _sized_for_this_machine(name: str, ms: MapSpec) -> MapSpec:
     if ms.type == MapType.PERF_EVENT_ARRAY and ms.max_entries == 0:
         ms = dataclasses.replace(ms, max_entries=possible_cpus())
         log.debug("map '%s': max_entries 0 set to %d possible CPUs", name, ms.max_entries)
+    if ms.type in (MapType.RINGBUF, MapType.USER_RINGBUF):
+        size = ring_size(ms.max_entries)
+        if size != ms.max_entries:
+            log.debug("map '%s': ring of %d bytes rounded up to %d", name, ms.max_entries, size)
+            ms = dataclasses.replace(ms, max_entries=size)
     return ms
+
+
+def ring_size(size: int, page: int = mmap.PAGESIZE) -> int:
+    """The ring buffer size the kernel takes for a declared ``size``, as libbpf's
+    ``adjust_ringbuf_sz``: a power-of-2 multiple of the page size, the smallest
+    one above ``size`` when ``size`` is not one already (0, and a size no such
+    multiple in 32 bits can hold, are left for the kernel to refuse)."""
+    if size == 0 or (size % page == 0 and (size // page).bit_count() == 1):
+        return size
+    mul = 1
+    while mul * page <= 0xFFFF_FFFF:
+        if mul * page > size:
+            return mul * page
+        mul <<= 1
+    return size
 
 
 def _mappable_data(name: str, ms: MapSpec) -> MapSpec:

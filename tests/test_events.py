@@ -608,3 +608,23 @@ def test_event_maps_declared_with_types_load_and_report(objs: Callable[[str], st
         assert ring.read(0) == record
         got = perf.read(0)
         assert got is not None and got.data[: len(record)] == record
+
+
+def test_ring_sizes_are_rounded_up_as_libbpf_does(objs: Callable[[str], str]) -> None:
+    from bpfnest.collection import ring_size
+
+    page = mmap.PAGESIZE
+    spec = bpfnest.CollectionSpec.from_file(objs("ring_odd"))
+    assert (spec.maps["odd"].max_entries, spec.maps["three_pages"].max_entries) == (
+        10000,
+        3 * page,
+    )  # the spec stays as declared
+    with spec.load() as coll, RingBuffer(coll.maps["odd"]) as ring:
+        sizes = {n: coll.maps[n].max_entries for n in ("odd", "three_pages")}
+        assert sizes == {"odd": ring_size(10000), "three_pages": 4 * page}
+        coll.programs["report"].test_run(PACKET)
+        assert ring.read(0) == (42).to_bytes(8, "little")
+    assert [ring_size(n, 4096) for n in (0, 1, 4096, 4097, 8192, 12288, 10000)] == [
+        0, 4096, 4096, 8192, 8192, 16384, 16384,
+    ]  # fmt: skip
+    assert ring_size(0xFFFF_F000, 4096) == 0xFFFF_F000  # no power of 2 above: the kernel says no
