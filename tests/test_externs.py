@@ -32,9 +32,9 @@ from bpfnest._externs import (
     link_ksyms,
     strip,
 )
+from bpfnest._kconfig import kernel_version_code, read_kernel_config
 from bpfnest._kernel_btf import kallsyms, kernel_btf, kernel_type_id, resolve_ksyms
 from bpfnest.btf import Struct, Var
-from bpfnest.collection import kernel_version_code, read_kernel_config
 from bpfnest.errors import ParseError
 from bpfnest.spec import ExternSpec, KsymRef, ProgramSpec
 
@@ -121,10 +121,10 @@ def test_kconfig_of_every_kind_is_the_kernel_config(objs: Objs) -> None:
 def test_a_value_that_does_not_suit_its_extern(
     objs: Objs, monkeypatch: pytest.MonkeyPatch, option: str, value: str, message: str
 ) -> None:
-    import bpfnest.collection
+    import bpfnest._kconfig
 
     config = {**read_kernel_config(), option: value}
-    monkeypatch.setattr(bpfnest.collection, "read_kernel_config", lambda: config)
+    monkeypatch.setattr(bpfnest._kconfig, "read_kernel_config", lambda: config)
     spec = CollectionSpec.from_file(objs("kconfig_kinds"))
     before = own_map_ids()
     with pytest.raises(ValueError, match=rf"extern '{option}' \(\.kconfig\): .*{message}") as exc:

@@ -362,7 +362,7 @@ LAYERS: list[frozenset[str]] = [
     frozenset({"_sys"}),  # the kernel boundary
     frozenset(  # objects that own kernel resources
         {"_object", "_pins", "features", "_hints", "_attach", "maps", "programs", "events", "link"}
-        | {"_kernel_btf"}
+        | {"_kernel_btf", "_kconfig"}
         | {"_core_load"}
         | {"_variables"}
         | {"_kernel_btf", "_struct_ops"}

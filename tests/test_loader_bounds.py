@@ -144,10 +144,10 @@ def test_kconfig_value_that_does_not_fit(
     text: str,
 ) -> None:
     """One line naming the extern and what it needs, before any map is created."""
-    import bpfnest.collection
+    import bpfnest._kconfig
 
     if config is not None:
-        monkeypatch.setattr(bpfnest.collection, "read_kernel_config", lambda: config)
+        monkeypatch.setattr(bpfnest._kconfig, "read_kernel_config", lambda: config)
     spec = CollectionSpec.from_file(objs(obj))
     before = own_map_ids()
     with pytest.raises(ValueError, match=text) as exc:
