@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import pathlib
 import shutil
@@ -193,3 +194,83 @@ def test_load_typed(kernel: None, objs: Any, tmp_path: pathlib.Path) -> None:
             typed = obj.maps.services_inner(m)
             typed[1] = mod.addr(port=80)
             assert inner[1].port == 80
+
+
+def _bpftool_dump(map_id: int) -> Any:
+    if shutil.which("bpftool") is None:
+        skip_or_fail("bpftool is not installed (apt-get install bpftool)")
+    res = subprocess.run(
+        ["bpftool", "-j", "map", "dump", "id", str(map_id)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(res.stdout)
+
+
+def _unhex(v: object) -> object:
+    """bpftool writes bitfields as "0x.." strings; we write ints."""
+    if isinstance(v, dict):
+        return {k: _unhex(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_unhex(x) for x in v]
+    if isinstance(v, str) and v.startswith("0x"):
+        return int(v, 16)
+    return v
+
+
+FLOW = {
+    "src": {"ip": 0xDEADBEEF, "port": 80},
+    "tag": {"u": 0xFFFF0001},
+    "class": 3,
+    "low": 5,
+    "high": 17,
+    "label": "hello",
+    "counts": [1, 2],
+    "kind": 17,
+}
+
+
+def test_dump_formatted_is_the_codec_and_bpftool(kernel: None, objs: Any) -> None:
+    """map dump --json "formatted" of nested structs, a union, arrays, bitfields,
+    an enum and a per-CPU struct: what bpftool prints, and the codec's values."""
+    from bpfnest.btf.format import formatted
+
+    with CollectionSpec.from_file(objs("gen_types")).load() as c:
+        flows = c.maps["flows"].typed()
+        key = flows.key_class(ip=1, port=2, proto=6)
+        flows[key] = FLOW
+        c.maps["lambda"].typed()[1] = {"packets": 4, "bytes": 5}
+        for name in ("flows", "lambda"):
+            out = io.StringIO()
+            assert main(["map", "dump", str(c.maps[name].id), "--json"], out) == 0
+            ours = json.loads(out.getvalue())
+            theirs = _bpftool_dump(c.maps[name].id)
+            assert [_unhex(e["formatted"]) for e in theirs] == [e["formatted"] for e in ours]
+            assert [{k: v for k, v in e.items() if k != "formatted"} for e in theirs] == [
+                {k: v for k, v in e.items() if k != "formatted"} for e in ours
+            ]
+        out = io.StringIO()
+        main(["map", "dump", str(c.maps["flows"].id), "--json"], out)
+        value = json.loads(out.getvalue())[0]["formatted"]["value"]
+        assert value == formatted(flows[key])
+        assert value["kind"] == "PROTO_UDP" and value["tag"]["halves"] == [1, -1]
+
+
+def test_events_type_is_the_codec(objs: Any) -> None:
+    """map events --type decodes a record with the same codec."""
+    from bpfnest.btf.format import formatted
+    from bpfnest.btf.values import codec
+    from bpfnest.cli._events import _event_decoder, _event_line
+
+    decoder = _event_decoder("struct flow", objs("gen_types"))
+    assert decoder is not None
+    btf = CollectionSpec.from_file(objs("gen_types")).btf
+    assert btf is not None
+    c = codec(btf, next(t for t in btf.named("flow")))
+    raw = c.encode(FLOW)
+    line = json.loads(_event_line(raw, True, decoder))
+    assert line["formatted"] == formatted(c.decode(raw))
+    assert line["formatted"]["label"] == "hello" and line["formatted"]["class"] == 3
+    short = json.loads(_event_line(raw[:10], True, decoder))
+    assert "formatted" not in short and "needs 56" in short["error"]
