@@ -103,6 +103,9 @@ with load() as obj:
 """
 
 
+FILES = ("gen_types.py", "user.py", "user_bad.py")
+
+
 def test_mypy_strict(objs: Any, tmp_path: pathlib.Path) -> None:
     try:
         import mypy  # noqa: F401
@@ -112,8 +115,15 @@ def test_mypy_strict(objs: Any, tmp_path: pathlib.Path) -> None:
     (tmp_path / "user.py").write_text(USER)
     (tmp_path / "user_bad.py").write_text(USER_BAD)
     res = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / ".mypy_cache")]
-        + ["gen_types.py", "user.py", "user_bad.py"],
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--cache-dir",
+            str(tmp_path / ".mypy_cache"),
+            *FILES,
+        ],
         cwd=tmp_path,
         env={**os.environ, "MYPYPATH": f"{ROOT}{os.pathsep}{tmp_path}"},
         capture_output=True,
