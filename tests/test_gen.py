@@ -72,6 +72,7 @@ def test_names_escaped() -> None:
     ]
     text = GOLDEN.read_text()
     assert "self.lambda_: " in text and "self.bss: " in text and "class_: int" in text
+    assert "addr: _T_addr" in text and "note: _builtins.bytes" in text
     compile(text, "gen_types.py", "exec")  # every name a valid identifier
 
 
@@ -85,6 +86,8 @@ with load() as obj:
     n: int = f.src.port + f.counts[1] + f.class_
     label: bytes = f.label
     per: list[counter_t] = obj.maps.lambda_[0]
+    note: bytes = per[0].note
+    other: addr = f.addr
     obj.variables.hits = 5
     seen: addr = obj.variables.last_seen
     limit: int = obj.variables.limit
@@ -283,4 +286,4 @@ def test_events_type_is_the_codec(objs: Any) -> None:
     assert line["formatted"] == formatted(c.decode(raw))
     assert line["formatted"]["label"] == "hello" and line["formatted"]["class"] == 3
     short = json.loads(_event_line(raw[:10], True, decoder))
-    assert "formatted" not in short and "needs 56" in short["error"]
+    assert "formatted" not in short and f"needs {c.size}" in short["error"]

@@ -1,7 +1,8 @@
 /* `bpfnest gen`: maps and globals of every kind of type the generated module
  * declares (struct, union, enum, nested, arrays, char arrays, bitfields,
  * per-CPU values, an outer map with an inner map), and names Python cannot
- * take as they are (a field named `class`, a map named `lambda`, `.bss`). */
+ * take as they are (a field named `class`, a map named `lambda`, `.bss`), and
+ * fields that shadow the names of classes and builtins. */
 #include "common.h"
 
 enum proto { PROTO_TCP = 6, PROTO_UDP = 17 };
@@ -27,11 +28,13 @@ struct flow {
 	char label[8];
 	__u64 counts[2];
 	enum proto kind;
+	struct addr addr;  /* a field named like a class: annotated through an alias */
 };
 
 typedef struct {
 	__u64 packets;
 	__u64 bytes;
+	char note[8];  /* after a field named `bytes`: annotated `_builtins.bytes` */
 } counter_t;
 
 struct {

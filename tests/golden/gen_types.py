@@ -56,10 +56,10 @@ if _typing.TYPE_CHECKING:
         PROTO_UDP = 17
 
     class flow(_skeleton.CStruct):
-        """struct flow (56 bytes, a ctypes struct at run time)."""
+        """struct flow (64 bytes, a ctypes struct at run time)."""
 
-        src: addr
-        dst: addr
+        src: _T_addr
+        dst: _T_addr
         tag: word
         class_: int
         low: int
@@ -67,11 +67,12 @@ if _typing.TYPE_CHECKING:
         label: bytes
         counts: _skeleton.CArray[int]
         kind: int
+        addr: _T_addr
 
         def __init__(
             self,
-            src: addr = ...,
-            dst: addr = ...,
+            src: _T_addr = ...,
+            dst: _T_addr = ...,
             tag: word = ...,
             class_: int = ...,
             low: int = ...,
@@ -79,21 +80,30 @@ if _typing.TYPE_CHECKING:
             label: bytes = ...,
             counts: _skeleton.CArray[int] = ...,
             kind: int = ...,
+            addr: _T_addr = ...,
         ) -> None: ...
 
     class counter_t(_skeleton.CStruct):
-        """typedef counter_t (16 bytes, a ctypes struct at run time)."""
+        """typedef counter_t (24 bytes, a ctypes struct at run time)."""
 
         packets: int
         bytes: int
+        note: _builtins.bytes
 
-        def __init__(self, packets: int = ..., bytes: int = ...) -> None: ...
+        def __init__(
+            self,
+            packets: int = ...,
+            bytes: int = ...,
+            note: _builtins.bytes = ...,
+        ) -> None: ...
+
+    _T_addr = addr
 else:
     addr = TYPES.composite('struct addr', 8, ('ip', 'port', 'proto', 'pad'))
     word = TYPES.composite('union word', 4, ('u', 'halves'))
     proto = TYPES.enum('enum proto', ('PROTO_TCP', 'PROTO_UDP'))
-    flow = TYPES.composite('struct flow', 56, ('src', 'dst', 'tag', 'class', 'low', 'high', 'label', 'counts', 'kind'))
-    counter_t = TYPES.composite('typedef counter_t', 16, ('packets', 'bytes'))
+    flow = TYPES.composite('struct flow', 64, ('src', 'dst', 'tag', 'class', 'low', 'high', 'label', 'counts', 'kind', 'addr'))
+    counter_t = TYPES.composite('typedef counter_t', 24, ('packets', 'bytes', 'note'))
 
 
 class GenTypesMaps:
