@@ -59,6 +59,14 @@ def test_golden(objs: Any, tmp_path: pathlib.Path) -> None:
     printed = io.StringIO()
     assert main(["gen", str(tmp_path / "gen_types.o")], printed) == 0
     assert printed.getvalue() == text
+    res = subprocess.run(
+        [sys.executable, "-m", "bpfnest", "gen", str(tmp_path / "gen_types.o")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0 and res.stdout == text, res.stderr
 
 
 def test_names_escaped() -> None:
