@@ -747,6 +747,8 @@ ROWS: list[Row] = [
     ),
     Row("Map.mmap", lambda w: w.h.mmap(), ValueError, "needs an ARRAY .* it is a HASH map"),
     Row("Map.mmap", lambda w: w.a.mmap(), ValueError, "created without F_MMAPABLE"),
+    Row("cli gen", cli("gen", "{w.tmp}/missing.o"), SystemExit, "status 1: .*No such file"),
+    Row("cli gen", cli("gen", "{w.tmp}"), SystemExit, "status 1: .*a directory"),
     # ------------------------------------------------------------ struct_ops (issue 19)
     Row("Map.attach_struct_ops", lambda w: w.h.attach_struct_ops(), TypeError, "not a STRUCT_OPS"),
     Row("Map.attach_struct_ops", lambda w: w.a.attach_struct_ops(), TypeError, "'a' is not a"),

@@ -357,6 +357,7 @@ LAYERS: list[frozenset[str]] = [
             "_usdt",
             "hist",
             "_struct_ops_elf",
+            "gen",
         }
     ),
     frozenset({"_sys"}),  # the kernel boundary
@@ -367,7 +368,7 @@ LAYERS: list[frozenset[str]] = [
         | {"_variables"}
         | {"_kernel_btf", "_struct_ops"}
     ),
-    frozenset({"collection"}),
+    frozenset({"collection", "skeleton"}),
     frozenset({"cli", "view", "demo", "__main__", "__init__"}),  # the command line
 ]
 # Within a layer: (module, what it may not import).

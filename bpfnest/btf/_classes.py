@@ -12,7 +12,7 @@ import enum
 import keyword
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .parse import BTF, describe
 from .types import Composite, Enum, Int, Member, Type, Union
@@ -115,6 +115,8 @@ class Struct:
     _bpf_fields_: dict[str, Callable[[Any, object], None]]  # field -> checked setter
     _bpf_type_: Type
     _bpf_enums_: dict[str, type[enum.IntEnum]]
+    #: ``class_`` -> ``class``: a field named by a Python keyword, by its escaped name.
+    _bpf_alias_: ClassVar[dict[str, str]] = {}
 
     def __init__(self, *args: object, **fields: object) -> None:
         super().__init__()
@@ -135,6 +137,8 @@ class Struct:
 
     def __setattr__(self, name: str, value: object) -> None:
         setter = type(self)._bpf_fields_.get(name)
+        if setter is None:
+            setter = type(self)._bpf_fields_.get(type(self)._bpf_alias_.get(name, ""))
         if setter is None:
             raise AttributeError(_unknown(type(self), [name]))
         setter(self, value)
@@ -178,6 +182,8 @@ def _unknown(cls: type, names: Sequence[str]) -> str:
 def set_fields(obj: Any, values: Mapping[str, object]) -> None:
     """Set every field of ``values`` on ``obj``, checking all before writing any."""
     setters = type(obj)._bpf_fields_
+    alias = type(obj)._bpf_alias_
+    values = {alias.get(n, n) if n not in setters else n: v for n, v in values.items()}
     unknown = [n for n in values if n not in setters]
     if unknown:
         raise ValueError(_unknown(type(obj), unknown))
@@ -494,8 +500,11 @@ def build_composite(classes: Maker, t: Composite, label: str = "") -> type[Any]:
         "_bpf_type_": t,
         "_bpf_enums_": b.enums,
         "_bpf_sig_": _signature(t, b.fields),
+        "_bpf_alias_": _aliases(b.setters),
         **b.props,
     }
+    for alias, real in ns["_bpf_alias_"].items():
+        ns[alias] = _forward_attr(real)
     cls: type[Any] = type(name, (Struct, base), ns)
     if ctypes.sizeof(cls) != t.size:
         raise ValueError(f"{describe(t)}: ctypes size {ctypes.sizeof(cls)} != BTF size {t.size}")
@@ -510,6 +519,19 @@ def _signature(t: Composite, fields: list[tuple[str, type[Any]]]) -> tuple[objec
         tuple((m.name, m.bit_offset, m.bitfield_size) for m in t.members),
         tuple((n, ctypes.sizeof(f)) for n, f in fields),
     )
+
+
+def _aliases(fields: Mapping[str, object]) -> dict[str, str]:
+    """``class_`` for a field ``class``: Python keywords get a trailing ``_``
+    (PEP 8), unless a field of that name exists."""
+    return {f"{n}_": n for n in fields if keyword.iskeyword(n) and f"{n}_" not in fields}
+
+
+def _forward_attr(real: str) -> property:
+    def get(self: Any) -> Any:
+        return getattr(self, real)
+
+    return property(get)
 
 
 def _needs_property(c: Codec) -> bool:

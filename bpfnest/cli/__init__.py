@@ -27,6 +27,7 @@ from ..maps import Map
 from ..spec import MapSpec
 from ._common import Usage, count, emit, selector
 from ._events import map_events, seconds
+from ._gen import gen_command, gen_parser
 from ._hist import map_hist
 from ._links import attach_all, link_command, pin_links, plan_attach, wait_for_stop
 from ._usdt import usdt_command, usdt_parser
@@ -522,6 +523,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="the README's map-in-map example on the real kernel")
     _top_parser(sub)
     usdt_parser(sub)
+    gen_parser(sub)
     return p
 
 
@@ -612,6 +614,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             top(args, out)
         elif args.command == "usdt":
             usdt_command(args, out)
+        elif args.command == "gen":
+            gen_command(args, out)
         elif args.command == "demo":
             from ..demo import run
 
