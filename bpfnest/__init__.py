@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from .collection import Collection
     from .events import PerfBuffer, PerfRecord, RingBuffer, UserRingBuffer
     from .hist import format_linear_hist, format_log2_hist
-    from .link import Link, StructOpsRegistration, link_ids
+    from .link import LegacyLink, Link, StructOpsRegistration, link_ids
     from .maps import (
         KeylessMap,
         Map,
@@ -100,6 +100,7 @@ _LAZY = {
     "ProgramInfo": "programs",
     "program_ids": "programs",
     "Link": "link",
+    "LegacyLink": "link",
     "link_ids": "link",
     "BTF": "btf",
     "PerfBuffer": "events",
@@ -169,6 +170,7 @@ __all__ = [
     "KeylessMap",
     "LineInfoSpec",
     "Link",
+    "LegacyLink",
     "LinkType",
     "Map",
     "MapInfo",

@@ -134,6 +134,9 @@ class LegacyLink(Link):
     the program from the hook unless someone else's program is there now.
     It cannot be pinned or opened (``from_id``, ``from_pinned``, ``from_fd``
     raise ``TypeError``): there is no kernel object.
+
+    Minimum kernel: that of its path (netlink XDP 4.8, tc ``clsact`` 4.5,
+    ``BPF_PROG_ATTACH`` 4.10, ``PERF_EVENT_IOC_SET_BPF`` 4.1).
     """
 
     def __init__(self, hook: Hook, prog: FD, program: Program) -> None:
