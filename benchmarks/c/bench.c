@@ -165,10 +165,9 @@ struct result {
 
 /* ---- workloads ---------------------------------------------------------- */
 
-/* ARRAY of 1024 entries; one op = lookup key i % 1024. */
-static void array_lookup(long n, struct result *r)
+/* n lookups of key i % 1024 in ARRAY fd (filled k -> k), timed; closes fd. */
+static void lookup_1024(int fd, long n, struct result *r)
 {
-	int fd = create_u32_u64(BPF_MAP_TYPE_ARRAY, "b_array", 1024);
 	uint64_t start, value;
 
 	fill_u32_u64(fd, 1024, 0);
@@ -180,6 +179,12 @@ static void array_lookup(long n, struct result *r)
 	}
 	r->elapsed_ns = now_ns() - start;
 	close_fd(fd);
+}
+
+/* ARRAY of 1024 entries; one op = lookup key i % 1024. */
+static void array_lookup(long n, struct result *r)
+{
+	lookup_1024(create_u32_u64(BPF_MAP_TYPE_ARRAY, "b_array", 1024), n, r);
 }
 
 /* HASH with max_entries 65536; one op = update key i % 65536 to i (BPF_ANY). */
@@ -573,17 +578,8 @@ static void mmap_read(long n, struct result *r)
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
 	int fd = check(bpf_map_create(BPF_MAP_TYPE_ARRAY, "b_mmap", sizeof(uint32_t),
 				      sizeof(uint64_t), 1024, &opts), "bpf_map_create (mmapable)");
-	uint64_t start, value;
 
-	fill_u32_u64(fd, 1024, 0);
-	start = now_ns();
-	for (long i = 0; i < n; i++) {
-		uint32_t key = (uint32_t)(i % 1024);
-
-		check(bpf_map_lookup_elem(fd, &key, &value), "bpf_map_lookup_elem");
-	}
-	r->elapsed_ns = now_ns() - start;
-	close_fd(fd);
+	lookup_1024(fd, n, r);
 }
 
 /* ---- bulk data (issue 21): dump_hash_columns, update_columns ------------- */

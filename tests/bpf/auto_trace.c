@@ -2,40 +2,8 @@
  * same getpgid calls of one process (its tgid in config[0]) counted through
  * tp/ (slot 0), tracepoint/ (slot 1), raw_tp/ (slot 2) and raw_tracepoint/
  * (slot 3, the syscall number in config[1]). */
-#include "common.h"
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4);
-	__type(key, __u32);
-	__type(value, __u64);
-} counts SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2);
-	__type(key, __u32);
-	__type(value, __u64);
-} config SEC(".maps");
-
-static __always_inline __u64 setting(__u32 slot)
-{
-	__u64 *v = bpf_map_lookup_elem(&config, &slot);
-
-	return v ? *v : 0;
-}
-
-static __always_inline void count(__u32 slot)
-{
-	__u64 want = setting(0);
-	__u64 *n;
-
-	if (!want || (bpf_get_current_pid_tgid() >> 32) != want)
-		return;
-	n = bpf_map_lookup_elem(&counts, &slot);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
+#define COUNT_SLOTS 4
+#include "tgid_count.h"
 
 SEC("tp/syscalls/sys_enter_getpgid")
 int tp_short(void *ctx)
