@@ -24,7 +24,7 @@ from bpfnest import MapSpec, MapType, PerfBuffer, RingBuffer, UserRingBuffer
 from bpfnest._sys import link_ops
 
 from netns import _GETPGID
-from support import LeakCheck, bpf_mappings
+from support import LeakCheck, bpf_mappings, skip_or_fail
 
 pytestmark = pytest.mark.usefixtures("kernel")
 
@@ -485,7 +485,7 @@ def test_perf_pages_not_a_power_of_two(perfs: bpfnest.Collection, pages: object)
 def test_perf_array_smaller_than_the_cpus() -> None:
     ncpu = os.cpu_count() or 1
     if ncpu < 2:
-        pytest.skip("needs 2 CPUs")
+        skip_or_fail("needs 2 CPUs: a perf array smaller than the CPU count")
     spec = MapSpec(name="small", type=MapType.PERF_EVENT_ARRAY, key_size=4, value_size=4,
                    max_entries=1)  # fmt: skip
     with bpfnest.Map.create(spec) as m, pytest.raises(ValueError, match="has 1 entries but CPU"):

@@ -588,7 +588,7 @@ def test_perf_perm_hint(release: str, caps: int | None, expected: str) -> None:
 def test_this_process_would_hear_the_kernel_refused() -> None:
     caps = effective_caps()
     if caps is None or not caps >> 38 & 1:
-        pytest.skip("this process lacks CAP_PERFMON")
+        skip_or_fail("this process lacks CAP_PERFMON: run the tests as root")
     assert perf_perm_hint(os.uname().release, caps).startswith("the kernel refused although")
 
 
