@@ -12,7 +12,10 @@ bcc) and reports bpfnest's time as a ratio to each (``ratio_to_c``,
 ``ratio_to_bcc``). A peer that cannot run at all is reported as
 ``"_c"``/``"_bcc": {"unavailable": REASON}``; a workload one cannot do as
 ``"c_unavailable"``/``"bcc_unavailable": REASON`` in that workload's entry.
-``--scale`` multiplies every n (for quick runs). Needs root.
+``--scale`` multiplies every n (for quick runs). ``--rounds N`` runs it all
+(peers included) N times in turn and reports each workload's median round,
+with every ratio the median of the rounds' ratios (``ratio_to_*_rounds``
+lists them). Needs root.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import atexit
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,23 +66,70 @@ def since(n: int, start: int) -> Result:
 # method bound once, the loop inline (the C version is the same loop).
 
 
+#: Rounds of a workload and the figure it is a ratio to (its floor, or an
+#: untyped lookup), run in turn on the same map: this VM's speed drifts by
+#: 10-30% within a run, more than the distances measured.
+ROUNDS = 9
+
+
+def side_by_side(
+    n: int, ours: Callable[[int], Result], peer: Callable[[int], Result], name: str
+) -> Result:
+    """``ours`` and ``peer`` in turn, :data:`ROUNDS` rounds of ``n // ROUNDS``
+    operations each (which goes first swaps each round): ours' median round,
+    with ``{name}_ns_per_op`` the peer's median and ``ratio_to_{name}`` the
+    median of the rounds' ratios (``..._rounds``: each one)."""
+    each = max(1, n // ROUNDS)
+    mine: list[Result] = []
+    theirs: list[float] = []
+    ratios: list[float] = []
+    for r in range(ROUNDS):
+        if r % 2:
+            b = peer(each)
+            a = ours(each)
+        else:
+            a = ours(each)
+            b = peer(each)
+        mine.append(a)
+        theirs.append(b["ns_per_op"])
+        ratios.append(a["ns_per_op"] / b["ns_per_op"])
+    result = sorted(mine, key=lambda r: float(r["ns_per_op"]))[ROUNDS // 2]
+    result["n"] = each * ROUNDS
+    result[f"{name}_ns_per_op"] = statistics.median(theirs)
+    result[f"ratio_to_{name}"] = statistics.median(ratios)
+    result[f"ratio_to_{name}_rounds"] = [round(x, 3) for x in ratios]
+    return result
+
+
 def array_lookup(n: int) -> Result:
+    """Lookups of key i % 1024 through a bound ``m.lookup``, beside the bare
+    ctypes floor on the same map (``ratio_to_floor``)."""
     with Map.create(MapSpec(MapType.ARRAY, max_entries=1024, name="b_array", **U32_U64)) as m:
         m.update_batch({k: k for k in range(1024)})
-        lookup = m.lookup
-        start = time.perf_counter_ns()
-        for i in range(n):
-            lookup(i % 1024)
-        return since(n, start)
+
+        def ours(count: int) -> Result:
+            lookup = m.lookup
+            start = time.perf_counter_ns()
+            for i in range(count):
+                lookup(i % 1024)
+            return since(count, start)
+
+        return side_by_side(n, ours, lambda count: _floor_on(m, 1, count, 1024, False), "floor")
 
 
 def hash_update(n: int) -> Result:
+    """Updates of key i % 65536 = i through a bound ``m.update``, beside the
+    bare ctypes floor on the same map (``ratio_to_floor``)."""
     with Map.create(MapSpec(MapType.HASH, max_entries=65536, name="b_hash", **U32_U64)) as m:
-        update = m.update
-        start = time.perf_counter_ns()
-        for i in range(n):
-            update(i % 65536, i)
-        return since(n, start)
+
+        def ours(count: int) -> Result:
+            update = m.update
+            start = time.perf_counter_ns()
+            for i in range(count):
+                update(i % 65536, i)
+            return since(count, start)
+
+        return side_by_side(n, ours, lambda count: _floor_on(m, 2, count, 65536, True), "floor")
 
 
 def _outer_of_hashes(slots: int, inner_entries: int) -> OuterMap:
@@ -571,10 +622,18 @@ def print_table(results: dict[str, Result]) -> None:
             extra = f"  x bpftool map list {r['ratio_to_bpftool']:.2f}"
         if "ratio_to_untyped" in r:
             extra = f"  x an untyped lookup {r['ratio_to_untyped']:.2f}"
+            extra += f" (rounds {', '.join(f'{x:.2f}' for x in r['ratio_to_untyped_rounds'])})"
         if "ratio_to_raw" in r:
             extra = f"  x the raw _sys.ops calls {r['ratio_to_raw']:.2f}"
         if "ratio_to_floor" in r:
             extra = f"  x the bare ctypes floor {r['ratio_to_floor']:.2f}"
+            extra += f" (rounds {', '.join(f'{x:.2f}' for x in r['ratio_to_floor_rounds'])})"
+        if "ratio_to_bcc_batch" in r:
+            extra = f"  x bcc items_lookup_batch {r['ratio_to_bcc_batch']:.2f}"
+        for peer in ("c", "bcc", "bcc_batch"):  # with --rounds
+            if f"ratio_to_{peer}_rounds" in r:
+                rounds = ", ".join(f"{x:.2f}" for x in r[f"ratio_to_{peer}_rounds"])
+                extra += f"  [x {peer.replace('_', ' ')}: {rounds}]"
         if "bare_ns" in r:
             extra = f"  (python -c pass {r['bare_ns'] / 1e6:.1f} ms)"
         if "leaked_fds" in r:
@@ -589,27 +648,63 @@ def print_table(results: dict[str, Result]) -> None:
         print(note)
 
 
+def one_round(names: list[str], scale: float, compare: bool) -> dict[str, Result]:
+    """Every workload of ``names`` once, then (``compare``) the peers'."""
+    results: dict[str, Result] = {}
+    for name in names:
+        fn, n = WORKLOADS[name]
+        results[name] = fn(max(1, int(n * scale)))
+    if compare:
+        add_peer(results, "c", run_c(names, scale), "benchmarks/c/bench.c")
+        bcc = run_bcc(names + ["dump_hash_columns"] * ("dump_hash" in names), scale)
+        add_peer(results, "bcc", bcc, "benchmarks/bcc/bench.py")
+        batch = bcc.get("dump_hash_columns") if isinstance(bcc, dict) else None
+        if "dump_hash" in results and batch and "ns_per_op" in batch:
+            # issue 21's yardstick for items(): bcc's items_lookup_batch
+            results["dump_hash"]["bcc_batch_ns_per_op"] = batch["ns_per_op"]
+            results["dump_hash"]["ratio_to_bcc_batch"] = (
+                results["dump_hash"]["ns_per_op"] / batch["ns_per_op"]
+            )
+    return results
+
+
+def median_of(rounds: list[dict[str, Result]]) -> dict[str, Result]:
+    """Each workload's median round (by ns/op), its ``ratio_to_*`` figures the
+    medians of the rounds' (``..._rounds``: each one, where there are several)."""
+    merged: dict[str, Result] = {}
+    for name in rounds[0]:
+        runs = [r[name] for r in rounds if name in r]
+        if name.startswith("_"):
+            merged[name] = runs[0]
+            continue
+        result = dict(sorted(runs, key=lambda r: float(r["ns_per_op"]))[len(runs) // 2])
+        for key in runs[0]:
+            if key.startswith("ratio_to_") and not key.endswith("_rounds"):
+                values = [float(r[key]) for r in runs if key in r]
+                result[key] = statistics.median(values)
+                if len(runs) > 1 and f"{key}_rounds" not in runs[0]:
+                    result[f"{key}_rounds"] = [round(x, 3) for x in values]
+        merged[name] = result
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--json", action="store_true")
     p.add_argument("--only", action="extend", nargs="+", choices=sorted(WORKLOADS))
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--compare", action="store_true")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run everything (peers too) this many times; report medians",
+    )
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     names = args.only or list(WORKLOADS)
-    results: dict[str, Result] = {}
-    for name in names:
-        fn, n = WORKLOADS[name]
-        results[name] = fn(max(1, int(n * args.scale)))
-    for name, floor in FLOORS.items():
-        if name in results and floor in results:
-            results[name]["floor_ns_per_op"] = results[floor]["ns_per_op"]
-            results[name]["ratio_to_floor"] = (
-                results[name]["ns_per_op"] / results[floor]["ns_per_op"]
-            )
-    if args.compare:
-        add_peer(results, "c", run_c(names, args.scale), "benchmarks/c/bench.c")
-        add_peer(results, "bcc", run_bcc(names, args.scale), "benchmarks/bcc/bench.py")
+    results = median_of([one_round(names, args.scale, args.compare) for _ in range(args.rounds)])
     if args.json:
         json.dump(results, sys.stdout)
         sys.stdout.write("\n")
@@ -734,20 +829,23 @@ def typed_lookup(n: int) -> Result:
         flow, stats = tm.key_class, tm.value_class
         keys = [flow(saddr=i, daddr=i + 1, sport=i % 65536, dport=80, proto=6) for i in range(1024)]
         tm.update_batch({k: stats(packets=i, bytes=64 * i) for i, k in enumerate(keys)})
-        getitem = tm.__getitem__
-        start = time.perf_counter_ns()
-        for i in range(n):
-            getitem(keys[i % 1024])
-        result = since(n, start)
         raw_keys = [bytes(k) for k in keys]
-        lookup = m.lookup
-        start = time.perf_counter_ns()
-        for i in range(n):
-            lookup(raw_keys[i % 1024])
-        untyped = since(n, start)
-    result["untyped_ns_per_op"] = untyped["ns_per_op"]
-    result["ratio_to_untyped"] = result["ns_per_op"] / untyped["ns_per_op"]
-    return result
+
+        return side_by_side(
+            n,
+            lambda count: _cycle(tm.__getitem__, keys, count),
+            lambda count: _cycle(m.lookup, raw_keys, count),
+            "untyped",
+        )
+
+
+def _cycle(op: Callable[[Any], object], keys: list[Any], count: int) -> Result:
+    """``count`` calls of ``op`` (bound once) on ``keys`` in turn."""
+    size = len(keys)
+    start = time.perf_counter_ns()
+    for i in range(count):
+        op(keys[i % size])
+    return since(count, start)
 
 
 def mmap_read(n: int) -> Result:
@@ -874,8 +972,8 @@ def update_columns(n: int) -> Result:
         return result
 
 
-def _floor_loop(map_type: MapType, cmd: int, n: int, entries: int, value: bool) -> Result:
-    """n bpf(cmd) calls on a fresh u32 -> u64 map, as bare ctypes: one attr, one
+def _floor_on(m: Map, cmd: int, n: int, entries: int, value: bool) -> Result:
+    """n bpf(cmd) calls on u32 -> u64 map ``m``, as bare ctypes: one attr, one
     key and one value buffer built once; each op sets the key (and value),
     makes the call, checks it and reads the value (lookups)."""
     import ctypes
@@ -884,27 +982,32 @@ def _floor_loop(map_type: MapType, cmd: int, n: int, entries: int, value: bool) 
     from bpfnest._sys.uapi import MapElemAttr
 
     syscall = ctypes.CDLL(None, use_errno=True).syscall
+    key, val = ctypes.c_uint32(), ctypes.c_uint64()
+    attr = MapElemAttr(map_fd=m.fd, key=ctypes.addressof(key), value=ctypes.addressof(val))
+    ref, size = ctypes.byref(attr), ctypes.sizeof(attr)
+    start = time.perf_counter_ns()
+    if value:  # update key i % entries = i
+        for i in range(n):
+            key.value = i % entries
+            val.value = i
+            if syscall(NR, cmd, ref, size) < 0:
+                raise OSError(ctypes.get_errno(), "bpf(MAP_UPDATE_ELEM)")
+    else:
+        for i in range(n):
+            key.value = i % entries
+            if syscall(NR, cmd, ref, size) < 0:
+                raise OSError(ctypes.get_errno(), "bpf(MAP_LOOKUP_ELEM)")
+            val.value  # noqa: B018 (the value read, as a lookup returns it)
+    return since(n, start)
+
+
+def _floor_loop(map_type: MapType, cmd: int, n: int, entries: int, value: bool) -> Result:
+    """:func:`_floor_on` on a fresh map (an ARRAY filled with k -> k)."""
     spec = MapSpec(map_type, max_entries=entries, name="b_floor", **U32_U64)
     with Map.create(spec) as m:
         if map_type == MapType.ARRAY:
             m.update_batch({k: k for k in range(entries)})
-        key, val = ctypes.c_uint32(), ctypes.c_uint64()
-        attr = MapElemAttr(map_fd=m.fd, key=ctypes.addressof(key), value=ctypes.addressof(val))
-        ref, size = ctypes.byref(attr), ctypes.sizeof(attr)
-        start = time.perf_counter_ns()
-        if value:  # update key i % entries = i
-            for i in range(n):
-                key.value = i % entries
-                val.value = i
-                if syscall(NR, cmd, ref, size) < 0:
-                    raise OSError(ctypes.get_errno(), "bpf(MAP_UPDATE_ELEM)")
-        else:
-            for i in range(n):
-                key.value = i % entries
-                if syscall(NR, cmd, ref, size) < 0:
-                    raise OSError(ctypes.get_errno(), "bpf(MAP_LOOKUP_ELEM)")
-                val.value  # noqa: B018 (the value read, as a lookup returns it)
-        return since(n, start)
+        return _floor_on(m, cmd, n, entries, value)
 
 
 def array_lookup_floor(n: int) -> Result:
@@ -921,7 +1024,7 @@ WORKLOADS["dump_hash_columns"] = (dump_hash_columns, 100_000)
 WORKLOADS["update_columns"] = (update_columns, 1_000_000)
 WORKLOADS["array_lookup_floor"] = (array_lookup_floor, 200_000)
 WORKLOADS["hash_update_floor"] = (hash_update_floor, 200_000)
-#: Workloads reported as a ratio to their floor (``ratio_to_floor``) when both run.
+#: The floors array_lookup and hash_update are measured beside (``ratio_to_floor``).
 FLOORS = {"array_lookup": "array_lookup_floor", "hash_update": "hash_update_floor"}
 
 

@@ -10,6 +10,7 @@ object gets its fd number next.
 from __future__ import annotations
 
 import gc
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -149,6 +150,19 @@ def test_a_bound_method_keeps_the_fd_of_a_dropped_map() -> None:
     del fdmod.finalized[before:]
 
 
+def _run_switching(threads: list[threading.Thread]) -> None:
+    """Start and join ``threads`` with CPython switching between them as often as it can."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def test_threads_share_one_map() -> None:
     """Each thread has its own buffers: no key or value of one thread leaks into another."""
     spec = MapSpec(MapType.HASH, 4, 8, 8192, name="threads")
@@ -167,21 +181,102 @@ def test_threads_share_one_map() -> None:
             except BaseException as err:
                 errors.append(err)
 
-        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
-        interval = sys.getswitchinterval()
-        sys.setswitchinterval(1e-6)  # switch threads as often as CPython can
-        try:
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join()
-        finally:
-            sys.setswitchinterval(interval)
+        _run_switching([threading.Thread(target=work, args=(t,)) for t in range(4)])
         assert errors == []
         got = {int.from_bytes(k, "little"): int.from_bytes(v, "little") for k, v in m.items()}
         assert got == {
             t * 2000 + i: (t * 2000 + i) * 3 for t in range(4) for i in range(1500) if i % 3
         }
+
+
+def _array_of(n: int, name: str) -> Map:
+    """An ARRAY of ``n`` u32 -> u64 elements holding ``key * 7 + 1``."""
+    m = Map.create(MapSpec(MapType.ARRAY, 4, 8, n, name=name))
+    m.update_batch({k: k * 7 + 1 for k in range(n)})
+    return m
+
+
+def test_int_lookups_of_threads_interleaved_get_their_own_values() -> None:
+    """Int-key lookups share one pair of buffers per map: a lookup another thread
+    ran between this one's syscall and its copy of the value is done again."""
+    errors: list[BaseException] = []
+    with _array_of(1024, "interleave") as m:
+        lookup = m.lookup
+
+        def work(t: int) -> None:
+            try:
+                for i in range(20000):
+                    key = (t * 257 + i) % 1024
+                    value = lookup(key)
+                    assert value == (key * 7 + 1).to_bytes(8, "little"), (key, value)
+            except BaseException as err:
+                errors.append(err)
+
+        _run_switching([threading.Thread(target=work, args=(t,)) for t in range(4)])
+    assert errors == []
+
+
+def test_a_signal_handler_looking_up_between_the_syscall_and_the_copy() -> None:
+    """A handler runs where a thread could switch (after the syscall returns):
+    its lookup of another key does not leak into the one it interrupted."""
+    seen: list[bytes | None] = []
+    with _array_of(16, "reentrant") as m:
+        lookup = m.lookup
+
+        def handler(signum: int, frame: object) -> None:
+            seen.append(lookup(9))
+
+        old = signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+        try:
+            wrong = [
+                v for v in (lookup(3) for _ in range(100000)) if v != (22).to_bytes(8, "little")
+            ]
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            signal.signal(signal.SIGALRM, old)
+    assert wrong == []
+    assert seen and set(seen) == {(64).to_bytes(8, "little")}
+
+
+def test_a_signal_handler_updating_while_updates_run() -> None:
+    """Int updates share buffers too: a handler's update never lands in another's."""
+    with Map.create(MapSpec(MapType.HASH, 4, 8, 64, name="reentrant_up")) as m:
+        update = m.update
+        count = [0]
+
+        def handler(signum: int, frame: object) -> None:
+            count[0] += 1
+            update(9, 64)
+            update(10, count[0])
+
+        lookup = m.lookup
+        lost = []
+        old = signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.0001, 0.0001)
+        try:
+            for i in range(50000):
+                update(3, i)
+                if lookup(3) != i.to_bytes(8, "little"):
+                    lost.append(i)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            signal.signal(signal.SIGALRM, old)
+        got = {int.from_bytes(k, "little"): int.from_bytes(v, "little") for k, v in m.items()}
+    assert count[0] > 0 and lost == []
+    assert got == {3: 49999, 9: 64, 10: count[0]}
+
+
+def test_an_int_key_out_of_range_is_refused_even_where_its_low_bytes_exist() -> None:
+    with _array_of(4, "masked") as m:
+        for key in ((1 << 32) + 1, -4294967295, 1 << 70):  # masked by ctypes: key 1
+            with pytest.raises(ValueError, match="out of range"):
+                m.lookup(key)
+            with pytest.raises(ValueError, match="out of range"):
+                m[key]
+            with pytest.raises(ValueError, match="out of range"):
+                key in m  # noqa: B015
+        assert m[1] == (8).to_bytes(8, "little")
 
 
 def test_close_waits_for_an_outer_update_in_flight() -> None:
