@@ -98,7 +98,7 @@ def _wakeup_options(
 class _CpuRing:
     """One CPU's event: its fd, its mapping and the views over it."""
 
-    __slots__ = ("cpu", "data_size", "fd", "lost", "meta", "mm", "pending", "view")
+    __slots__ = ("cpu", "data_size", "fd", "lost", "meta", "mm", "pending", "view", "words")
 
     def __init__(self, cpu: int, pages: int, wakeup_events: int = 1, watermark: int = 0) -> None:
         attr = PerfEventAttr()
@@ -128,12 +128,14 @@ class _CpuRing:
             self.data_size = PAGE * pages
             self.view = memoryview(self.mm)
             self.meta = self.view.cast("Q")
+            self.words = self.view.cast("I")  # record headers, read as u32s
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
-        views = [v for v in (getattr(self, n, None) for n in ("meta", "view")) if v is not None]
+        names = ("meta", "words", "view")
+        views = [v for v in (getattr(self, n, None) for n in names) if v is not None]
         mm = getattr(self, "mm", None)
         if mm is not None:
             close_mmap(mm, views)
@@ -178,9 +180,10 @@ class _CpuRing:
         """Hand the ready samples to ``callback``; return how many. At most one
         ring's worth a call; data_tail stored once per batch (and past a
         sample whose callback raised), then data_head read again."""
-        meta, mm, size = self.meta, self.mm, self.data_size
+        meta, mm, size, words = self.meta, self.mm, self.data_size, self.words
         mask = size - 1
-        header, u32, cpu, make = _HEADER.unpack_from, _U32.unpack_from, self.cpu, tuple.__new__
+        cpu, make, sample = self.cpu, tuple.__new__, PERF_RECORD_SAMPLE
+        base = PAGE // 4  # the first data word
         tail = meta[_TAIL]
         stop = tail + size
         n = 0
@@ -189,25 +192,30 @@ class _CpuRing:
                 head = meta[_HEAD]
                 if tail == head:
                     break
+                pending = self.pending
                 while tail != head:
                     off = tail & mask
-                    kind, _, length = header(mm, PAGE + off)
-                    if kind == PERF_RECORD_SAMPLE and off + length <= size and not self.pending:
+                    # The header: u32 type, u16 misc, u16 size (8-byte aligned, never wrapped).
+                    w = base + (off >> 2)
+                    length = words[w + 1] >> 16
+                    if words[w] == sample and not pending and off + length <= size:
                         # The common case, inlined: a whole sample, no loss to report.
-                        (raw_size,) = u32(mm, PAGE + off + 8)
+                        raw = words[w + 2]
+                        if raw > length - 12:
+                            raw = length - 12
                         start = PAGE + off + 12
-                        data = mm[start : start + min(raw_size, length - 12)]
                         tail += length
                         n += 1
-                        callback(make(PerfRecord, (cpu, data, 0)))
+                        callback(make(PerfRecord, (cpu, mm[start : start + raw], 0)))
                         continue
                     kind, length, body = self._record(off)
                     tail += length
-                    if kind == PERF_RECORD_SAMPLE:
+                    if kind == sample:
                         n += 1
                         callback(self._sample(body))
                     elif kind == PERF_RECORD_LOST:
                         self._lost_notice(body)
+                    pending = self.pending
                 meta[_TAIL] = tail
         finally:
             if meta[_TAIL] != tail:
