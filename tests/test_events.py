@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -585,6 +586,38 @@ def test_perf_callback_that_raises_loses_and_repeats_nothing(perfs: bpfnest.Coll
             pass
         assert buf.poll(take, timeout=0) == 0
     assert sorted(seen) == list(range(10))
+
+
+def _nested_read_refused(
+    reader: RingBuffer | PerfBuffer, fill: bpfnest.Program, seq: Callable[[Any], int], inner: str
+) -> None:
+    fill.test_run(PACKET, repeat=10)
+    seen: list[int] = []
+
+    def take(record: Any) -> None:
+        seen.append(seq(record))
+        if len(seen) == 3:
+            reader.read(0) if inner == "read" else reader.poll(print, 0)
+
+    with pytest.raises(RuntimeError, match="from inside this reader's own poll"):
+        while reader.poll(take, timeout=0):
+            pass
+    while reader.poll(take, timeout=0):
+        pass
+    assert sorted(seen) == list(range(10)), reader
+    assert reader.read(0) is None  # usable as before
+
+
+@pytest.mark.parametrize("inner", ["read", "poll"])
+def test_reading_from_inside_the_readers_own_callback_is_refused(
+    rings: bpfnest.Collection, perfs: bpfnest.Collection, inner: str
+) -> None:
+    """The outer poll keeps its place until it returns: a nested read would make
+    records come twice, so it raises, and every record still comes once."""
+    with RingBuffer(rings.maps["events"]) as ring:
+        _nested_read_refused(ring, rings.programs["emit_output"], seq_of, inner)
+    with PerfBuffer(perfs.maps["samples"]) as perf:
+        _nested_read_refused(perf, perfs.programs["send"], lambda r: seq_of(r.data), inner)
 
 
 # ------------------------------------------------------- declarations as cilium's

@@ -119,6 +119,9 @@ class _Events:
         reset_in_child(self)  # another thread may hold the locks at a fork
         # Held while positions move: one consumer (or producer) at a time.
         self._turn = threading.RLock()
+        # True while poll() runs callbacks (with _turn held: only the thread
+        # running them can see it True, from inside one of them).
+        self._in_callback = False
         self._ep = select.epoll()
         try:
             self._wake = FD(os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK))
@@ -131,6 +134,7 @@ class _Events:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._turn = threading.RLock()
+        self._in_callback = False
         self._busy = {}
         self._waiters = set()
 
@@ -278,15 +282,31 @@ class _Reader(_Events, Generic[T]):
         until = deadline(timeout)
         with self._call():
             while True:
-                with self._turn:
-                    n: int = sum([ring.drain(callback) for ring in rings])
+                n = self._drain_once(rings, callback)
                 if n or timeout == 0:
                     return n
                 if not self._wait(until):
-                    if self._closing:
-                        return 0
-                    with self._turn:
-                        return sum([ring.drain(callback) for ring in rings])
+                    return 0 if self._closing else self._drain_once(rings, callback)
+
+    def _drain_once(self, rings: Iterable[Any], callback: Any) -> int:
+        with self._turn:
+            self._check_not_nested()
+            self._in_callback = True
+            try:
+                return sum([ring.drain(callback) for ring in rings])
+            finally:
+                self._in_callback = False
+
+    def _check_not_nested(self) -> None:
+        """Raise when called (with ``_turn`` held) from inside this reader's own
+        ``poll()`` callback: that poll keeps its place in the ring until it
+        returns, so records read here would come to it a second time."""
+        if self._in_callback:
+            raise RuntimeError(
+                f"{self._what}: read() or poll() from inside this reader's own poll()"
+                " callback would give records twice; keep what the callback needs and"
+                " read after poll() returns"
+            )
 
     def __aiter__(self) -> _Reader[T]:
         return self

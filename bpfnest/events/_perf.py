@@ -382,6 +382,8 @@ class PerfBuffer(_Reader[PerfRecord]):
 
     def _take(self) -> PerfRecord | None:
         with self._turn:
+            if self._in_callback:
+                self._check_not_nested()
             return self._take_next()
 
     def _take_next(self) -> PerfRecord | None:
@@ -402,6 +404,7 @@ class PerfBuffer(_Reader[PerfRecord]):
 
         Raises:
             ValueError: closed, or a negative timeout.
+            RuntimeError: called from inside this reader's own poll callback.
         """
         until = deadline(timeout)
         with self._call():
@@ -420,6 +423,7 @@ class PerfBuffer(_Reader[PerfRecord]):
 
         Raises:
             ValueError: closed, or a negative timeout.
+            RuntimeError: called from inside this reader's own poll callback.
             Exception: whatever ``callback`` raises.
         """
         return self._drain(self._order, callback, timeout)

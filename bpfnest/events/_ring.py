@@ -196,6 +196,8 @@ class RingBuffer(_Reader[bytes]):
         self._rings.clear()
 
     def _take(self) -> bytes | None:
+        if self._in_callback:  # (_turn held)
+            self._check_not_nested()
         rings = self._rings
         count = len(rings)
         for i in range(count):
@@ -213,6 +215,7 @@ class RingBuffer(_Reader[bytes]):
 
         Raises:
             ValueError: closed, or a negative timeout.
+            RuntimeError: called from inside this reader's own poll callback.
         """
         until = deadline(timeout)
         self._enter()  # (not a with block: read() is a hot path)
@@ -242,6 +245,7 @@ class RingBuffer(_Reader[bytes]):
 
         Raises:
             ValueError: closed, or a negative timeout.
+            RuntimeError: called from inside this reader's own poll callback.
             Exception: whatever ``callback`` raises.
         """
         return self._drain(self._rings, callback, timeout)
