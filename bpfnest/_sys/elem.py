@@ -220,7 +220,8 @@ class ElemOps:
             return vb.raw  # type: ignore[no-any-return]
 
         lookup = lookup_each
-        self._keep: object = None
+        # The shared buffers' slots, kept here: the registry holds them weakly.
+        self._keep: list[_Slot] = []
         if kint is not None:
             # Int keys: one pair of buffers for the map, shared by every thread,
             # and a check after the call instead of a per-thread fetch (~70 ns
@@ -241,10 +242,9 @@ class ElemOps:
                     key=ctypes.addressof(skb),
                     value=ctypes.addressof(svb),
                 )
-                shared_slot = _Slot((shared,))  # kept in self._keep: invalidate() finds it
-                registry.add(shared_slot)
+                self._keep.append(_Slot((shared,)))
+                registry.add(self._keep[-1])
             sref = ctypes.byref(shared)
-            self._keep = shared_slot
 
             def lookup_shared(key: object) -> bytes | None:
                 if type(key) is int:
@@ -326,10 +326,9 @@ class ElemOps:
                     key=ctypes.addressof(ukb),
                     value=ctypes.addressof(uvb),
                 )
-                up_slot = _Slot((shared_up,))
-                registry.add(up_slot)
+                self._keep.append(_Slot((shared_up,)))
+                registry.add(self._keep[-1])
             suref = ctypes.byref(shared_up)
-            self._keep = (self._keep, up_slot)
 
             def update_shared(key: object, value: object, flags: int = 0) -> None:
                 if (
