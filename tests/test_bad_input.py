@@ -323,7 +323,7 @@ ROWS: list[Row] = [
     Row("Map.pin", lambda w: w.closed.pin(os.path.join(w.bpffs, "c")), ValueError, "closed"),
     # ------------------------------------------------------------ Map: many elements
     Row("Map.items", lambda w: list(w.closed.items()), ValueError, "is closed"),
-    Row("Map.items", lambda w: list(w.q.items()), TypeError, "QUEUE has no keys"),
+    Row("Map.items", lambda w: list(w.q.items()), TypeError, "QUEUE 'q' has no keys: use push"),
     Row("Map.keys", lambda w: list(w.closed.keys()), ValueError, "is closed"),
     Row("Map.values", lambda w: list(w.q.values()), TypeError, "QUEUE"),
     Row("Map.__iter__", lambda w: list(w.closed), ValueError, "is closed"),
@@ -358,7 +358,7 @@ ROWS: list[Row] = [
     ),
     Row("Map.columns", lambda w: w.h.columns(0), ValueError, "size must be None or an int"),
     Row("Map.columns", lambda w: w.h.columns(True), ValueError, "size must be"),  # type: ignore[arg-type]
-    Row("Map.columns", lambda w: w.q.columns(), TypeError, "QUEUE has no keys"),
+    Row("Map.columns", lambda w: w.q.columns(), TypeError, "QUEUE 'q' has no keys"),
     Row("Map.columns", lambda w: list(w.closed.columns()), ValueError, "is closed"),
     Row(
         "Map.update_columns",
@@ -386,7 +386,7 @@ ROWS: list[Row] = [
         "closed",
     ),
     Row("Map.delete_columns", lambda w: w.h.delete_columns(bytes(3)), ValueError, "4-byte keys"),
-    Row("Map.delete_columns", lambda w: w.q.delete_columns(bytes(4)), TypeError, "QUEUE has no"),
+    Row("Map.delete_columns", lambda w: w.q.delete_columns(bytes(4)), TypeError, "'q' has no keys"),
     Row("Map.update_columns", lambda w: w.q.update_columns(b"", bytes(8)), TypeError, "no keys"),
     Row("Map.delete_columns", lambda w: w.h.delete_columns([1]), TypeError, "buffer protocol"),
     Row(

@@ -174,10 +174,6 @@ OVERSIZE_CLASSES = {
         31,
         "Map's 27 (CONTRACT names: typed, mmap, columns, attach_struct_ops) and 4 of its own",
     ),
-    "bpfnest.maps._keyless.KeylessMap": (
-        31,
-        "Map's 27 and push/pop/peek/contains_value; the keyed ones it inherits refuse",
-    ),
 }
 
 

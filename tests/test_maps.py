@@ -267,6 +267,7 @@ def test_bloom_filter() -> None:
 
 
 KEYLESS_OPS = ("push", "pop", "peek", "contains_value")
+KEYED_OPS = ("lookup", "get", "update", "delete", "items", "keys", "columns", "__getitem__")
 
 
 @pytest.mark.parametrize(
@@ -292,6 +293,13 @@ def test_keyless_ops_only_on_keyless_maps(spec: MapSpec) -> None:
         if not keyless:
             with pytest.raises(AttributeError, match="push"):
                 m.push(1)  # type: ignore[attr-defined]
+        # ... and the other way round: the methods that need keys.
+        assert [hasattr(m, op) for op in KEYED_OPS] == [not keyless] * len(KEYED_OPS)
+        if keyless:
+            instead = "contains_value" if spec.type == MapType.BLOOM_FILTER else "pop"
+            for call in (lambda: m.lookup(1), lambda: m[1], lambda: 1 in m, lambda: m.items()):
+                with pytest.raises(TypeError, match=f"has no keys: use push.*{instead}"):
+                    call()
 
 
 def test_lookup_and_delete(hash_map: Map[bytes]) -> None:
