@@ -13,9 +13,9 @@ bcc) and reports bpfnest's time as a ratio to each (``ratio_to_c``,
 ``"_c"``/``"_bcc": {"unavailable": REASON}``; a workload one cannot do as
 ``"c_unavailable"``/``"bcc_unavailable": REASON`` in that workload's entry.
 ``--scale`` multiplies every n (for quick runs). ``--rounds N`` runs it all
-(peers included) N times in turn and reports each workload's median round,
-with every ratio the median of the rounds' ratios (``ratio_to_*_rounds``
-lists them). Needs root.
+(peers included) N times in turn and reports each workload's median run,
+with every ratio the median of the runs' ratios (``ratio_to_*_runs`` lists
+them). Needs root.
 """
 
 from __future__ import annotations
@@ -630,10 +630,9 @@ def print_table(results: dict[str, Result]) -> None:
             extra += f" (rounds {', '.join(f'{x:.2f}' for x in r['ratio_to_floor_rounds'])})"
         if "ratio_to_bcc_batch" in r:
             extra = f"  x bcc items_lookup_batch {r['ratio_to_bcc_batch']:.2f}"
-        for peer in ("c", "bcc", "bcc_batch"):  # with --rounds
-            if f"ratio_to_{peer}_rounds" in r:
-                rounds = ", ".join(f"{x:.2f}" for x in r[f"ratio_to_{peer}_rounds"])
-                extra += f"  [x {peer.replace('_', ' ')}: {rounds}]"
+        for key in sorted(k for k in r if k.endswith("_runs")):  # with --rounds
+            runs = ", ".join(f"{x:.2f}" for x in r[key])
+            extra += f"  [{key.removeprefix('ratio_to_').removesuffix('_runs')} runs: {runs}]"
         if "bare_ns" in r:
             extra = f"  (python -c pass {r['bare_ns'] / 1e6:.1f} ms)"
         if "leaked_fds" in r:
@@ -668,22 +667,22 @@ def one_round(names: list[str], scale: float, compare: bool) -> dict[str, Result
     return results
 
 
-def median_of(rounds: list[dict[str, Result]]) -> dict[str, Result]:
-    """Each workload's median round (by ns/op), its ``ratio_to_*`` figures the
-    medians of the rounds' (``..._rounds``: each one, where there are several)."""
+def median_of(runs: list[dict[str, Result]]) -> dict[str, Result]:
+    """Each workload's median run (by ns/op), its ``ratio_to_*`` figures the
+    medians of the runs' (``..._runs``: each one, where there are several)."""
     merged: dict[str, Result] = {}
-    for name in rounds[0]:
-        runs = [r[name] for r in rounds if name in r]
+    for name in runs[0]:
+        each = [r[name] for r in runs if name in r]
         if name.startswith("_"):
-            merged[name] = runs[0]
+            merged[name] = each[0]
             continue
-        result = dict(sorted(runs, key=lambda r: float(r["ns_per_op"]))[len(runs) // 2])
-        for key in runs[0]:
+        result = dict(sorted(each, key=lambda r: float(r["ns_per_op"]))[len(each) // 2])
+        for key in each[0]:
             if key.startswith("ratio_to_") and not key.endswith("_rounds"):
-                values = [float(r[key]) for r in runs if key in r]
+                values = [float(r[key]) for r in each if key in r]
                 result[key] = statistics.median(values)
-                if len(runs) > 1 and f"{key}_rounds" not in runs[0]:
-                    result[f"{key}_rounds"] = [round(x, 3) for x in values]
+                if len(each) > 1:
+                    result[f"{key}_runs"] = [round(x, 3) for x in values]
         merged[name] = result
     return merged
 
@@ -698,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds",
         type=int,
         default=1,
-        help="run everything (peers too) this many times; report medians",
+        help="run everything (peers too) this many times; report the medians",
     )
     args = p.parse_args(argv)
     if args.rounds < 1:
@@ -1024,8 +1023,6 @@ WORKLOADS["dump_hash_columns"] = (dump_hash_columns, 100_000)
 WORKLOADS["update_columns"] = (update_columns, 1_000_000)
 WORKLOADS["array_lookup_floor"] = (array_lookup_floor, 200_000)
 WORKLOADS["hash_update_floor"] = (hash_update_floor, 200_000)
-#: The floors array_lookup and hash_update are measured beside (``ratio_to_floor``).
-FLOORS = {"array_lookup": "array_lookup_floor", "hash_update": "hash_update_floor"}
 
 
 if __name__ == "__main__":

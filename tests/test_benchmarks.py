@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -199,3 +200,34 @@ def test_kernel_btf_lookup_reports_ms_and_rss() -> None:
     assert r["n"] == 1 and r["ms"] > 0 and r["ns_per_op"] == pytest.approx(r["ms"] * 1e6)
     assert r["rss_growth_mb"] > 0 and r["full_parse_ms"] > 0
     assert (r["target_ms"], r["target_rss_mb"]) == (100, 50)
+
+
+def test_median_of_runs_and_side_by_side_rounds() -> None:
+    """--rounds: each workload's median run, each ratio the median of the runs'; a
+    floor measured beside its workload: the median of its interleaved rounds."""
+    run = _load_run_py()
+    runs = [
+        {"w": {"n": 1, "ns_per_op": ns, "ratio_to_c": ratio}, "_bcc": {"unavailable": "x"}}
+        for ns, ratio in ((30.0, 1.0), (10.0, 3.0), (20.0, 2.5))
+    ]
+    merged = run.median_of(runs)
+    assert merged["w"]["ns_per_op"] == 20.0  # the median run, as it was measured
+    assert merged["w"]["ratio_to_c"] == 2.5 and merged["w"]["ratio_to_c_runs"] == [1.0, 3.0, 2.5]
+    assert merged["_bcc"] == {"unavailable": "x"}
+    assert run.median_of(runs[:1])["w"] == runs[0]["w"]  # one run: as it is
+
+    calls: list[tuple[str, int]] = []
+
+    def timed(who: str, ns: float) -> Callable[[int], dict[str, float]]:
+        def op(count: int) -> dict[str, float]:
+            calls.append((who, count))
+            return {"n": count, "ns_per_op": ns + len(calls), "ops_per_s": 1.0}
+
+        return op
+
+    r = run.side_by_side(90, timed("ours", 100.0), timed("floor", 50.0), "floor")
+    assert [who for who, _ in calls[:4]] == ["ours", "floor", "floor", "ours"]  # order swaps
+    assert {count for _, count in calls} == {90 // run.ROUNDS} and len(calls) == 2 * run.ROUNDS
+    assert r["n"] == 90 and len(r["ratio_to_floor_rounds"]) == run.ROUNDS
+    middle = sorted(r["ratio_to_floor_rounds"])[run.ROUNDS // 2]
+    assert r["ratio_to_floor"] == pytest.approx(middle, abs=1e-3)
