@@ -340,10 +340,11 @@ class Attachable:
         perf-event link) owns every site's link and perf event and the spec
         slots; the caller closes it, which detaches all and frees the slots
         for reuse (the kernel drops the uprobes, and the semaphore's count,
-        from a workqueue just after). A pin keeps only the first site's
-        link. Needs CAP_PERFMON and CAP_SYS_ADMIN (the object's maps are
-        opened by id), i.e. root. x86_64 only. Minimum kernel: 5.15
-        (perf-event links, BPF cookies); 4.20 for a probe with a semaphore.
+        from a workqueue just after). It cannot be pinned (``pin()``
+        raises ``NotSupportedError``), as in libbpf. Needs CAP_PERFMON and
+        CAP_SYS_ADMIN (the object's maps are opened by id), i.e. root.
+        x86_64 only. Minimum kernel: 5.15 (perf-event links, BPF cookies);
+        4.20 for a probe with a semaphore.
 
         Raises:
             TypeError: the program is not KPROBE (naming both), or an argument

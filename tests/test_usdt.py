@@ -340,6 +340,24 @@ def test_several_sites_of_one_probe(
     assert link_ids() - before == set()
 
 
+def test_a_usdt_link_is_not_pinned(
+    targets: Targets, rec: Collection, made: list[Link], bpffs: str
+) -> None:
+    """A pin would keep one site of several (and not the spec slots): refused,
+    nothing pinned, the link still attached."""
+    before = link_ids()
+    link = rec.programs["rec"].attach_usdt(targets.pie, "bpfnest", "multi")
+    made.append(link)
+    path = os.path.join(bpffs, "usdt_link")
+    with pytest.raises(NotSupportedError, match="USDT link is a uprobe link for each probe site"):
+        link.pin(path)
+    assert not os.path.lexists(path)
+    assert len(link_ids() - before) == 2  # still attached
+    link.close()
+    with pytest.raises(ValueError, match="closed"):
+        link.pin(path)
+
+
 def test_pid_filter(
     targets: Targets, rec: Collection, made: list[Link], start: Callable[[str], Target]
 ) -> None:

@@ -13,13 +13,14 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import _pins
 from .._hints import attach_eperm_hint
 from .._object import KernelObject, iter_ids
 from .._sys import link_ops
 from .._sys.fd import FD
 from .._sys.uapi import BpfLinkInfo, Cmd
 from ..constants import AttachType, LinkType, ProgType
-from ..errors import BPFError, error
+from ..errors import BPFError, NotSupportedError, error
 from ..programs import Program
 
 if TYPE_CHECKING:
@@ -259,6 +260,31 @@ class Link(KernelObject):
             raise self._error("info", err) from None
         self._info = _decode(got.info, got.name)
         return self._info
+
+    def pin(self, path: _pins.PathArg, *, dir_fd: int | None = None) -> None:
+        """Pin the link at ``path`` (``path`` and ``dir_fd`` as for
+        :meth:`bpfnest.Map.pin`): the program then stays attached until the
+        pin is removed, after this process exits too. A link made of several
+        kernel links, which ``attach_usdt`` returns, is refused (libbpf does
+        not pin one either). Minimum kernel: 5.7.
+
+        Raises:
+            TypeError, ValueError: ``path`` is not a path; the link is closed.
+            NotSupportedError: a link that cannot be pinned as one
+                (``EOPNOTSUPP``), saying why.
+            BPFError: ``EEXIST`` when the path exists, ``ENOENT`` when its
+                directory does not, ``EPERM`` when it is not on a bpffs.
+        """
+        for each in self._extra:
+            refusal = getattr(each, "pin_refusal", None)
+            if refusal:
+                self._raw()  # a closed link says so first
+                raise NotSupportedError(
+                    f"pin {self._describe()}: {refusal}",
+                    feature="a pin of this link",
+                    code=errno.EOPNOTSUPP,
+                )
+        super().pin(path, dir_fd=dir_fd)
 
     def update(self, program: Program | Map[Any], *, old: Program | Map[Any] | None = None) -> None:
         """Make the link run ``program`` from now on (``BPF_LINK_UPDATE``), atomically.

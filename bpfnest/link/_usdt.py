@@ -23,7 +23,9 @@ names ``__bpf_usdt_spec`` and ``__bpf_usdt_ip_t`` and their sizes), so
 every program of one object shares them, as in libbpf. The :class:`Link`
 returned is the first site's perf-event link; it owns the other sites'
 links, every perf event and the spec slots, and closing it closes them all
-and frees the slots for reuse. A failure half-way closes what was made.
+and frees the slots for reuse; it cannot be pinned (:meth:`Link.pin` refuses
+it: a pin would keep one site, and the slots are this process's to hand out).
+A failure half-way closes what was made.
 """
 
 from __future__ import annotations
@@ -104,6 +106,20 @@ def _give_back(map_id: int, ids: list[int]) -> None:
         slots.used -= len(ids)
         if slots.used <= 0:  # nothing in use: start afresh
             del _slots[map_id]
+
+
+class _NotPinnable:
+    """In every USDT link's extras: :meth:`Link.pin` refuses such a link."""
+
+    pin_refusal = (
+        "a USDT link is a uprobe link for each probe site, and its argument specs sit"
+        " in slots of the object's map that this process hands out: a pin would keep"
+        " one site, and the slots could go to another link; keep the process that"
+        " attached it running"
+    )
+
+    def close(self) -> None:
+        """Nothing to close."""
 
 
 class _Release:
@@ -269,7 +285,7 @@ def attach_usdt(
 
     def make(prog_fd: int) -> tuple[FD, list[Closer]]:
         found_specs, ip_fd = _maps(prog_fd, program)
-        made: list[Closer] = []
+        made: list[Closer] = [_NotPinnable()]
         first: FD | None = None
         try:
             if found_specs is None:
