@@ -272,6 +272,22 @@ def test_a_signal_handler_updating_while_updates_run() -> None:
     assert got == {3: 49999, 9: 64, 10: count[0]}
 
 
+def test_without_a_gil_every_call_uses_the_threads_own_buffers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A free-threaded build running without the GIL gets no shared buffers
+    (what they rest on is gone); the per-thread path gives the same results."""
+    with _array_of(8, "gil") as m:
+        assert m.lookup.__name__ == "lookup_shared" and m.update.__name__ == "update_shared"
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    with _array_of(8, "nogil") as m:
+        assert m.lookup.__name__ == "lookup_each" and m.update.__name__ == "update_each"
+        m.update(3, 5)
+        assert m.lookup(3) == (5).to_bytes(8, "little") and m[4] == (29).to_bytes(8, "little")
+        with pytest.raises(ValueError, match="out of range"):
+            m.lookup(1 << 32)
+
+
 def test_an_int_key_out_of_range_is_refused_even_where_its_low_bytes_exist() -> None:
     with _array_of(4, "masked") as m:
         for key in ((1 << 32) + 1, -4294967295, 1 << 70):  # masked by ctypes: key 1

@@ -9,6 +9,7 @@ packs the key (and value), makes the syscall and copies the value out.
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -34,6 +35,14 @@ _INT_TYPES: dict[int, Any] = {
 _U64 = 1 << 64
 
 
+def _gil() -> bool:
+    """True where a GIL serialises Python threads (not a free-threaded build
+    running without it): what the shared buffers of int lookups and updates
+    rest on."""
+    enabled: Callable[[], bool] = getattr(sys, "_is_gil_enabled", lambda: True)
+    return enabled()
+
+
 class _Slot:
     """One thread's attrs for one map; kept weakly so :meth:`ElemOps.invalidate` finds them."""
 
@@ -57,7 +66,8 @@ class ElemOps:
     (or a signal handler) interleaved with, or an int out of range, through
     the thread's own buffers again. Updates of an int key to an int value
     without flags (maps whose syscalls keep the GIL) likewise use a pair of
-    the map's own, checked before they are written.
+    the map's own, checked before they are written. Without a GIL (a
+    free-threaded build) every call uses the thread's own buffers.
 
     ``lookup``, ``update`` and ``delete`` are plain closures (stored as
     attributes, so a caller may bind them once): ``lookup(key)`` returns the
@@ -222,7 +232,8 @@ class ElemOps:
         lookup = lookup_each
         # The shared buffers' slots, kept here: the registry holds them weakly.
         self._keep: list[_Slot] = []
-        if kint is not None:
+        shared_ok = _gil()
+        if kint is not None and shared_ok:
             # Int keys: one pair of buffers for the map, shared by every thread,
             # and a check after the call instead of a per-thread fetch (~70 ns
             # of a ~1.7 us lookup here). The write of the key and the syscall
@@ -311,7 +322,7 @@ class ElemOps:
                 raise fail("update", get_errno_(), key)
 
         update = update_each
-        if kint is not None and vint is not None and vlimit and not release_gil:
+        if kint is not None and vint is not None and vlimit and not release_gil and shared_ok:
             # Int keys and values in range, no flags: buffers of the map's own
             # again (not the lookups'), checked before they are written. Writing
             # them and the syscall run without a point where Python could
