@@ -233,6 +233,20 @@ class ElemOps:
         # The shared buffers' slots, kept here: the registry holds them weakly.
         self._keep: list[_Slot] = []
         shared_ok = _gil()
+
+        def shared_ref(kbuf: Any, vbuf: Any) -> Any:
+            # An attr over buffers of the map's own (not a thread's), registered
+            # so that invalidate() finds it; a byref to it.
+            with lock:
+                attr = MapElemAttr(
+                    map_fd=-1 if dead[0] or fd.closed else fd.raw,
+                    key=ctypes.addressof(kbuf),
+                    value=ctypes.addressof(vbuf),
+                )
+                self._keep.append(_Slot((attr,)))
+                registry.add(self._keep[-1])
+            return ctypes.byref(attr)
+
         if kint is not None and shared_ok:
             # Int keys: one pair of buffers for the map, shared by every thread,
             # and a check after the call instead of a per-thread fetch (~70 ns
@@ -247,15 +261,7 @@ class ElemOps:
             skb = (ctypes.c_char * key_size)()
             ski = kint.from_buffer(skb)
             svb = (ctypes.c_char * max(value_size, 1))()
-            with lock:
-                shared = MapElemAttr(
-                    map_fd=-1 if fd.closed else fd.raw,
-                    key=ctypes.addressof(skb),
-                    value=ctypes.addressof(svb),
-                )
-                self._keep.append(_Slot((shared,)))
-                registry.add(self._keep[-1])
-            sref = ctypes.byref(shared)
+            sref = shared_ref(skb, svb)
 
             def lookup_shared(key: object) -> bytes | None:
                 if type(key) is int:
@@ -331,15 +337,7 @@ class ElemOps:
             uki = kint.from_buffer(ukb)
             uvb = (ctypes.c_char * value_size)()
             uvi = vint.from_buffer(uvb)
-            with lock:
-                shared_up = MapElemAttr(
-                    map_fd=-1 if fd.closed else fd.raw,
-                    key=ctypes.addressof(ukb),
-                    value=ctypes.addressof(uvb),
-                )
-                self._keep.append(_Slot((shared_up,)))
-                registry.add(self._keep[-1])
-            suref = ctypes.byref(shared_up)
+            suref = shared_ref(ukb, uvb)
 
             def update_shared(key: object, value: object, flags: int = 0) -> None:
                 if (
