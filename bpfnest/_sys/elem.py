@@ -212,7 +212,7 @@ class ElemOps:
         # here, 5% of an operation).
 
         def lookup_each(key: object) -> bytes | None:
-            # The thread's own buffers: keys of any kind (and a retry, see lookup).
+            # The thread's own buffers: keys of any kind (and lookup_shared's retries).
             try:
                 kb, ki, vb, ref = tls.l
             except AttributeError:
@@ -330,9 +330,11 @@ class ElemOps:
         update = update_each
         if kint is not None and vint is not None and vlimit and not release_gil and shared_ok:
             # Int keys and values in range, no flags: buffers of the map's own
-            # again (not the lookups'), checked before they are written. Writing
-            # them and the syscall run without a point where Python could
-            # switch threads, and nothing is read back after the call.
+            # again, checked before they are written (not the lookups': a lookup
+            # switched out after its syscall must not take the value of an
+            # update the kernel refused). Writing them and the syscall run
+            # without a point where Python could switch threads, and nothing is
+            # read back after the call.
             ukb = (ctypes.c_char * key_size)()
             uki = kint.from_buffer(ukb)
             uvb = (ctypes.c_char * value_size)()
